@@ -1,0 +1,36 @@
+# `make run` and `make test` are the two commands a new user needs.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+CONFIG  ?= config/router.example.yaml
+# Only for the local trial: a real deployment sets its own secret.
+export ALERTMANAGER_TOKEN ?= change-me
+
+.PHONY: run test lint typecheck check bench clean
+
+$(BIN)/router: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/router
+	$(BIN)/router --config $(CONFIG) serve
+
+test: $(BIN)/router
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(BIN)/router
+	$(BIN)/ruff check router tests bench
+	$(BIN)/ruff format --check router tests bench
+
+typecheck: $(BIN)/router
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(BIN)/router
+	$(BIN)/python -m bench.intake
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""The one alert model every source is normalised into.
+
+Alertmanager and PagerDuty describe trouble differently; the lifecycle only ever sees
+``Alert``. Parsing lives in ``router.sources``; this module imports nothing from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Source(StrEnum):
+    ALERTMANAGER = "alertmanager"
+    PAGERDUTY = "pagerduty"
+    SLACK = "slack"  # declared by a person with /incident declare
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    href: str
+    text: str
+
+
+class Alert(BaseModel):
+    """One alert from one source, as the lifecycle sees it.
+
+    ``group_key`` decides which page the alert belongs to (Alertmanager's groupKey,
+    PagerDuty's incident id); ``fingerprint`` identifies the alert inside its group.
+    ``ends_at`` is None while the alert fires (Alertmanager's year-1 zero time).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Source
+    group_key: str
+    fingerprint: str
+    status: AlertStatus
+    starts_at: datetime
+    ends_at: datetime | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    links: tuple[Link, ...] = ()
+    # False for alerts the policy sends elsewhere (a vulnerability not being actively
+    # exploited follows the normal remediation process: recorded, never paged).
+    pageable: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname") or self.annotations.get("title") or "alert"
+
+    @property
+    def summary(self) -> str:
+        return (
+            self.annotations.get("summary")
+            or self.annotations.get("title")
+            or self.annotations.get("description")
+            or self.name
+        )
+
+
+_ZERO_TIME_PREFIX = "0001-01-01"
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(value: str) -> datetime | None:
+    """Parse an RFC 3339 timestamp; Go's zero time (year 1) means "no time" (None).
+
+    Alertmanager sends up to nine fractional digits; Python keeps six, so the rest
+    are cut rather than rejected.
+    """
+    if not value or value.startswith(_ZERO_TIME_PREFIX):
+        return None
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6], value, count=1)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def short_hash(text: str) -> str:
+    """A stable short id for opaque keys (group keys are long and may hold label values)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

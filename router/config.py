@@ -1,0 +1,206 @@
+"""Configuration: one strict YAML file, env overrides, secrets from the environment.
+
+Strict means an unknown key is an error naming its path; a typo must never silently
+turn a setting off. Any key can be overridden with ``ROUTER__SECTION__KEY=value``
+(the value is read as a YAML scalar, so ``8081`` is a number). Secrets are never in
+the file: they come from the env names in design.md, or from ``NAME_FILE`` paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from router.oncall import OncallConfig
+from router.severity import SeverityConfig
+from router.strict import Strict
+from router.triage import TriageConfig
+
+ENV_PREFIX = "ROUTER__"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class ServerConfig(Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+
+class StoreConfig(Strict):
+    url: str = "sqlite:///data/router.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("store.url must start with sqlite:// or postgresql://")
+        return value
+
+
+class AlertmanagerConfig(Strict):
+    # bearer: "Authorization: Bearer $ALERTMANAGER_TOKEN"; basic: user + the token
+    # as password; none: only for a laptop, refused unless said explicitly.
+    auth: Literal["bearer", "basic", "none"] = "bearer"
+    basic_username: str = "alertmanager"
+
+
+class SlackConfig(Strict):
+    api_url: str = "https://slack.com/api/"
+    incident_channel: str | None = Field(None, description="#incident-response channel id")
+    operator_channel: str | None = Field(None, description="where failed side effects go")
+
+
+class GithubConfig(Strict):
+    api_url: str = "https://api.github.com"
+    repo: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+    allow_public_repo: bool = False
+
+
+class PagerdutyConfig(Strict):
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class PagingConfig(Strict):
+    ack_timeout_seconds: int = Field(300, ge=10)
+    storm_limit: int = Field(5, ge=1, description="new pages per person per window")
+    storm_window_seconds: int = Field(600, ge=10)
+    max_alerts_shown: int = Field(10, ge=1)
+
+    @property
+    def ack_timeout(self) -> timedelta:
+        return timedelta(seconds=self.ack_timeout_seconds)
+
+
+class RouterConfig(Strict):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    slack: SlackConfig = SlackConfig()
+    github: GithubConfig = GithubConfig()
+    pagerduty: PagerdutyConfig = PagerdutyConfig()
+    paging: PagingConfig = PagingConfig()
+    triage: TriageConfig = TriageConfig()
+    oncall: OncallConfig | None = None
+    severity: SeverityConfig = SeverityConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> RouterConfig:
+        if self.slack.incident_channel and self.slack.incident_channel.startswith("#"):
+            raise ValueError(
+                "slack.incident_channel must be a channel id like C0123456789, not a name"
+            )
+        return self
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    """Secrets from the environment. ``repr`` and ``masked`` never show a value."""
+
+    SLACK_BOT_TOKEN: str | None = None
+    SLACK_SIGNING_SECRET: str | None = None
+    GITHUB_TOKEN: str | None = None
+    PAGERDUTY_WEBHOOK_SECRET: str | None = None
+    PAGERDUTY_ROUTING_KEY: str | None = None
+    ALERTMANAGER_TOKEN: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
+        env = os.environ if environ is None else environ
+        values: dict[str, str | None] = {}
+        for f in fields(cls):
+            value = env.get(f.name) or None
+            path = env.get(f.name + "_FILE")
+            if value is None and path:
+                try:
+                    value = Path(path).read_text().strip() or None
+                except OSError as exc:
+                    raise ConfigError(f"{f.name}_FILE: cannot read {path}: {exc.strerror}")
+            values[f.name] = value
+        return cls(**values)
+
+    def masked(self) -> dict[str, str]:
+        return {
+            f.name: ("set (" + str(len(v)) + " chars)" if (v := getattr(self, f.name)) else "not set")
+            for f in fields(self)
+        }
+
+    def __repr__(self) -> str:
+        return f"Secrets({self.masked()})"
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[list[str], Any]]:
+    out = []
+    for name, raw in sorted(environ.items()):
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+            out.append((path, yaml.safe_load(raw) if raw else raw))
+    return out
+
+
+def _apply(document: dict[str, Any], path: list[str], value: Any) -> None:
+    node = document
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"env override {'.'.join(path)}: {key} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(
+    path: str | Path | None, environ: Mapping[str, str] | None = None
+) -> RouterConfig:
+    """Read the YAML file (or nothing), apply env overrides, validate strictly."""
+    env = os.environ if environ is None else environ
+    document: Any = {}
+    if path is not None:
+        try:
+            document = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ConfigError(f"config {path} must be a mapping of sections")
+    for key_path, value in _env_overrides(env):
+        _apply(document, key_path, value)
+    try:
+        return RouterConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+
+
+def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
+    """Problems that make ``serve`` refuse to start (the file alone can be valid)."""
+    problems = []
+    if config.alertmanager.auth != "none" and not secrets.ALERTMANAGER_TOKEN:
+        problems.append(
+            "ALERTMANAGER_TOKEN is not set: Alertmanager webhooks would all be refused "
+            "(set it, or alertmanager.auth: none for a local trial)"
+        )
+    if secrets.SLACK_BOT_TOKEN and not secrets.SLACK_SIGNING_SECRET:
+        problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+    return problems

@@ -1,0 +1,57 @@
+"""Jobs: side effects the lifecycle asks for, run later by the outbox worker.
+
+The lifecycle never calls Slack or GitHub; it returns ``Job`` values, which the store
+commits in the same transaction as the state change (transactional outbox). Each job
+has an idempotency key so a replayed webhook or a racing replica cannot enqueue the
+same side effect twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobKind(StrEnum):
+    SLACK_PAGE = "slack.page"  # DM the paged person (open the DM, post the page)
+    SLACK_UPDATE_PAGE = "slack.update_page"  # edit that DM in place
+    SLACK_ANNOUNCE = "slack.announce"  # post the incident in #incident-response
+    SLACK_THREAD = "slack.thread"  # a reply in the incident's thread
+    SLACK_NOTICE = "slack.notice"  # a plain message to a channel or user
+    PAGERDUTY_EVENT = "pagerduty.event"  # Events API v2 trigger/acknowledge/resolve
+    GITHUB_ISSUE = "github.issue"
+    GITHUB_COMMENT = "github.comment"
+    TIMER = "timer"  # fires a lifecycle event back into the store when due
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"  # permanent failure, surfaced to the operator
+    CANCELLED = "cancelled"  # e.g. an ack timer after the decision
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: JobKind
+    key: str = Field(description="idempotency key: unique across all jobs")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    due_at: datetime | None = None  # None: as soon as possible
+
+
+class StoredJob(BaseModel):
+    """A job as the outbox worker sees it after claiming."""
+
+    id: int
+    kind: JobKind
+    key: str
+    payload: dict[str, Any]
+    due_at: datetime
+    attempts: int
+    status: JobStatus
+    last_error: str | None = None

@@ -1,0 +1,120 @@
+"""Every metric the router exposes, on one injected registry.
+
+Labels are low-cardinality on purpose: source, endpoint, status code, reason, system,
+severity. Never a fingerprint, group key, user or incident id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_DECISION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        # -- intake
+        self.alerts_received = Counter(
+            "router_alerts_received",
+            "Alerts received, by source and status (repeats of a group included).",
+            ["source", "status"],
+            registry=r,
+        )
+        self.alerts_recorded = Counter(
+            "router_alerts_recorded",
+            "Alert changes stored: new, resolved, refired (repeats are not counted).",
+            ["source", "change"],
+            registry=r,
+        )
+        self.alerts_not_paged = Counter(
+            "router_alerts_not_paged",
+            "Alerts recorded but sent to normal remediation (policy), not paged.",
+            ["source"],
+            registry=r,
+        )
+        self.webhook_requests = Counter(
+            "router_http_requests",
+            "HTTP requests by endpoint (route, not URL) and status code.",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "router_http_request_duration_seconds",
+            "Time to answer an HTTP request, by endpoint.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rejections = Counter(
+            "router_http_rejections",
+            "Requests refused, by endpoint and reason (auth, signature, payload...).",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+        self.store_latency = Histogram(
+            "router_store_transaction_duration_seconds",
+            "Time from submitting a unit of work to its commit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "router_store_errors", "Units of work that failed to commit.", registry=r
+        )
+        # -- paging and incidents
+        self.pages_sent = Counter(
+            "router_pages_sent", "Pages delivered, by on-call role.", ["role"], registry=r
+        )
+        self.time_to_decision = Histogram(
+            "router_page_decision_seconds",
+            "Time from a page to its decision, by decision.",
+            ["decision"],
+            buckets=_DECISION_BUCKETS,
+            registry=r,
+        )
+        self.incidents_declared = Counter(
+            "router_incidents_declared",
+            "Incidents declared, by suggested severity.",
+            ["severity"],
+            registry=r,
+        )
+        self.dismissals = Counter(
+            "router_pages_dismissed", "Pages answered 'Not an incident'.", registry=r
+        )
+        self.escalations = Counter(
+            "router_escalations",
+            "Escalations, by target role and cause (timeout or button).",
+            ["role", "cause"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "router_unauthorized_actions",
+            "Button presses or commands refused because the person may not act.",
+            registry=r,
+        )
+        # -- outbox
+        self.outbox_backlog = Gauge(
+            "router_outbox_backlog_jobs", "Jobs due now and not yet done.", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "router_outbox_oldest_due_age_seconds",
+            "How long the oldest due job has waited.",
+            registry=r,
+        )
+        self.outbox_dead = Gauge(
+            "router_outbox_dead_jobs", "Jobs that failed permanently.", registry=r
+        )
+        self.jobs_run = Counter(
+            "router_outbox_jobs",
+            "Job attempts, by kind and outcome (ok, retry, dead).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.outbound_calls = Counter(
+            "router_outbound_calls",
+            "Calls to other systems, by system and result (ok, retry, permanent).",
+            ["system", "result"],
+            registry=r,
+        )

@@ -1,0 +1,96 @@
+"""Alertmanager webhook payload (version 4) -> Alert.
+
+Facts this parser relies on (protocols.md section 1): each message carries the whole
+group, not a diff; a firing alert's ``endsAt`` is Go's zero time; timestamps carry up
+to nine fractional digits; ``groupKey`` is opaque.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from router.alerts import Alert, AlertStatus, Link, Source, parse_time, short_hash
+from router.sources import PayloadError, pydantic_field
+
+
+class _AMAlert(BaseModel):
+    # Unknown keys are ignored: newer Alertmanagers add fields and must keep working.
+    model_config = ConfigDict(extra="ignore")
+
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str
+    endsAt: str = ""
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+    @field_validator("startsAt", "endsAt")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        try:
+            parse_time(value)
+        except ValueError as exc:
+            raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from exc
+        return value
+
+
+class _AMMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: str
+    groupKey: str = Field(min_length=1)
+    truncatedAlerts: int = 0
+    status: AlertStatus
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[_AMAlert]
+
+
+def parse(document: Any) -> list[Alert]:
+    """Validate an Alertmanager webhook body (already JSON-decoded) into alerts."""
+    if not isinstance(document, dict):
+        raise PayloadError("the body must be a JSON object", status=400)
+    version = document.get("version")
+    if version != "4":
+        raise PayloadError(
+            f"unsupported payload version {version!r}; this router reads version \"4\"",
+            field="version",
+        )
+    try:
+        message = _AMMessage.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PayloadError(first["msg"], field=pydantic_field(first["loc"])) from exc
+    return [_to_alert(message, am) for am in message.alerts]
+
+
+def _to_alert(message: _AMMessage, am: _AMAlert) -> Alert:
+    links: list[Link] = []
+    if am.generatorURL:
+        links.append(Link(href=am.generatorURL, text="Source"))
+    for key in ("runbook_url", "runbook", "dashboard_url"):
+        href = am.annotations.get(key, "")
+        if href.startswith(("http://", "https://")):
+            links.append(Link(href=href, text=key.split("_")[0].capitalize()))
+    starts_at = parse_time(am.startsAt)
+    if starts_at is None:
+        raise PayloadError("startsAt must be a real time", field="alerts.startsAt")
+    # The fingerprint is a hash of the label set; recompute one if a sender left it out.
+    fingerprint = am.fingerprint or short_hash(repr(sorted(am.labels.items())))
+    return Alert(
+        source=Source.ALERTMANAGER,
+        group_key=message.groupKey,
+        fingerprint=fingerprint,
+        status=am.status,
+        starts_at=starts_at,
+        ends_at=parse_time(am.endsAt) if am.status is AlertStatus.RESOLVED else None,
+        labels=am.labels,
+        annotations=am.annotations,
+        links=tuple(links),
+    )

@@ -1,0 +1,1 @@
+"""HTTP adapters: thin handlers that verify, parse, hand over, and answer fast."""

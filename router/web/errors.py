@@ -1,0 +1,124 @@
+"""Every refusal is a JSON body a person can act on, never an HTML page or a 500.
+
+``{"error": "<code>", "message": "<what is wrong and what to do>", "field": "<path>"}``
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from router.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Problem(Exception):
+    """An answer to refuse a request with; raised by handlers, rendered by middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response(body, status=status, headers=headers)
+
+
+_AIOHTTP_CODES = {
+    404: ("not_found", "no such endpoint"),
+    405: ("method_not_allowed", "this endpoint does not accept that method"),
+    413: ("body_too_large", "request body is larger than server.max_body_bytes"),
+}
+
+
+def make_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    @web.middleware
+    async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        endpoint = _endpoint(request)
+        try:
+            response = await handler(request)
+        except Problem as p:
+            metrics.rejections.labels(endpoint, p.code).inc()
+            response = problem_response(p.status, p.code, p.message, p.field, p.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code, message = _AIOHTTP_CODES.get(exc.status, ("http_error", exc.reason))
+            metrics.rejections.labels(endpoint, code).inc()
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            response = problem_response(exc.status, code, message, headers=headers)
+        except Exception:
+            log.exception("unhandled error on %s", endpoint)
+            response = problem_response(500, "internal", "internal error; see the router log")
+        metrics.webhook_requests.labels(endpoint, str(response.status)).inc()
+        metrics.webhook_latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    return errors_and_metrics
+
+
+def _endpoint(request: web.Request) -> str:
+    # The route's template, never the raw path: unmatched paths must not add series.
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """Read a JSON body, refusing with 415/413/400 as the case may be."""
+    if request.content_type != "application/json":
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {request.content_type or 'none'}",
+        )
+    body = await read_body(request, max_bytes)
+    return parse_json(body)
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise Problem(
+            413, "body_too_large", f"body is {request.content_length} bytes; limit {max_bytes}"
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, "body_too_large", f"body is over the limit of {max_bytes} bytes")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise Problem(400, "malformed_json", f"body is not valid JSON{where}")
