@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from router.oncall import OncallConfig
-from router.severity import SeverityConfig
+from router.severity import DEFAULT_RULES, SeverityConfig
 from router.strict import Strict
 from router.triage import TriageConfig
 
@@ -44,7 +44,7 @@ class StoreConfig(Strict):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ValueError("store.url must start with sqlite:// or postgresql://")
+            raise ValueError("must start with sqlite:// or postgresql://")
         return value
 
 
@@ -92,7 +92,8 @@ class RouterConfig(Strict):
     paging: PagingConfig = PagingConfig()
     triage: TriageConfig = TriageConfig()
     oncall: OncallConfig | None = None
-    severity: SeverityConfig = SeverityConfig()
+    # Without a severity section the policy table's own rules apply (router.severity).
+    severity: SeverityConfig = DEFAULT_RULES
 
     @model_validator(mode="after")
     def _cross_references(self) -> RouterConfig:
@@ -125,13 +126,16 @@ class Secrets:
                 try:
                     value = Path(path).read_text().strip() or None
                 except OSError as exc:
-                    raise ConfigError(f"{f.name}_FILE: cannot read {path}: {exc.strerror}")
+                    message = f"{f.name}_FILE: cannot read {path}: {exc.strerror}"
+                    raise ConfigError(message) from exc
             values[f.name] = value
         return cls(**values)
 
     def masked(self) -> dict[str, str]:
         return {
-            f.name: ("set (" + str(len(v)) + " chars)" if (v := getattr(self, f.name)) else "not set")
+            f.name: (
+                "set (" + str(len(v)) + " chars)" if (v := getattr(self, f.name)) else "not set"
+            )
             for f in fields(self)
         }
 
@@ -161,18 +165,16 @@ def _apply(document: dict[str, Any], path: list[str], value: Any) -> None:
 def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {message}")
+            message = "unknown key"
+        # a cross-field check names its own keys, so it has no location prefix
+        lines.append(f"{where}: {message}" if where else message)
     return "\n".join(lines)
 
 
-def load_config(
-    path: str | Path | None, environ: Mapping[str, str] | None = None
-) -> RouterConfig:
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> RouterConfig:
     """Read the YAML file (or nothing), apply env overrides, validate strictly."""
     env = os.environ if environ is None else environ
     document: Any = {}

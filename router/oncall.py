@@ -58,7 +58,7 @@ class RotationConfig(Strict):
         # quietly turn into 00:10:00. ValueError, not TypeError: pydantic reports only
         # the former as a validation error with the field's location.
         if isinstance(value, int):
-            raise ValueError(  # noqa: TRY004
+            raise ValueError(
                 f'handoff_time must be a quoted "HH:MM" string, got the number {value}'
                 " (YAML reads unquoted 10:00 as 600)"
             )
@@ -113,9 +113,7 @@ class OncallConfig(Strict):
     def _check(self) -> OncallConfig:
         found = [p for name, r in self.rotations.items() for p in r.problems(name)]
         if ENG_PRIMARY not in self.rotations:
-            found.insert(
-                0, f"oncall.rotations must define {ENG_PRIMARY!r}: it is paged first"
-            )
+            found.insert(0, f"oncall.rotations must define {ENG_PRIMARY!r}: it is paged first")
         if found:
             raise ValueError("; ".join(found))
         return self
@@ -188,9 +186,7 @@ class Schedule:
 
     def __init__(self, config: OncallConfig) -> None:
         self.config = config
-        self._rotations = {
-            name: _Rotation.build(r) for name, r in config.rotations.items()
-        }
+        self._rotations = {name: _Rotation.build(r) for name, r in config.rotations.items()}
 
     def _rotation(self, role: str) -> _Rotation:
         try:
@@ -220,16 +216,11 @@ class Schedule:
         rotation = self._rotation(role)
         now = _utc(at)
         shift = rotation.shift_at(now)
-        shifts = (
-            rotation.boundary(i)
-            for i in itertools.count(0 if shift is None else shift + 1)
-        )
+        shifts = (rotation.boundary(i) for i in itertools.count(0 if shift is None else shift + 1))
         edges = sorted(t for s, e, _ in rotation.overrides for t in (s, e) if t > now)
         # Past the last override, every cycle of shifts repeats; if count + 1 cycles
         # bring no change, nothing ever will (a one-person rotation).
-        cycle = timedelta(
-            days=rotation.config.length_days * len(rotation.config.members)
-        )
+        cycle = timedelta(days=rotation.config.length_days * len(rotation.config.members))
         horizon = max([now, rotation.boundary(0), *edges]) + cycle * (count + 1)
         handoffs: list[Handoff] = []
         before = rotation.who_is_on(now)

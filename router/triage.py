@@ -26,9 +26,7 @@ class RemediationRule(Strict):
 class TriageConfig(Strict):
     remediation_only: list[RemediationRule] = Field(
         default_factory=lambda: [
-            RemediationRule(
-                match={"category": "vulnerability"}, exploited={"exploited": "true"}
-            )
+            RemediationRule(match={"category": "vulnerability"}, exploited={"exploited": "true"})
         ]
     )
 

@@ -59,7 +59,7 @@ def parse(document: Any) -> list[Alert]:
     version = document.get("version")
     if version != "4":
         raise PayloadError(
-            f"unsupported payload version {version!r}; this router reads version \"4\"",
+            f'unsupported payload version {version!r}; this router reads version "4"',
             field="version",
         )
     try:

@@ -31,9 +31,7 @@ def verify_signature(secrets: list[bytes], body: bytes, header: str | None) -> N
     """Raise unless one ``v1=`` entry matches one of the secrets (rotation-safe)."""
     if not header:
         raise SignatureMissing("missing X-PagerDuty-Signature header")
-    offered = [
-        part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")
-    ]
+    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
     if not offered:
         raise SignatureMissing("X-PagerDuty-Signature has no v1= entry")
     for secret in secrets:

@@ -182,8 +182,8 @@ class SqliteStore:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StoreError(f"sqlite commit failed: {exc}")
-            outcomes = [(future, None, error) for _, future in batch]
+            failed = StoreError(f"sqlite commit failed: {exc}")
+            outcomes = [(future, None, failed) for _, future in batch]
         for future, result, error in outcomes:
             self._loop.call_soon_threadsafe(_settle, future, result, error)
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from router.metrics import Metrics
 
@@ -59,7 +60,7 @@ _AIOHTTP_CODES = {
 }
 
 
-def make_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+def make_middleware(metrics: Metrics) -> Middleware:
     @web.middleware
     async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -112,13 +113,19 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
         )
     try:
         return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise Problem(413, "body_too_large", f"body is over the limit of {max_bytes} bytes")
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise Problem(
+            413, "body_too_large", f"body is over the limit of {max_bytes} bytes"
+        ) from exc
 
 
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise Problem(400, "malformed_json", f"body is not valid JSON{where}")
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise Problem(400, "malformed_json", f"body is not valid JSON{where}") from exc

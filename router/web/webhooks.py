@@ -34,7 +34,9 @@ def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
     if not header:
         raise Problem(401, "unauthorized", "missing Authorization header", headers=challenge)
     if not token:
-        raise Problem(401, "unauthorized", "ALERTMANAGER_TOKEN is not configured", headers=challenge)
+        raise Problem(
+            401, "unauthorized", "ALERTMANAGER_TOKEN is not configured", headers=challenge
+        )
     scheme, _, credentials = header.partition(" ")
     if settings.auth == "bearer":
         ok = scheme.lower() == "bearer" and hmac.compare_digest(

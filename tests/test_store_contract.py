@@ -1,0 +1,156 @@
+"""The store contract, run against both engines (design rule 5).
+
+PostgreSQL tests use the server at ROUTER_TEST_POSTGRES_URL (default: the local
+127.0.0.1:5432 database ``test``), each test in a schema of its own, dropped after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from router.alerts import AlertStatus
+from router.jobs import Job, JobKind, JobStatus
+from router.sources import alertmanager
+from router.store import Store, open_store
+from tests.conftest import T0, am_alert, am_payload, postgres_url
+
+
+def _postgres_available() -> bool:
+    try:
+        psycopg.connect(postgres_url(), connect_timeout=2).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path}/contract.db")
+        await store.open()
+        yield store
+        await store.close()
+        return
+    if not _postgres_available():
+        pytest.skip(f"no PostgreSQL at {postgres_url()}")
+    schema = "router_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in postgres_url() else "?"
+    store = open_store(f"{postgres_url()}{separator}options=-csearch_path%3D{schema}")
+    await store.open()
+    yield store
+    await store.close()
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_record_alerts_is_idempotent_and_tracks_changes(engine: Store) -> None:
+    firing = alertmanager.parse(am_payload(alerts=[am_alert("a"), am_alert("b")]))
+    first = await engine.run(lambda tx: tx.record_alerts(firing, T0))
+    again = await engine.run(lambda tx: tx.record_alerts(firing, T0))
+    resolved = alertmanager.parse(am_payload(alerts=[am_alert("a", "resolved")]))
+    third = await engine.run(lambda tx: tx.record_alerts(resolved, T0))
+    assert [r.change.value for r in first] == ["new", "new"]
+    assert [r.change.value for r in again] == ["repeat", "repeat"]
+    assert [r.change.value for r in third] == ["resolved"]
+    assert first[0].id == third[0].id
+    assert await engine.run(lambda tx: tx.count_alerts()) == 2
+    assert await engine.run(lambda tx: tx.count_alerts(AlertStatus.RESOLVED)) == 1
+
+
+async def test_alerts_round_trip(engine: Store) -> None:
+    alerts = alertmanager.parse(am_payload())
+    await engine.run(lambda tx: tx.record_alerts(alerts, T0))
+    stored = await engine.run(lambda tx: tx.alerts_in_group(alerts[0].group_key))
+    assert stored == alerts
+
+
+async def test_deliveries_are_remembered(engine: Store) -> None:
+    assert await engine.run(lambda tx: tx.remember_delivery("pagerduty", "w1", T0)) is True
+    assert await engine.run(lambda tx: tx.remember_delivery("pagerduty", "w1", T0)) is False
+    assert await engine.run(lambda tx: tx.remember_delivery("other", "w1", T0)) is True
+
+
+async def test_a_failing_unit_commits_nothing(engine: Store) -> None:
+    def unit(tx: object) -> None:
+        tx.remember_delivery("s", "x", T0)  # type: ignore[attr-defined]
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await engine.run(unit)
+    assert await engine.run(lambda tx: tx.remember_delivery("s", "x", T0)) is True
+
+
+def _job(key: str, due_in: float = 0) -> Job:
+    return Job(kind=JobKind.SLACK_NOTICE, key=key, payload={"k": key},
+               due_at=T0 + timedelta(seconds=due_in))  # fmt: skip
+
+
+async def test_enqueue_is_idempotent_by_key(engine: Store) -> None:
+    assert await engine.run(lambda tx: tx.enqueue([_job("a"), _job("b")], T0)) == 2
+    assert await engine.run(lambda tx: tx.enqueue([_job("a")], T0)) == 0
+    assert len(await engine.run(lambda tx: tx.jobs())) == 2
+
+
+async def test_claim_only_due_jobs_in_due_order(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job("later", 60), _job("b", 2), _job("a", 1)], T0))
+    now = T0 + timedelta(seconds=5)
+    claimed = await engine.run(lambda tx: tx.claim_jobs("w1", now, 10, 30))
+    assert [j.key for j in claimed] == ["a", "b"]
+    assert all(j.status is JobStatus.RUNNING and j.attempts == 1 for j in claimed)
+    assert await engine.run(lambda tx: tx.claim_jobs("w2", now, 10, 30)) == []
+
+
+async def test_expired_lease_is_reclaimed_by_another_worker(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job("a")], T0))
+    [job] = await engine.run(lambda tx: tx.claim_jobs("dead-worker", T0, 10, 30))
+    later = T0 + timedelta(seconds=31)
+    [again] = await engine.run(lambda tx: tx.claim_jobs("w2", later, 10, 30))
+    assert again.id == job.id and again.attempts == 2
+    # the dead worker's late report is ignored: the job is no longer its own
+    assert await engine.run(lambda tx: tx.finish_job(job.id, "dead-worker", {}, later)) is False
+    assert await engine.run(lambda tx: tx.finish_job(job.id, "w2", {"ts": "1.2"}, later)) is True
+
+
+async def test_retry_dead_cancel_release_and_stats(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job(k) for k in "abcd"], T0))
+    a, b, c, _d = await engine.run(lambda tx: tx.claim_jobs("w", T0, 3, 30)) + [None]
+    assert a and b and c
+    retry_at = T0 + timedelta(seconds=10)
+    await engine.run(lambda tx: tx.retry_job(a.id, "w", retry_at, "503", T0))
+    await engine.run(lambda tx: tx.kill_job(b.id, "w", "channel_not_found", T0))
+    assert await engine.run(lambda tx: tx.release_jobs("w", T0)) == 1  # c
+    assert await engine.run(lambda tx: tx.cancel_jobs(["d", "missing"], T0)) == 1
+    stats = await engine.run(lambda tx: tx.outbox_stats(T0 + timedelta(seconds=4)))
+    assert (stats.backlog, stats.dead) == (1, 1)  # c is due again; a waits until +10 s
+    assert stats.oldest_due_age_seconds == pytest.approx(4, abs=0.01)
+    [found, result] = await engine.run(lambda tx: tx.job_by_key("a"))
+    assert found.last_error == "503" and result is None
+
+
+async def test_concurrent_claimers_never_share_a_job(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job(f"j{i}") for i in range(40)], T0))
+    batches = await asyncio.gather(
+        *(engine.run(lambda tx, w=w: tx.claim_jobs(w, T0, 7, 30)) for w in ("w1", "w2", "w3", "w4"))
+    )
+    ids = [job.id for batch in batches for job in batch]
+    assert len(ids) == len(set(ids)) == 28
+
+
+async def test_two_stores_on_one_database_record_alerts_once(engine: Store, tmp_path: Path) -> None:
+    """Replicas racing on the same group: the unique key keeps one row per alert."""
+    alerts = alertmanager.parse(am_payload(alerts=[am_alert(f"f{i}") for i in range(20)]))
+    results = await asyncio.gather(
+        *(engine.run(lambda tx: tx.record_alerts(alerts, T0)) for _ in range(4))
+    )
+    new = sum(1 for batch in results for r in batch if r.change.value == "new")
+    assert new == 20
+    assert await engine.run(lambda tx: tx.count_alerts()) == 20
