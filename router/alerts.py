@@ -25,6 +25,13 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class AlertChange(StrEnum):
+    NEW = "new"  # first time this alert is seen
+    RESOLVED = "resolved"  # was firing, now resolved
+    REFIRED = "refired"  # was resolved, fires again with the same startsAt
+    REPEAT = "repeat"  # nothing changed (Alertmanager resends the whole group)
+
+
 class Link(BaseModel):
     model_config = ConfigDict(frozen=True)
     href: str

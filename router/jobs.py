@@ -16,15 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class JobKind(StrEnum):
-    SLACK_PAGE = "slack.page"  # DM the paged person (open the DM, post the page)
-    SLACK_UPDATE_PAGE = "slack.update_page"  # edit that DM in place
-    SLACK_ANNOUNCE = "slack.announce"  # post the incident in #incident-response
-    SLACK_THREAD = "slack.thread"  # a reply in the incident's thread
-    SLACK_NOTICE = "slack.notice"  # a plain message to a channel or user
+    SLACK_DM = "slack.dm"  # open a DM with payload.user, post text/blocks -> {channel, ts}
+    SLACK_POST = "slack.post"  # post to payload.channel, or in the thread of payload.thread_of
+    SLACK_UPDATE = "slack.update"  # chat.update the message made by the job payload.target
+    SLACK_RESPOND = "slack.respond"  # POST payload.body to an interaction's response_url
     PAGERDUTY_EVENT = "pagerduty.event"  # Events API v2 trigger/acknowledge/resolve
     GITHUB_ISSUE = "github.issue"
     GITHUB_COMMENT = "github.comment"
-    TIMER = "timer"  # fires a lifecycle event back into the store when due
+    TIMER = "timer"  # a lifecycle event (payload.event) to apply when due
 
 
 class JobStatus(StrEnum):

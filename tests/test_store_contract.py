@@ -90,7 +90,7 @@ async def test_a_failing_unit_commits_nothing(engine: Store) -> None:
 
 
 def _job(key: str, due_in: float = 0) -> Job:
-    return Job(kind=JobKind.SLACK_NOTICE, key=key, payload={"k": key},
+    return Job(kind=JobKind.SLACK_POST, key=key, payload={"k": key},
                due_at=T0 + timedelta(seconds=due_in))  # fmt: skip
 
 

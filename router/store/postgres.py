@@ -20,12 +20,17 @@ from psycopg import errors as pg_errors
 from router.jobs import StoredJob
 from router.store import StoreError
 from router.store.migrations import migrations
-from router.store.sql import SqlTx, _stored_job, epoch
+from router.store.sql import SqlTx, StaleState, _stored_job, epoch
 
 T = TypeVar("T")
 
 # Conflicts between replicas that a retry of the whole unit resolves.
-_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.UniqueViolation)
+_RETRYABLE = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.UniqueViolation,
+    StaleState,
+)
 _MIGRATION_LOCK = 727_274_101  # any constant: serialises migrations across replicas
 
 

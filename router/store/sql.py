@@ -10,18 +10,18 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from router.alerts import Alert, AlertStatus, Link, Source
+from router.alerts import Alert, AlertChange, AlertStatus, Link, Source
+from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind, JobStatus, StoredJob
+from router.page import Page
 
 
-class AlertChange(StrEnum):
-    NEW = "new"  # first time this alert is seen
-    RESOLVED = "resolved"  # was firing, now resolved
-    REFIRED = "refired"  # was resolved, fires again with the same startsAt
-    REPEAT = "repeat"  # nothing changed (Alertmanager resends the whole group)
+class StaleState(Exception):
+    """A page or incident changed since this unit read it (a racing replica).
+
+    Engines that can race (PostgreSQL) run the whole unit again on a fresh read."""
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,21 @@ class SqlTx:
             recorded.append(RecordedAlert(alert_id, alert, change))
         return recorded
 
-    def alerts_in_group(self, group_key: str) -> list[Alert]:
-        rows = self._rows(
+    def alerts_in_group(
+        self, group_key: str, since: datetime | None = None, pageable_only: bool = False
+    ) -> list[Alert]:
+        """The group's alerts, optionally only those seen since a page opened."""
+        sql = (
             "SELECT source, group_key, fingerprint, status, starts_at, ends_at, labels,"
-            " annotations, links, pageable FROM alerts WHERE group_key = ? ORDER BY id",
-            (group_key,),
+            " annotations, links, pageable FROM alerts WHERE group_key = ?"
         )
+        params: list[Any] = [group_key]
+        if since is not None:
+            sql += " AND last_seen >= ?"
+            params.append(iso(since))
+        if pageable_only:
+            sql += " AND pageable = 1"
+        rows = self._rows(sql + " ORDER BY id", params)
         return [
             Alert(
                 source=Source(r[0]),
@@ -150,6 +159,154 @@ class SqlTx:
             row = self._one("SELECT count(*) FROM alerts WHERE status = ?", (status.value,))
         assert row is not None
         return int(row[0])
+
+    # -- pages ---------------------------------------------------------------
+
+    def insert_page(self, page: Page) -> None:
+        self._rows(
+            "INSERT INTO pages (key, group_key, status, active, assignee, digest_key, opened_at,"
+            " state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                page.key,
+                page.group_key,
+                page.status.value,
+                int(page.active),
+                page.assignee,
+                page.digest_key,
+                epoch(page.opened_at),
+                page.model_dump_json(),
+                page.version,
+            ),
+        )
+
+    def save_page(self, page: Page) -> None:
+        """Store ``page`` over the version it was derived from (``page.version - 1``)."""
+        row = self._one(
+            "UPDATE pages SET status = ?, active = ?, assignee = ?, digest_key = ?, state = ?,"
+            " version = ? WHERE key = ? AND version = ? RETURNING id",
+            (
+                page.status.value,
+                int(page.active),
+                page.assignee,
+                page.digest_key,
+                page.model_dump_json(),
+                page.version,
+                page.key,
+                page.version - 1,
+            ),
+        )
+        if row is None:
+            raise StaleState(f"page {page.key} changed concurrently")
+
+    def page(self, key: str) -> Page | None:
+        row = self._one("SELECT state FROM pages WHERE key = ?", (key,))
+        return Page.model_validate_json(row[0]) if row else None
+
+    def active_page(self, group_key: str) -> Page | None:
+        row = self._one("SELECT state FROM pages WHERE group_key = ? AND active = 1", (group_key,))
+        return Page.model_validate_json(row[0]) if row else None
+
+    def pages_in_digest(self, digest_key: str) -> list[Page]:
+        rows = self._rows(
+            "SELECT state FROM pages WHERE digest_key = ? ORDER BY opened_at, id", (digest_key,)
+        )
+        return [Page.model_validate_json(row[0]) for row in rows]
+
+    def recent_pages(self, assignee: str, since: datetime) -> int:
+        """Pages delivered to ``assignee`` one by one (not folded) since ``since``."""
+        row = self._one(
+            "SELECT count(*) FROM pages WHERE assignee = ? AND opened_at >= ?"
+            " AND digest_key IS NULL",
+            (assignee, epoch(since)),
+        )
+        assert row is not None
+        return int(row[0])
+
+    def pages(self) -> list[Page]:
+        return [
+            Page.model_validate_json(row[0])
+            for row in self._rows("SELECT state FROM pages ORDER BY id")
+        ]
+
+    # -- incidents -----------------------------------------------------------
+
+    def next_incident_number(self) -> int:
+        row = self._one("SELECT coalesce(max(number), 0) + 1 FROM incidents")
+        assert row is not None
+        return int(row[0])
+
+    def insert_incident(self, incident: Incident) -> None:
+        self._rows(
+            "INSERT INTO incidents (number, page_key, status, declared_at, state, version)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                incident.number,
+                incident.page_key,
+                incident.status.value,
+                epoch(incident.declared_at),
+                incident.model_dump_json(),
+                incident.version,
+            ),
+        )
+
+    def save_incident(self, incident: Incident) -> None:
+        row = self._one(
+            "UPDATE incidents SET status = ?, state = ?, version = ?"
+            " WHERE number = ? AND version = ? RETURNING id",
+            (
+                incident.status.value,
+                incident.model_dump_json(),
+                incident.version,
+                incident.number,
+                incident.version - 1,
+            ),
+        )
+        if row is None:
+            raise StaleState(f"incident {incident.number} changed concurrently")
+
+    def incident(self, number: int) -> Incident | None:
+        row = self._one("SELECT state FROM incidents WHERE number = ?", (number,))
+        return Incident.model_validate_json(row[0]) if row else None
+
+    def incidents(self, statuses: Iterable[str] | None = None) -> list[Incident]:
+        rows = self._rows("SELECT status, state FROM incidents ORDER BY number")
+        wanted = set(statuses) if statuses is not None else None
+        return [
+            Incident.model_validate_json(row[1])
+            for row in rows
+            if wanted is None or row[0] in wanted
+        ]
+
+    # -- timeline ------------------------------------------------------------
+
+    def append_timeline(
+        self, entries: Iterable[TimelineEntry], page_key: str | None, incident_number: int | None
+    ) -> None:
+        for entry in entries:
+            self._rows(
+                "INSERT INTO timeline (page_key, incident_number, at, actor, kind, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    page_key,
+                    incident_number,
+                    epoch(entry.at),
+                    entry.actor,
+                    entry.kind,
+                    json.dumps(entry.data, sort_keys=True),
+                ),
+            )
+
+    def timeline(self, incident_number: int, page_key: str | None = None) -> list[TimelineEntry]:
+        """An incident's record, including what happened to its page before it."""
+        rows = self._rows(
+            "SELECT at, actor, kind, data FROM timeline WHERE incident_number = ?"
+            " OR (page_key IS NOT NULL AND page_key = ?) ORDER BY at, id",
+            (incident_number, page_key),
+        )
+        return [
+            TimelineEntry(at=from_epoch(r[0]), actor=r[1], kind=r[2], data=json.loads(r[3]))
+            for r in rows
+        ]
 
     # -- deliveries ----------------------------------------------------------
 

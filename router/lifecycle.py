@@ -1,0 +1,514 @@
+"""The paging lifecycle: (state, event) -> (new state, jobs). Pure: no I/O, no clock.
+
+Every rule of "Paging and escalation" in design.md lives here and is unit-tested
+without a network or sleeping. The caller (``router.paging``) loads the state, passes
+the time in, and commits what comes back in one transaction.
+
+Events:
+* ``alerts_arrived``: a webhook brought alerts of one group;
+* ``decide``: a person pressed Declare / Not an incident / Escalate;
+* ``ack_timeout``: a page was not answered in time (a timer job fired).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from router.alerts import Alert, AlertChange, AlertStatus, short_hash
+from router.config import PagingConfig
+from router.incident import Incident, TimelineEntry
+from router.jobs import Job, JobKind
+from router.messages import announcement, digest_message, page_message, reminder_message
+from router.oncall import ENG_PRIMARY, ESCALATION_ORDER, Schedule
+from router.page import Decision, Page, PagedPerson, PageStatus
+from router.severity import SeverityConfig, pagerduty_severity, suggest
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The static inputs of every decision, from configuration."""
+
+    schedule: Schedule
+    paging: PagingConfig
+    severity: SeverityConfig
+    responders: frozenset[str]
+    incident_channel: str | None
+    operator_channel: str | None = None
+    pagerduty: bool = False
+
+
+@dataclass(frozen=True)
+class Storm:
+    """How many pages the assignee got in the current window, and the digest so far."""
+
+    recent_pages: int = 0
+    folded: tuple[Page, ...] = ()
+
+
+@dataclass
+class Outcome:
+    page: Page | None = None  # the page to insert (new) or save (changed)
+    new_page: bool = False
+    retire: Page | None = None  # a previous page of the group to make inactive
+    incident: Incident | None = None  # a newly declared incident
+    jobs: list[Job] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # keys of pending jobs to cancel
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    refusal: str | None = None  # why the actor may not do this (nothing changed)
+    events: list[str] = field(default_factory=list)  # for metrics: page_opened, declared...
+
+
+def page_key(group_key: str, now: datetime) -> str:
+    # Deterministic, so replicas racing on one group compute the same key.
+    return "p" + short_hash(f"{group_key}|{now.isoformat()}")
+
+
+def ack_timer_key(page: Page, level: int) -> str:
+    return f"page:{page.key}:ack:{level}"
+
+
+def _pd_job(page: Page, action: str, policy: Policy, alerts: Sequence[Alert]) -> list[Job]:
+    if not policy.pagerduty:
+        return []
+    payload: dict[str, object] = {"event_action": action, "dedup_key": page.pagerduty_dedup_key}
+    if action == "trigger":
+        first = alerts[0] if alerts else None
+        payload["payload"] = {
+            "summary": page.title[:1024],
+            "source": (first.labels.get("instance") or first.source.value) if first else "router",
+            "severity": pagerduty_severity(page.suggestion.severity),
+            "custom_details": {"alerts": len(alerts), "clause": page.suggestion.clause},
+        }
+    return [Job(kind=JobKind.PAGERDUTY_EVENT, key=f"page:{page.key}:pd:{action}", payload=payload)]
+
+
+def _dm(
+    page: Page, role: str, user: str, now: datetime, alerts: Sequence[Alert], policy: Policy
+) -> tuple[PagedPerson, Job]:
+    key = f"page:{page.key}:dm:{len(page.paged)}:{user}"
+    person = PagedPerson(role=role, user=user, at=now, dm_job=key)
+    page.paged.append(person)
+    text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
+    return person, Job(
+        kind=JobKind.SLACK_DM,
+        key=key,
+        payload={"user": user, "role": role, "text": text, "blocks": blocks},
+    )
+
+
+def _refresh(page: Page, alerts: Sequence[Alert], policy: Policy) -> list[Job]:
+    """Edit every DM of this page in place to show its current state."""
+    text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
+    return [
+        Job(
+            kind=JobKind.SLACK_UPDATE,
+            key=f"{p.dm_job}:v{page.version}",
+            payload={"target": p.dm_job, "text": text, "blocks": blocks},
+        )
+        for p in page.paged
+    ]
+
+
+def _operator_notice(policy: Policy, key: str, text: str) -> list[Job]:
+    if not policy.operator_channel:
+        return []
+    return [
+        Job(
+            kind=JobKind.SLACK_POST,
+            key=key,
+            payload={"channel": policy.operator_channel, "text": text},
+        )
+    ]
+
+
+def _title(alerts: Sequence[Alert]) -> str:
+    names = sorted({a.name for a in alerts})
+    title = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} other alerts"
+    instances = sorted({a.labels["instance"] for a in alerts if "instance" in a.labels})
+    if len(names) == 1 and len(instances) == 1:
+        title += f" on {instances[0]}"
+    return title
+
+
+# -- alerts arrived -----------------------------------------------------------
+
+
+def alerts_arrived(
+    page: Page | None,
+    changes: Sequence[AlertChange],
+    page_alerts: Sequence[Alert],
+    current_alerts: Sequence[Alert],
+    now: datetime,
+    policy: Policy,
+    storm: Storm,
+) -> Outcome:
+    """Alerts of one group were recorded.
+
+    ``page`` is the group's active page, if any; ``page_alerts`` its pageable alerts as
+    stored now; ``current_alerts`` the group's pageable alerts seen in this delivery
+    (what a new page would show); ``changes`` what this delivery changed.
+    """
+    something_new = any(c in (AlertChange.NEW, AlertChange.REFIRED) for c in changes)
+    firing_now = any(a.status is AlertStatus.FIRING for a in current_alerts)
+
+    if page is None:
+        if not (something_new and firing_now):
+            return Outcome()  # repeats or resolutions of alerts nobody was paged for
+        return _open_page(current_alerts, now, policy, storm)
+    if page.status is PageStatus.DISMISSED and something_new and firing_now:
+        # Dismissed, then something new fires in the group: that deserves a fresh look.
+        retired = page.model_copy(update={"active": False, "version": page.version + 1})
+        outcome = _open_page(current_alerts, now, policy, storm)
+        outcome.retire = retired
+        return outcome
+    return _update_page(page, changes, page_alerts, now, policy)
+
+
+def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: Storm) -> Outcome:
+    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+    group_key = firing[0].group_key
+    page = Page(
+        key=page_key(group_key, now),
+        group_key=group_key,
+        source=firing[0].source.value,
+        title=_title(firing),
+        opened_at=now,
+        suggestion=suggest(firing, policy.severity),
+    )
+    page.pagerduty_dedup_key = f"router:{page.key}"
+    outcome = Outcome(page=page, new_page=True, events=["page_opened"])
+    role, user = first_on_call(policy, now)
+    if user is None:
+        # Nobody is on call: never silent. The operator channel hears it.
+        outcome.jobs += _operator_notice(
+            policy,
+            f"page:{page.key}:nobody",
+            f":warning: Nobody is on call for any role; a page "
+            f"({page.key}) was not delivered to anyone.",
+        )
+        outcome.events.append("nobody_on_call")
+        return outcome
+    page.assignee = user
+    if storm.recent_pages >= policy.paging.storm_limit:
+        return _fold(page, user, now, alerts, policy, storm, outcome)
+    _, dm = _dm(page, role, user, now, firing, policy)
+    outcome.jobs.append(dm)
+    outcome.jobs += _pd_job(page, "trigger", policy, firing)
+    outcome.jobs.append(_ack_timer(page, now, policy))
+    return outcome
+
+
+def first_on_call(policy: Policy, now: datetime) -> tuple[str, str | None]:
+    for role in ESCALATION_ORDER:
+        if role in policy.schedule.roles():
+            user = policy.schedule.who_is_on(role, now)
+            if user is not None:
+                return role, user
+    return ENG_PRIMARY, None
+
+
+def _fold(
+    page: Page,
+    user: str,
+    now: datetime,
+    alerts: Sequence[Alert],
+    policy: Policy,
+    storm: Storm,
+    outcome: Outcome,
+) -> Outcome:
+    """Storm control: past the limit, new pages join one digest instead of paging."""
+    window = int(now.timestamp()) // policy.paging.storm_window_seconds
+    digest = f"digest:{user}:{window}"
+    page.digest_key = digest
+    folded = [*storm.folded, page]
+    text, blocks = digest_message(user, folded, policy.paging.max_alerts_shown)
+    if not storm.folded:
+        outcome.jobs.append(
+            Job(
+                kind=JobKind.SLACK_DM,
+                key=digest,
+                payload={"user": user, "role": "digest", "text": text, "blocks": blocks},
+            )
+        )
+    else:
+        outcome.jobs.append(
+            Job(
+                kind=JobKind.SLACK_UPDATE,
+                key=f"{digest}:{len(folded)}",
+                payload={"target": digest, "text": text, "blocks": blocks},
+            )
+        )
+    page.paged.append(PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=digest))
+    outcome.events.append("page_folded")
+    return outcome
+
+
+def _ack_timer(page: Page, now: datetime, policy: Policy) -> Job:
+    return Job(
+        kind=JobKind.TIMER,
+        key=ack_timer_key(page, page.level),
+        payload={"event": "ack_timeout", "page": page.key, "level": page.level},
+        due_at=now + timedelta(seconds=policy.paging.ack_timeout_seconds),
+    )
+
+
+def _update_page(
+    page: Page,
+    changes: Sequence[AlertChange],
+    alerts: Sequence[Alert],
+    now: datetime,
+    policy: Policy,
+) -> Outcome:
+    if all(c is AlertChange.REPEAT for c in changes):
+        return Outcome()  # Alertmanager resent the group; nothing to tell anyone
+    page = page.model_copy(deep=True)
+    page.version += 1
+    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+    was_resolved = page.all_resolved
+    page.all_resolved = not firing
+    outcome = Outcome(page=page)
+    if page.status is PageStatus.OPEN and firing:
+        # The suggestion follows the evidence while nobody has decided yet.
+        page.suggestion = suggest(firing, policy.severity)
+    if page.status is PageStatus.DISMISSED and page.all_resolved:
+        page.active = False  # dismissed and quiet: the group may page afresh later
+    if page.digest_key is None:
+        outcome.jobs += _refresh(page, alerts, policy)
+    if page.all_resolved and not was_resolved:
+        outcome.events.append("page_all_resolved")
+        if page.status is PageStatus.OPEN:
+            outcome.jobs += _pd_job(page, "resolve", policy, alerts)
+    if page.status is PageStatus.DECLARED and page.incident_number is not None:
+        outcome.jobs += _thread_notes(page, changes, alerts, policy)
+        outcome.timeline += [
+            TimelineEntry(
+                at=now,
+                actor="router",
+                kind="alerts_changed",
+                data={"firing": len(firing), "resolved": len(alerts) - len(firing)},
+            )
+        ]
+    return outcome
+
+
+def _thread_notes(
+    page: Page, changes: Sequence[AlertChange], alerts: Sequence[Alert], policy: Policy
+) -> list[Job]:
+    firing = sum(1 for a in alerts if a.status is AlertStatus.FIRING)
+    new = sum(1 for c in changes if c in (AlertChange.NEW, AlertChange.REFIRED))
+    resolved = sum(1 for c in changes if c is AlertChange.RESOLVED)
+    parts = []
+    if new:
+        parts.append(f"{new} alert(s) started firing")
+    if resolved:
+        parts.append(f"{resolved} alert(s) resolved")
+    if not parts:
+        return []
+    status = "all alerts resolved" if firing == 0 else f"{firing} still firing"
+    return [
+        Job(
+            kind=JobKind.SLACK_POST,
+            key=f"page:{page.key}:thread:{page.version}",
+            payload={
+                "channel": None,
+                "thread_of": _announce_key(page.incident_number),
+                "text": f"Alerts: {', '.join(parts)}; {status}.",
+            },
+        )
+    ]
+
+
+def _announce_key(number: int | None) -> str:
+    return f"incident:{number}:announce"
+
+
+# -- decisions ----------------------------------------------------------------
+
+
+def decide(
+    page: Page,
+    decision: Decision,
+    actor: str,
+    now: datetime,
+    policy: Policy,
+    alerts: Sequence[Alert],
+    incident_number: int | None = None,
+    reason: str | None = None,
+) -> Outcome:
+    """A person pressed a button on a page."""
+    if not page.may_decide(actor, policy.responders):
+        return Outcome(
+            refusal="Only the people paged for this and the configured responders "
+            "can decide on it.",
+            events=["refused"],
+        )
+    if page.status is PageStatus.DECLARED:
+        return Outcome(
+            refusal=f"Already declared as INC-{page.incident_number} by <@{page.decided_by}>."
+        )
+    if decision is Decision.ESCALATE:
+        if page.status is not PageStatus.OPEN:
+            return Outcome(refusal="This page was already answered; nothing to escalate.")
+        outcome = _escalate(page, now, policy, alerts, cause="button", actor=actor)
+        if outcome.page is None:
+            outcome.refusal = "There is nobody further to escalate to."
+        return outcome
+    if decision is Decision.DISMISS:
+        if page.status is PageStatus.DISMISSED:
+            return Outcome(refusal=f"Already dismissed by <@{page.decided_by}>.")
+        return _dismiss(page, actor, now, policy, alerts, reason)
+    if incident_number is None:
+        raise ValueError("declaring needs the next incident number")
+    return _declare(page, actor, now, policy, alerts, incident_number)
+
+
+def _decided(page: Page, status: PageStatus, actor: str, now: datetime) -> Page:
+    page = page.model_copy(deep=True)
+    page.status = status
+    page.decided_by = actor
+    page.decided_at = now
+    page.version += 1
+    return page
+
+
+def _cancel_timers(page: Page) -> list[str]:
+    return [ack_timer_key(page, level) for level in range(len(ESCALATION_ORDER) + 1)]
+
+
+def _dismiss(
+    page: Page,
+    actor: str,
+    now: datetime,
+    policy: Policy,
+    alerts: Sequence[Alert],
+    reason: str | None,
+) -> Outcome:
+    page = _decided(page, PageStatus.DISMISSED, actor, now)
+    page.reason = reason
+    if page.all_resolved:
+        page.active = False
+    outcome = Outcome(page=page, cancel=_cancel_timers(page), events=["dismissed"])
+    outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
+    outcome.jobs += _pd_job(page, "resolve", policy, alerts)
+    return outcome
+
+
+def _declare(
+    page: Page, actor: str, now: datetime, policy: Policy, alerts: Sequence[Alert], number: int
+) -> Outcome:
+    page = _decided(page, PageStatus.DECLARED, actor, now)
+    page.incident_number = number
+    incident = Incident(
+        number=number,
+        title=page.title,
+        commander=actor,
+        severity=page.suggestion.severity,
+        severity_reason=page.suggestion.clause,
+        suggestion=page.suggestion,
+        declared_at=now,
+        declared_by=actor,
+        page_key=page.key,
+        group_key=page.group_key,
+        announce_job=_announce_key(number),
+    )
+    outcome = Outcome(
+        page=page, incident=incident, cancel=_cancel_timers(page), events=["declared"]
+    )
+    outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
+    outcome.jobs += _pd_job(page, "acknowledge", policy, alerts)
+    if policy.incident_channel:
+        text, blocks = announcement(incident, alerts, policy.paging.max_alerts_shown)
+        outcome.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=incident.announce_job,
+                payload={"channel": policy.incident_channel, "text": text, "blocks": blocks},
+            )
+        )
+    else:
+        outcome.jobs += _operator_notice(
+            policy,
+            f"{incident.announce_job}:nochannel",
+            f"{incident.ref} was declared but slack.incident_channel "
+            "is not configured: nobody was told.",
+        )
+    outcome.timeline.append(
+        TimelineEntry(
+            at=now,
+            actor=actor,
+            kind="declared",
+            data={
+                "commander": actor,
+                "severity": incident.severity.value,
+                "clause": incident.severity_reason,
+                "page": page.key,
+            },
+        )
+    )
+    return outcome
+
+
+# -- escalation ---------------------------------------------------------------
+
+
+def ack_timeout(
+    page: Page, level: int, now: datetime, policy: Policy, alerts: Sequence[Alert]
+) -> Outcome:
+    """Nobody decided in time: page again and page the next level."""
+    if page.status is not PageStatus.OPEN or page.level != level:
+        return Outcome()  # decided, or already escalated by hand: the timer is stale
+    return _escalate(page, now, policy, alerts, cause="timeout", actor="router")
+
+
+def _escalate(
+    page: Page, now: datetime, policy: Policy, alerts: Sequence[Alert], cause: str, actor: str
+) -> Outcome:
+    page = page.model_copy(deep=True)
+    firing = [a for a in alerts if a.status is AlertStatus.FIRING] or list(alerts)
+    outcome = Outcome(events=[f"escalated:{cause}"])
+    # Remind everyone already paged ("page again"), in their DM threads' stead.
+    text, blocks = reminder_message(page)
+    for person in page.paged:
+        outcome.jobs.append(
+            Job(
+                kind=JobKind.SLACK_DM,
+                key=f"{person.dm_job}:remind:{page.level}",
+                payload={"user": person.user, "role": person.role, "text": text, "blocks": blocks},
+            )
+        )
+    next_role, next_user = _next_on_call(page, now, policy)
+    page.version += 1
+    if next_user is not None and next_role is not None:
+        page.level = ESCALATION_ORDER.index(next_role)
+        _, dm = _dm(page, next_role, next_user, now, firing, policy)
+        outcome.jobs.append(dm)
+        outcome.events.append(f"paged:{next_role}")
+        outcome.jobs += _refresh(page, alerts, policy)
+        outcome.jobs.append(_ack_timer(page, now, policy))
+    elif cause == "button":
+        return Outcome(events=["escalation_exhausted"])
+    else:
+        outcome.jobs += _operator_notice(
+            policy,
+            f"page:{page.key}:exhausted",
+            f":warning: Page {page.key} was escalated to every on-call level without a decision.",
+        )
+        outcome.events.append("escalation_exhausted")
+    outcome.page = page
+    outcome.timeline.append(
+        TimelineEntry(at=now, actor=actor, kind="page_escalated", data={"to": next_role or ""})
+    )
+    return outcome
+
+
+def _next_on_call(page: Page, now: datetime, policy: Policy) -> tuple[str | None, str | None]:
+    already = set(page.paged_users)
+    for role in ESCALATION_ORDER[page.level + 1 :]:
+        if role not in policy.schedule.roles():
+            continue
+        user = policy.schedule.who_is_on(role, now)
+        if user is not None and user not in already:
+            return role, user
+    return None, None

@@ -1,0 +1,221 @@
+"""What people read: pages, announcements and digests as Slack Block Kit.
+
+Pure functions of domain state, so the lifecycle can put the finished message in
+the job and the Slack adapter only delivers it. Block Kit is also what the console
+stand-in prints, so there is one rendering for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from router.alerts import Alert, AlertStatus
+from router.incident import Incident
+from router.page import Page, PageStatus
+from router.severity import Suggestion
+
+Block = dict[str, Any]
+
+# action_ids: the contract between these buttons and router.slack.interactions
+DECLARE = "page.declare"
+DISMISS = "page.dismiss"
+DISMISS_REASON = "page.dismiss_reason"
+ESCALATE = "page.escalate"
+
+DISMISS_REASONS = (
+    "false positive",
+    "known issue, already handled",
+    "flapping / noisy alert",
+    "no customer impact, not actionable",
+    "planned maintenance",
+)
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain(text: str, limit: int = 150) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[: limit - 1] + "…" if len(text) > limit else text}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # A section's text is capped at 3000 characters by Slack.
+    return {"type": "mrkdwn", "text": text if len(text) <= 3000 else text[:2990] + "…"}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def severity_text(suggestion: Suggestion) -> str:
+    lines = [f'*{suggestion.severity.value}*: policy clause "{escape(suggestion.clause)}"']
+    if suggestion.evidence:
+        evidence = ", ".join(
+            f"{e.kind} `{escape(e.key)}` = `{escape(e.value)}`" for e in suggestion.evidence
+        )
+        lines.append(f"evidence: {evidence} (rule `{suggestion.rule}`)")
+    else:
+        lines.append("no severity rule matched: the default applies")
+    return "\n".join(lines)
+
+
+def alert_lines(alerts: Sequence[Alert], max_shown: int) -> str:
+    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+    resolved = [a for a in alerts if a.status is AlertStatus.RESOLVED]
+    ordered = firing + resolved  # what still fires matters most
+    lines = []
+    for alert in ordered[:max_shown]:
+        mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
+        where = alert.labels.get("instance") or alert.labels.get("service") or ""
+        detail = f" ({escape(where)})" if where else ""
+        links = " ".join(f"<{link.href}|{escape(link.text)}>" for link in alert.links[:3])
+        lines.append(f"{mark} *{escape(alert.name)}*{detail}: {escape(alert.summary)} {links}")
+    if len(ordered) > max_shown:
+        lines.append(f"…and {len(ordered) - max_shown} more")
+    summary = f"{len(firing)} firing, {len(resolved)} resolved"
+    return summary + "\n" + "\n".join(lines)
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "text": _plain(text), "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def page_message(page: Page, alerts: Sequence[Alert], max_shown: int) -> tuple[str, list[Block]]:
+    text = f"Suspected incident: {page.title} (suggested severity {page.suggestion.severity})"
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain(f":rotating_light: {page.title}")},
+        _section("Suggested severity " + severity_text(page.suggestion)),
+        _section(alert_lines(alerts, max_shown)),
+    ]
+    paged = "; ".join(f"<@{p.user}> ({p.role}) at {_when(p.at)}" for p in page.paged)
+    if paged:
+        blocks.append(_context(f"Paged: {paged}"))
+    if page.all_resolved and page.status is not PageStatus.DECLARED:
+        blocks.append(
+            _section(
+                ":information_source: All alerts have resolved. If it was an "
+                "incident, you can still declare it."
+            )
+        )
+    if page.status is PageStatus.DECLARED:
+        blocks.append(
+            _section(
+                f":white_check_mark: Declared *INC-{page.incident_number}* by "
+                f"<@{page.decided_by}> at {_when(page.decided_at or page.opened_at)}."
+                " They are Incident Commander."
+            )
+        )
+        return text, blocks
+    if page.status is PageStatus.DISMISSED:
+        reason = f": {escape(page.reason)}" if page.reason else ""
+        when = _when(page.decided_at or page.opened_at)
+        blocks.append(
+            _section(
+                f":no_entry_sign: Not an incident, said <@{page.decided_by}> at {when}{reason}"
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "page_actions",
+                "elements": [_button("Declare incident", DECLARE, page.key, "danger")],
+            }
+        )
+        return text, blocks
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "page_actions",
+            "elements": [
+                _button("Declare incident", DECLARE, page.key, "danger"),
+                _button("Not an incident", DISMISS, page.key),
+                {
+                    "type": "static_select",
+                    "action_id": DISMISS_REASON,
+                    "placeholder": _plain("Not an incident, because…"),
+                    "options": [
+                        {"text": _plain(reason), "value": f"{page.key}|{i}"}
+                        for i, reason in enumerate(DISMISS_REASONS)
+                    ],
+                },
+                _button("Escalate", ESCALATE, page.key),
+            ],
+        }
+    )
+    return text, blocks
+
+
+def reminder_message(page: Page) -> tuple[str, list[Block]]:
+    text = f"Still waiting for a decision: {page.title}"
+    return text, [
+        _section(
+            f":alarm_clock: {escape(text)}. The page above needs *Declare "
+            "incident* or *Not an incident*; it has been escalated."
+        )
+    ]
+
+
+def digest_message(user: str, pages: Sequence[Page], max_shown: int) -> tuple[str, list[Block]]:
+    text = f"{len(pages)} more suspected incidents (alert storm: folded into one digest)"
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain(":cyclone: Alert storm digest")},
+        _section(
+            f"<@{user}>, you have reached the page limit for now; these were folded "
+            "here instead of paging you one by one. Nothing was dropped."
+        ),
+    ]
+    for page in pages[:max_shown]:
+        state = {
+            PageStatus.OPEN: "open",
+            PageStatus.DECLARED: f"declared INC-{page.incident_number}",
+            PageStatus.DISMISSED: "dismissed",
+        }[page.status]
+        line = f"*{escape(page.title)}*: suggested {page.suggestion.severity}, {state}"
+        block = _section(line)
+        if page.status is PageStatus.OPEN:
+            block["accessory"] = _button("Declare", DECLARE, page.key, "danger")
+        blocks.append(block)
+    if len(pages) > max_shown:
+        blocks.append(_context(f"…and {len(pages) - max_shown} more"))
+    return text, blocks
+
+
+def announcement(
+    incident: Incident, alerts: Sequence[Alert], max_shown: int
+) -> tuple[str, list[Block]]:
+    text = (
+        f"{incident.ref} declared: {incident.title}. Incident Commander <@{incident.commander}>, "
+        f"suggested severity {incident.severity}"
+    )
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain(f":rotating_light: {incident.ref}: {incident.title}")},
+        {
+            "type": "section",
+            "fields": [
+                _mrkdwn(f"*Incident Commander*\n<@{incident.commander}>"),
+                _mrkdwn(f"*Suggested severity*\n{incident.severity.value}"),
+                _mrkdwn(f"*Status*\n{incident.status.value}"),
+                _mrkdwn(f"*Declared*\n{_when(incident.declared_at)} by <@{incident.declared_by}>"),
+            ],
+        },
+        _section("Why " + severity_text(incident.suggestion)),
+    ]
+    if alerts:
+        blocks.append(_section(alert_lines(alerts, max_shown)))
+    blocks.append(_context("Incident details are confidential. Updates go in this thread."))
+    return text, blocks

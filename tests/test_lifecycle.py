@@ -1,0 +1,404 @@
+"""The paging policy, as pure transitions: (state, event) -> (new state, jobs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from router import lifecycle
+from router.alerts import Alert, AlertStatus, Source
+from router.config import PagingConfig
+from router.jobs import JobKind
+from router.lifecycle import Outcome, Policy, Storm
+from router.oncall import OncallConfig, Schedule
+from router.page import Decision, Page, PageStatus
+from router.severity import DEFAULT_RULES, Severity
+from router.alerts import AlertChange
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+PRIMARY, SECONDARY, LEAD, RESPONDER, STRANGER = "U0PRIMARY", "U0SECOND", "U0LEAD", "U0RESP", "U0X"
+
+
+def make_policy(**paging: int) -> Policy:
+    rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
+    oncall = OncallConfig.model_validate(
+        {
+            "rotations": {
+                "eng-primary": {"members": [PRIMARY], **rotation},
+                "eng-secondary": {"members": [SECONDARY], **rotation},
+                "leadership": {"members": [LEAD], **rotation},
+            },
+            "responders": [RESPONDER],
+        }
+    )
+    return Policy(
+        schedule=Schedule(oncall),
+        paging=PagingConfig(**paging),  # type: ignore[arg-type]
+        severity=DEFAULT_RULES,
+        responders=frozenset(oncall.responders),
+        incident_channel="C0INCIDENT",
+        operator_channel="C0OPS",
+        pagerduty=True,
+    )
+
+
+POLICY = make_policy()
+
+
+def alert(fp: str = "f1", status: AlertStatus = AlertStatus.FIRING, group: str = "g1",
+          **labels: str) -> Alert:  # fmt: skip
+    return Alert(
+        source=Source.ALERTMANAGER,
+        group_key=group,
+        fingerprint=fp,
+        status=status,
+        starts_at=NOW - timedelta(minutes=5),
+        labels={"alertname": "HighLatency", "instance": "api-1", **labels},
+        annotations={"summary": "p99 > 1s"},
+    )
+
+
+def open_page(*alerts: Alert, storm: Storm = Storm(), policy: Policy = POLICY) -> Outcome:
+    alerts = alerts or (alert(severity="critical"),)
+    changes = [AlertChange.NEW] * len(alerts)
+    return lifecycle.alerts_arrived(None, changes, alerts, alerts, NOW, policy, storm)
+
+
+def kinds(outcome: Outcome) -> list[JobKind]:
+    return [job.kind for job in outcome.jobs]
+
+
+def the_page() -> Page:
+    page = open_page().page
+    assert page is not None
+    return page
+
+
+# -- a page per group ---------------------------------------------------------
+
+
+def test_firing_alerts_open_one_page_that_dms_eng_primary() -> None:
+    outcome = open_page(alert("a", severity="critical"), alert("b"))
+    page = outcome.page
+    assert page is not None and outcome.new_page
+    assert page.status is PageStatus.OPEN and page.assignee == PRIMARY
+    dms = [job for job in outcome.jobs if job.kind is JobKind.SLACK_DM]
+    assert [job.payload["user"] for job in dms] == [PRIMARY]
+    assert page.paged[0].role == "eng-primary"
+    assert "HighLatency" in dms[0].payload["text"]
+
+
+def test_page_carries_severity_suggestion_with_clause() -> None:
+    page = open_page(alert(data_loss="true")).page
+    assert page is not None
+    assert page.suggestion.severity is Severity.CRITICAL
+    assert page.suggestion.clause == "customer or other critical data lost or corrupted"
+
+
+def test_page_message_has_the_three_buttons() -> None:
+    dm = next(j for j in open_page().jobs if j.kind is JobKind.SLACK_DM)
+    actions = [b for b in dm.payload["blocks"] if b["type"] == "actions"][0]
+    ids = [e["action_id"] for e in actions["elements"]]
+    assert ids == ["page.declare", "page.dismiss", "page.dismiss_reason", "page.escalate"]
+
+
+def test_page_starts_an_ack_timer_and_pagerduty_trigger() -> None:
+    outcome = open_page()
+    timer = next(j for j in outcome.jobs if j.kind is JobKind.TIMER)
+    assert timer.due_at == NOW + timedelta(seconds=300)
+    assert timer.payload == {"event": "ack_timeout", "page": outcome.page.key, "level": 0}  # type: ignore[union-attr]
+    pd = next(j for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT)
+    assert pd.payload["event_action"] == "trigger"
+    assert pd.payload["payload"]["severity"] in {"critical", "error", "warning", "info"}
+
+
+def test_no_pagerduty_jobs_when_not_configured() -> None:
+    policy = make_policy()
+    policy = Policy(**{**policy.__dict__, "pagerduty": False})
+    assert JobKind.PAGERDUTY_EVENT not in kinds(open_page(policy=policy))
+
+
+def test_new_alerts_in_the_same_group_update_the_page_not_page_again() -> None:
+    page = the_page()
+    more = [alert("f1"), alert("f2")]
+    outcome = lifecycle.alerts_arrived(
+        page, [AlertChange.REPEAT, AlertChange.NEW], more, more, NOW, POLICY, Storm()
+    )
+    assert JobKind.SLACK_DM not in kinds(outcome)
+    assert kinds(outcome) == [JobKind.SLACK_UPDATE]
+    assert outcome.jobs[0].payload["target"] == page.paged[0].dm_job
+    assert outcome.page is not None and outcome.page.version == page.version + 1
+
+
+def test_repeats_change_nothing() -> None:
+    page = the_page()
+    outcome = lifecycle.alerts_arrived(
+        page, [AlertChange.REPEAT], [alert()], [alert()], NOW, POLICY, Storm()
+    )
+    assert outcome.page is None and outcome.jobs == []
+
+
+def test_only_resolutions_without_a_page_do_not_page() -> None:
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        None, [AlertChange.NEW], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert outcome.page is None and outcome.jobs == []
+
+
+def test_all_alerts_resolved_before_a_decision_says_so_and_can_still_be_declared() -> None:
+    page = the_page()
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert outcome.page is not None and outcome.page.all_resolved
+    assert outcome.page.status is PageStatus.OPEN
+    update = next(j for j in outcome.jobs if j.kind is JobKind.SLACK_UPDATE)
+    texts = " ".join(str(b) for b in update.payload["blocks"])
+    assert "All alerts have resolved" in texts and "page.declare" in texts
+    pd = next(j for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT)
+    assert pd.payload["event_action"] == "resolve"
+    declared = lifecycle.decide(outcome.page, Decision.DECLARE, PRIMARY, NOW, POLICY, resolved, 1)
+    assert declared.incident is not None
+
+
+# -- decisions ----------------------------------------------------------------
+
+
+def test_declare_names_the_confirmer_commander_and_announces() -> None:
+    page = the_page()
+    outcome = lifecycle.decide(page, Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 42)
+    incident = outcome.incident
+    assert incident is not None
+    assert (incident.ref, incident.commander, incident.declared_by) == ("INC-42", PRIMARY, PRIMARY)
+    assert incident.severity is page.suggestion.severity
+    assert outcome.page is not None and outcome.page.status is PageStatus.DECLARED
+    announce = next(j for j in outcome.jobs if j.kind is JobKind.SLACK_POST)
+    assert announce.payload["channel"] == "C0INCIDENT"
+    assert announce.key == "incident:42:announce"
+    assert "INC-42" in announce.payload["text"] and f"<@{PRIMARY}>" in announce.payload["text"]
+    blocks = str(announce.payload["blocks"])
+    assert page.suggestion.clause in blocks
+    assert lifecycle.ack_timer_key(page, 0) in outcome.cancel
+    assert [e.kind for e in outcome.timeline] == ["declared"]
+    pd = next(j for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT)
+    assert pd.payload["event_action"] == "acknowledge"
+
+
+def test_declare_updates_the_page_to_show_who_decided() -> None:
+    outcome = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 7)
+    update = next(j for j in outcome.jobs if j.kind is JobKind.SLACK_UPDATE)
+    blocks = str(update.payload["blocks"])
+    assert "INC-7" in blocks and f"<@{PRIMARY}>" in blocks
+    assert "page.dismiss" not in blocks
+
+
+def test_a_responder_may_declare() -> None:
+    outcome = lifecycle.decide(the_page(), Decision.DECLARE, RESPONDER, NOW, POLICY, [alert()], 1)
+    assert outcome.incident is not None and outcome.incident.commander == RESPONDER
+
+
+def test_someone_not_paged_nor_responder_is_refused_and_nothing_changes() -> None:
+    outcome = lifecycle.decide(the_page(), Decision.DECLARE, STRANGER, NOW, POLICY, [alert()], 1)
+    assert outcome.refusal is not None and "Only the people paged" in outcome.refusal
+    assert outcome.page is None and outcome.incident is None and outcome.jobs == []
+
+
+def test_declare_twice_is_refused() -> None:
+    first = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert first.page is not None
+    again = lifecycle.decide(first.page, Decision.DECLARE, RESPONDER, NOW, POLICY, [alert()], 2)
+    assert again.refusal == f"Already declared as INC-1 by <@{PRIMARY}>."
+    assert again.incident is None
+
+
+def test_dismiss_after_declare_is_refused() -> None:
+    first = lifecycle.decide(the_page(), Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert first.refusal is None
+    assert declared.page is not None
+    late = lifecycle.decide(declared.page, Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    assert late.refusal is not None and late.page is None
+
+
+def test_dismiss_records_the_reason_and_cancels_the_timer() -> None:
+    page = the_page()
+    outcome = lifecycle.decide(
+        page, Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()], reason="false positive"
+    )
+    assert outcome.page is not None
+    assert (outcome.page.status, outcome.page.reason) == (PageStatus.DISMISSED, "false positive")
+    assert outcome.page.active  # alerts still fire: the group stays with this page
+    assert lifecycle.ack_timer_key(page, 0) in outcome.cancel
+    assert outcome.incident is None
+    assert "false positive" in str(outcome.jobs[0].payload["blocks"])
+
+
+def test_dismiss_twice_is_refused() -> None:
+    first = lifecycle.decide(the_page(), Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    assert first.page is not None
+    again = lifecycle.decide(first.page, Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    assert again.refusal is not None and again.page is None
+
+
+def test_declare_after_dismiss_is_allowed_people_change_their_minds() -> None:
+    dismissed = lifecycle.decide(the_page(), Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    assert dismissed.page is not None
+    outcome = lifecycle.decide(dismissed.page, Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 3)
+    assert outcome.incident is not None
+
+
+def test_repeats_after_dismissal_do_not_page_again_but_new_alerts_do() -> None:
+    dismissed = lifecycle.decide(the_page(), Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    page = dismissed.page
+    assert page is not None
+    later = NOW + timedelta(hours=4)
+    repeat = lifecycle.alerts_arrived(
+        page, [AlertChange.REPEAT], [alert()], [alert()], later, POLICY, Storm()
+    )
+    assert repeat.jobs == []
+    new = [alert(), alert("f2")]
+    fresh = lifecycle.alerts_arrived(
+        page, [AlertChange.REPEAT, AlertChange.NEW], new, new, later, POLICY, Storm()
+    )
+    assert fresh.new_page and fresh.retire is not None and not fresh.retire.active
+    assert JobKind.SLACK_DM in kinds(fresh)
+
+
+def test_dismissed_page_retires_when_all_alerts_resolve() -> None:
+    dismissed = lifecycle.decide(the_page(), Decision.DISMISS, PRIMARY, NOW, POLICY, [alert()])
+    assert dismissed.page is not None
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        dismissed.page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert outcome.page is not None and not outcome.page.active
+
+
+def test_alerts_after_declaration_go_to_the_incident_thread() -> None:
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 5)
+    assert declared.page is not None
+    alerts = [alert(), alert("f2")]
+    outcome = lifecycle.alerts_arrived(
+        declared.page, [AlertChange.REPEAT, AlertChange.NEW], alerts, alerts, NOW, POLICY, Storm()
+    )
+    thread = next(j for j in outcome.jobs if j.kind is JobKind.SLACK_POST)
+    assert thread.payload["thread_of"] == "incident:5:announce"
+    assert "1 alert(s) started firing" in thread.payload["text"]
+    assert outcome.timeline and outcome.timeline[0].kind == "alerts_changed"
+
+
+# -- escalation ---------------------------------------------------------------
+
+
+def test_ack_timeout_pages_again_and_pages_eng_secondary() -> None:
+    page = the_page()
+    later = NOW + timedelta(seconds=300)
+    outcome = lifecycle.ack_timeout(page, 0, later, POLICY, [alert()])
+    dms = [j for j in outcome.jobs if j.kind is JobKind.SLACK_DM]
+    assert [j.payload["user"] for j in dms] == [PRIMARY, SECONDARY]
+    assert "Still waiting" in dms[0].payload["text"]
+    assert outcome.page is not None and outcome.page.level == 1
+    assert [p.role for p in outcome.page.paged] == ["eng-primary", "eng-secondary"]
+    timer = next(j for j in outcome.jobs if j.kind is JobKind.TIMER)
+    assert timer.payload["level"] == 1 and timer.due_at == later + timedelta(seconds=300)
+    assert "escalated:timeout" in outcome.events
+
+
+def test_second_timeout_pages_leadership_and_secondary_may_decide() -> None:
+    first = lifecycle.ack_timeout(the_page(), 0, NOW, POLICY, [alert()])
+    assert first.page is not None
+    second = lifecycle.ack_timeout(first.page, 1, NOW, POLICY, [alert()])
+    assert second.page is not None
+    assert [p.user for p in second.page.paged] == [PRIMARY, SECONDARY, LEAD]
+    decided = lifecycle.decide(second.page, Decision.DECLARE, SECONDARY, NOW, POLICY, [alert()], 9)
+    assert decided.incident is not None and decided.incident.commander == SECONDARY
+
+
+def test_timeout_after_everyone_was_paged_tells_the_operator() -> None:
+    page = the_page()
+    for level in range(2):
+        outcome = lifecycle.ack_timeout(page, level, NOW, POLICY, [alert()])
+        assert outcome.page is not None
+        page = outcome.page
+    last = lifecycle.ack_timeout(page, 2, NOW, POLICY, [alert()])
+    assert "escalation_exhausted" in last.events
+    notice = next(j for j in last.jobs if j.kind is JobKind.SLACK_POST)
+    assert notice.payload["channel"] == "C0OPS"
+    assert JobKind.TIMER not in kinds(last)
+
+
+def test_stale_timer_after_a_decision_does_nothing() -> None:
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert declared.page is not None
+    outcome = lifecycle.ack_timeout(declared.page, 0, NOW, POLICY, [alert()])
+    assert outcome.page is None and outcome.jobs == []
+
+
+def test_stale_timer_after_manual_escalation_does_nothing() -> None:
+    escalated = lifecycle.decide(the_page(), Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()])
+    assert escalated.page is not None and escalated.page.level == 1
+    outcome = lifecycle.ack_timeout(escalated.page, 0, NOW, POLICY, [alert()])
+    assert outcome.page is None and outcome.jobs == []
+
+
+def test_escalate_button_pages_the_next_level_now() -> None:
+    outcome = lifecycle.decide(the_page(), Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()])
+    assert outcome.page is not None and outcome.page.paged_users == [PRIMARY, SECONDARY]
+    assert "escalated:button" in outcome.events
+
+
+def test_escalate_by_a_stranger_is_refused() -> None:
+    outcome = lifecycle.decide(the_page(), Decision.ESCALATE, STRANGER, NOW, POLICY, [alert()])
+    assert outcome.refusal is not None and outcome.jobs == []
+
+
+# -- storm control -----------------------------------------------------------
+
+
+def test_under_the_storm_limit_pages_are_sent_one_by_one() -> None:
+    outcome = open_page(storm=Storm(recent_pages=4), policy=make_policy(storm_limit=5))
+    assert outcome.page is not None and outcome.page.digest_key is None
+
+
+def test_past_the_storm_limit_pages_fold_into_one_digest() -> None:
+    policy = make_policy(storm_limit=2)
+    first = open_page(alert(group="g1"), storm=Storm(recent_pages=2), policy=policy)
+    page1 = first.page
+    assert page1 is not None and page1.digest_key is not None
+    assert kinds(first) == [JobKind.SLACK_DM]  # the digest itself; no timer, no PD
+    assert first.jobs[0].key == page1.digest_key
+    second = open_page(
+        alert(group="g2", alertname="DiskFull"), storm=Storm(recent_pages=2, folded=(page1,)),
+        policy=policy,
+    )  # fmt: skip
+    assert second.page is not None and second.page.digest_key == page1.digest_key
+    assert kinds(second) == [JobKind.SLACK_UPDATE]
+    assert second.jobs[0].payload["target"] == page1.digest_key
+    listed = str(second.jobs[0].payload["blocks"])
+    assert "HighLatency" in listed and "DiskFull" in listed  # nothing dropped
+
+
+def test_folded_pages_can_be_declared_by_the_assignee() -> None:
+    folded = open_page(storm=Storm(recent_pages=9)).page
+    assert folded is not None
+    outcome = lifecycle.decide(folded, Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert outcome.incident is not None
+
+
+def test_nobody_on_call_is_never_silent() -> None:
+    oncall = OncallConfig.model_validate({"rotations": {"eng-primary": {
+        "members": [PRIMARY], "start": "2030-01-01T09:00:00", "handoff_time": "09:00",
+        "timezone": "UTC"}}})  # fmt: skip
+    policy = Policy(**{**POLICY.__dict__, "schedule": Schedule(oncall)})
+    outcome = open_page(policy=policy)
+    assert "nobody_on_call" in outcome.events
+    assert outcome.jobs[0].payload["channel"] == "C0OPS"
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_unknown_actor_never_changes_state(decision: Decision) -> None:
+    outcome = lifecycle.decide(the_page(), decision, STRANGER, NOW, POLICY, [alert()], 1)
+    assert outcome.refusal and not outcome.jobs and outcome.page is None
