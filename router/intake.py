@@ -12,19 +12,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from router.alerts import Alert, short_hash
+from router.alerts import Alert, AlertChange, short_hash
 from router.clock import Clock
+from router.lifecycle import Outcome
 from router.metrics import Metrics
 from router.store import Store, StoreError
-from router.store.sql import AlertChange, RecordedAlert, SqlTx
+from router.store.sql import RecordedAlert, SqlTx
 from router.triage import TriageConfig, triage
 
 log = logging.getLogger(__name__)
 
 # A hook the paging lifecycle plugs into: called inside the intake transaction with
 # what was recorded, it writes its own state and enqueues its jobs.
-AfterRecord = Callable[[SqlTx, list[RecordedAlert]], None]
+AfterRecord = Callable[[SqlTx, list[RecordedAlert], datetime], list[Outcome]]
+# Called after the commit with what the lifecycle did (metrics, waking the worker).
+OnCommitted = Callable[[list[Outcome]], None]
 
 
 @dataclass
@@ -33,6 +37,7 @@ class IntakeResult:
     received: int = 0
     changes: Counter[AlertChange] = field(default_factory=Counter)
     not_paged: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -52,12 +57,14 @@ class Intake:
         clock: Clock,
         triage_config: TriageConfig,
         after_record: AfterRecord | None = None,
+        on_committed: OnCommitted | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock
         self._triage = triage_config
         self.after_record = after_record
+        self.on_committed = on_committed
 
     async def accept(
         self, source: str, alerts: list[Alert], delivery_id: str | None = None
@@ -74,7 +81,7 @@ class Intake:
             result.changes.update(r.change for r in recorded)
             result.not_paged = sum(1 for a in alerts if not a.pageable)
             if self.after_record is not None:
-                self.after_record(tx, recorded)
+                result.outcomes = self.after_record(tx, recorded, now)
             return result
 
         started = time.perf_counter()
@@ -86,6 +93,8 @@ class Intake:
         finally:
             self._metrics.store_latency.observe(time.perf_counter() - started)
         self._count(source, alerts, result)
+        if self.on_committed is not None and result.outcomes:
+            self.on_committed(result.outcomes)
         return result
 
     def _count(self, source: str, alerts: list[Alert], result: IntakeResult) -> None:

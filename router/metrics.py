@@ -6,7 +6,12 @@ severity. Never a fingerprint, group key, user or incident id.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from router.lifecycle import Outcome
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _DECISION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
@@ -89,6 +94,19 @@ class Metrics:
             ["role", "cause"],
             registry=r,
         )
+        self.pages_opened = Counter(
+            "router_pages_opened", "Pages opened (one per alert group).", registry=r
+        )
+        self.pages_folded = Counter(
+            "router_pages_folded",
+            "Pages folded into a digest by storm control instead of paging one by one.",
+            registry=r,
+        )
+        self.nobody_on_call = Counter(
+            "router_pages_undelivered",
+            "Pages with nobody on call to receive them (reported to the operator channel).",
+            registry=r,
+        )
         self.refusals = Counter(
             "router_unauthorized_actions",
             "Button presses or commands refused because the person may not act.",
@@ -118,3 +136,27 @@ class Metrics:
             ["system", "result"],
             registry=r,
         )
+
+    def record_outcome(self, outcome: Outcome, decision_seconds: float | None = None) -> None:
+        """Count what a lifecycle step did (after its transaction committed)."""
+        cause = "button"
+        for event in outcome.events:
+            name, _, detail = event.partition(":")
+            if name == "page_opened":
+                self.pages_opened.inc()
+            elif name == "page_folded":
+                self.pages_folded.inc()
+            elif name == "declared" and outcome.incident is not None:
+                self.incidents_declared.labels(outcome.incident.severity.value).inc()
+                if decision_seconds is not None:
+                    self.time_to_decision.labels("declared").observe(decision_seconds)
+            elif name == "dismissed":
+                self.dismissals.inc()
+                if decision_seconds is not None:
+                    self.time_to_decision.labels("dismissed").observe(decision_seconds)
+            elif name == "escalated":
+                cause = detail
+            elif name == "paged":
+                self.escalations.labels(detail, cause).inc()
+            elif name == "nobody_on_call":
+                self.nobody_on_call.inc()

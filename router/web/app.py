@@ -1,19 +1,72 @@
-"""The one application factory, used by ``router serve`` and by the tests."""
+"""The one application factory, used by ``router serve`` and by the tests.
+
+The order of things at start: open the store, then start the outbox worker; at stop,
+readiness goes false first, the worker releases its claims, then the store closes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from router import paging
 from router.clock import Clock, SystemClock
 from router.config import RouterConfig, Secrets
+from router.effects import Adapter
 from router.intake import Intake
+from router.lifecycle import Outcome, Policy
 from router.metrics import Metrics
+from router.oncall import Schedule
+from router.outbox import OutboxWorker
+from router.slack import interactions, signing
 from router.store import Store, open_store
 from router.web import health, webhooks
 from router.web.context import SERVICES, Services
 from router.web.errors import make_middleware
+
+log = logging.getLogger(__name__)
+
+WORKER = web.AppKey("worker", OutboxWorker)
+
+
+def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
+    if config.oncall is None:
+        return None
+    return Policy(
+        schedule=Schedule(config.oncall),
+        paging=config.paging,
+        severity=config.severity,
+        responders=frozenset(config.oncall.responders),
+        incident_channel=config.slack.incident_channel,
+        operator_channel=config.slack.operator_channel,
+        pagerduty=bool(secrets.PAGERDUTY_ROUTING_KEY),
+    )
+
+
+def build_adapters(config: RouterConfig, secrets: Secrets) -> list[Adapter]:
+    """Real adapters where a credential is set; the console stand-in for Slack if not."""
+    adapters: list[Adapter] = []
+    if secrets.SLACK_BOT_TOKEN:
+        from router.slack.client import SlackAdapter
+
+        adapters.append(SlackAdapter(secrets.SLACK_BOT_TOKEN, config.slack.api_url))
+    else:
+        from router.slack.console import ConsoleAdapter
+
+        log.warning("SLACK_BOT_TOKEN is not set: Slack messages are printed to stdout instead")
+        adapters.append(ConsoleAdapter(sys.stdout))
+    if secrets.PAGERDUTY_ROUTING_KEY:
+        from router.pagerduty import PagerDutyAdapter
+
+        adapters.append(
+            PagerDutyAdapter(config.pagerduty.events_url, secrets.PAGERDUTY_ROUTING_KEY)
+        )
+    return adapters
 
 
 def create_app(
@@ -23,12 +76,45 @@ def create_app(
     store: Store | None = None,
     metrics: Metrics | None = None,
     clock: Clock | None = None,
+    adapters: Sequence[Adapter] | None = None,
+    run_worker: bool = True,
+    worker_id: str | None = None,
+    poll_seconds: float = 1.0,
 ) -> web.Application:
     metrics = metrics or Metrics()
     clock = clock or SystemClock()
     store = store or open_store(config.store.url)
+    policy = build_policy(config, secrets)
     intake = Intake(store, metrics, clock, config.triage)
-    services = Services(config, secrets, store, metrics, clock, intake)
+    verifier = (
+        signing.verifier(secrets.SLACK_SIGNING_SECRET, clock)
+        if secrets.SLACK_SIGNING_SECRET
+        else None
+    )
+    services = Services(config, secrets, store, metrics, clock, intake, policy, verifier)
+    worker = OutboxWorker(
+        store,
+        list(adapters) if adapters is not None else build_adapters(config, secrets),
+        metrics,
+        clock,
+        policy,
+        worker_id,
+        poll_seconds=poll_seconds,
+        operator_channel=config.slack.operator_channel,
+        on_outcome=services.observe,
+    )
+    services.kick = worker.kick
+    if policy is not None:
+        intake.after_record = lambda tx, recorded, now: paging.after_alerts_recorded(
+            tx, recorded, now, policy
+        )
+
+        def committed(outcomes: list[Outcome]) -> None:
+            for outcome in outcomes:
+                services.observe(outcome)
+            worker.kick()
+
+        intake.on_committed = committed
 
     app = web.Application(
         middlewares=[make_middleware(metrics)],
@@ -36,12 +122,17 @@ def create_app(
         client_max_size=config.server.max_body_bytes + 1,
     )
     app[SERVICES] = services
+    app[WORKER] = worker
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
+    app.router.add_post("/slack/interactions", interactions.slack_interactions)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
     app.cleanup_ctx.append(_store_ctx)
+    if run_worker:
+        app.cleanup_ctx.append(_worker_ctx)
+    app.on_shutdown.append(_drain)
     return app
 
 
@@ -50,3 +141,24 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     yield
     await store.close()
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = app[WORKER]
+    task = asyncio.create_task(worker.run(), name="outbox-worker")
+    yield
+    worker.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except TimeoutError:
+            log.error("outbox worker did not stop in time; its leases will expire")
+    for adapter in worker.adapters:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            await close()
+
+
+async def _drain(app: web.Application) -> None:
+    # Readiness goes false first, so a load balancer stops sending before we stop.
+    app[SERVICES].draining = True

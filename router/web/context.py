@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
 
 from router.clock import Clock
 from router.config import RouterConfig, Secrets
 from router.intake import Intake
+from router.lifecycle import Outcome, Policy
 from router.metrics import Metrics
 from router.store import Store
 
@@ -21,7 +24,13 @@ class Services:
     metrics: Metrics
     clock: Clock
     intake: Intake
-    draining: bool = False  # set on SIGTERM: readiness goes false
+    policy: Policy | None = None  # None: no on-call schedule, so intake only
+    slack_verifier: SignatureVerifier | None = None
+    kick: Callable[[], None] = field(default=lambda: None)  # wake the outbox worker
+    draining: bool = False  # set on shutdown: readiness goes false
+
+    def observe(self, outcome: Outcome, decision_seconds: float | None = None) -> None:
+        self.metrics.record_outcome(outcome, decision_seconds)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,224 @@
+"""The outbox worker: claims due jobs, runs them through the adapters, records results.
+
+Jobs were committed with the state change that caused them, so a crash between the
+commit and the send only delays the send: after a restart the job is still pending
+(or its lease runs out) and runs then. Retry policy lives here, in one place:
+
+* ``RetryLater``: back off exponentially (with jitter), or wait what the other side
+  asked for (Retry-After); after ``max_attempts`` the job is dead.
+* ``PermanentFailure``: dead at once.
+* dead jobs are surfaced: a metric, an error log, and a message to the operator
+  channel (when one is configured), never dropped silently.
+
+Timers are jobs too: a due ``TIMER`` is applied to the lifecycle and marked done in
+one transaction, so it fires once even with several workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from router.clock import Clock
+from router.effects import Adapter, PermanentFailure, RetryLater
+from router.jobs import Job, JobKind, JobStatus, StoredJob
+from router.lifecycle import Outcome, Policy
+from router.metrics import Metrics
+from router.paging import fire_timer
+from router.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential, capped, half jittered."""
+    delay = min(cap, base * 2.0 ** max(0, attempts - 1))
+    return delay / 2 + random.random() * delay / 2
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        adapters: Sequence[Adapter],
+        metrics: Metrics,
+        clock: Clock,
+        policy: Policy | None,
+        worker_id: str | None = None,
+        *,
+        batch: int = 16,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 1.0,
+        max_attempts: int = 10,
+        operator_channel: str | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self._store = store
+        self.adapters = list(adapters)
+        self._adapters = {kind: adapter for adapter in adapters for kind in adapter.kinds}
+        self._metrics = metrics
+        self._clock = clock
+        self._policy = policy
+        self.worker_id = worker_id or default_worker_id()
+        self._batch = batch
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._operator_channel = operator_channel
+        self._on_outcome = on_outcome
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def kick(self) -> None:
+        """New jobs were committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.run_once()
+            except StoreError as exc:
+                log.error("outbox: store unavailable, retrying: %s", exc)
+                worked = 0
+            if worked == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                self._wake.clear()
+        await self.release()
+
+    async def run_once(self) -> int:
+        """Claim and run one batch of due jobs; returns how many were claimed."""
+        now = self._clock.now()
+        jobs = await self._store.run(
+            lambda tx: tx.claim_jobs(self.worker_id, now, self._batch, self._lease)
+        )
+        if jobs:
+            await asyncio.gather(*(self._execute(job) for job in jobs))
+        await self.refresh_gauges()
+        return len(jobs)
+
+    async def release(self) -> None:
+        """Give back claimed jobs (shutdown) so another replica runs them now."""
+        with contextlib.suppress(StoreError):
+            now = self._clock.now()
+            released = await self._store.run(lambda tx: tx.release_jobs(self.worker_id, now))
+            if released:
+                log.info("outbox: released %d claimed jobs", released)
+
+    async def refresh_gauges(self) -> None:
+        now = self._clock.now()
+        stats = await self._store.run(lambda tx: tx.outbox_stats(now))
+        self._metrics.outbox_backlog.set(stats.backlog)
+        self._metrics.outbox_oldest_age.set(stats.oldest_due_age_seconds)
+        self._metrics.outbox_dead.set(stats.dead)
+
+    async def _result_of(self, key: str) -> dict[str, Any] | None:
+        found = await self._store.run(lambda tx: tx.job_by_key(key))
+        if found is None or found[0].status is not JobStatus.DONE:
+            return None
+        return found[1] or {}
+
+    async def _execute(self, job: StoredJob) -> None:
+        if job.kind is JobKind.TIMER:
+            await self._fire_timer(job)
+            return
+        adapter = self._adapters.get(job.kind)
+        if adapter is None:
+            await self._dead(job, f"no adapter configured for {job.kind.value} jobs")
+            return
+        try:
+            result = await adapter.run(job, self._result_of)
+        except RetryLater as exc:
+            self._metrics.outbound_calls.labels(adapter.system, "retry").inc()
+            if job.attempts >= self._max_attempts:
+                await self._dead(job, f"gave up after {job.attempts} attempts: {exc.reason}")
+                return
+            delay = exc.after if exc.after is not None else backoff(job.attempts)
+            due = self._clock.now() + timedelta(seconds=delay)
+            log.warning(
+                "outbox: job %s (%s) will retry in %.1fs: %s",
+                job.id,
+                job.kind.value,
+                delay,
+                exc.reason,
+            )
+            self._metrics.jobs_run.labels(job.kind.value, "retry").inc()
+            now, reason = self._clock.now(), exc.reason
+            await self._store.run(lambda tx: tx.retry_job(job.id, self.worker_id, due, reason, now))
+        except PermanentFailure as exc:
+            self._metrics.outbound_calls.labels(adapter.system, "permanent").inc()
+            await self._dead(job, exc.reason)
+        except Exception as exc:  # a bug in an adapter: retry, loudly, never drop
+            log.exception("outbox: job %s (%s) failed unexpectedly", job.id, job.kind.value)
+            self._metrics.jobs_run.labels(job.kind.value, "retry").inc()
+            due = self._clock.now() + timedelta(seconds=backoff(job.attempts))
+            now = self._clock.now()
+            reason = f"{type(exc).__name__}"
+            if job.attempts >= self._max_attempts:
+                await self._dead(job, reason)
+                return
+            await self._store.run(lambda tx: tx.retry_job(job.id, self.worker_id, due, reason, now))
+        else:
+            self._metrics.outbound_calls.labels(adapter.system, "ok").inc()
+            self._metrics.jobs_run.labels(job.kind.value, "ok").inc()
+            if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in (None, "digest"):
+                self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
+            now = self._clock.now()
+            await self._store.run(lambda tx: tx.finish_job(job.id, self.worker_id, result, now))
+
+    async def _fire_timer(self, job: StoredJob) -> None:
+        if self._policy is None:
+            await self._dead(job, "timer fired but paging is not configured")
+            return
+        policy = self._policy
+        now = self._clock.now()
+        outcome = await self._store.run(lambda tx: fire_timer(tx, job, self.worker_id, now, policy))
+        self._metrics.jobs_run.labels(job.kind.value, "ok").inc()
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+        if outcome.jobs:
+            self.kick()
+
+    async def _dead(self, job: StoredJob, reason: str) -> None:
+        self._metrics.jobs_run.labels(job.kind.value, "dead").inc()
+        # ids and the failure reason only; the payload may hold confidential text
+        log.error(
+            "outbox: job %s (%s, key %s) is dead: %s", job.id, job.kind.value, job.key, reason
+        )
+        now = self._clock.now()
+        notices: list[Job] = []
+        if self._operator_channel and not job.key.startswith("dead:"):
+            notices.append(
+                Job(
+                    kind=JobKind.SLACK_POST,
+                    key=f"dead:{job.key}",
+                    payload={
+                        "channel": self._operator_channel,
+                        "text": f":warning: A {job.kind.value} job failed for good and needs a "
+                        f"person: {reason} (job {job.id}, key `{job.key}`).",
+                    },
+                )
+            )
+
+        def unit(tx: Any) -> None:
+            tx.kill_job(job.id, self.worker_id, reason, now)
+            tx.enqueue(notices, now)
+
+        await self._store.run(unit)
+        if notices:
+            self.kick()
