@@ -3,8 +3,11 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 CONFIG  ?= config/router.example.yaml
-# Only for the local trial: a real deployment sets its own secret.
+# Only for the local trial: a real deployment sets its own secrets. Without
+# SLACK_BOT_TOKEN the router prints Slack messages to the console, and
+# `router press` signs button presses with this local signing secret.
 export ALERTMANAGER_TOKEN ?= change-me
+export SLACK_SIGNING_SECRET ?= local-console-secret
 
 .PHONY: run test lint typecheck check bench clean
 

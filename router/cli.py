@@ -97,6 +97,42 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_press(args: argparse.Namespace) -> int:
+    """Press a page's button without Slack: signs a block_actions payload and posts it."""
+    import time
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from router.slack.signing import sign
+
+    secret = Secrets.from_env().SLACK_SIGNING_SECRET
+    if not secret:
+        raise ConfigError("SLACK_SIGNING_SECRET must be set (the router uses it to verify)")
+    action: dict[str, object] = {"action_id": args.action_id, "action_ts": f"{time.time():.6f}"}
+    if "|" in args.value:  # a select option such as "Not an incident, because..."
+        action |= {"type": "static_select", "selected_option": {"value": args.value}}
+    else:
+        action |= {"type": "button", "value": args.value}
+    payload = {"type": "block_actions", "user": {"id": args.user}, "actions": [action],
+               "container": {"type": "message", "message_ts": "console"}}  # fmt: skip
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = sign(secret, int(time.time()), body)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    request = urllib.request.Request(args.url.rstrip("/") + "/slack/interactions", body, headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        print(f"router press: HTTP {exc.code}: {exc.read().decode()}", file=sys.stderr)
+        return 1
+    for refusal in answer.get("refused", []):
+        print(f"refused: {refusal}")
+    if answer.get("ok"):
+        print(f"pressed {args.action_id} as {args.user}")
+    return 0 if answer.get("ok") else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="router", description=__doc__)
     parser.add_argument("--config", help="YAML config file (default: $ROUTER_CONFIG)")
@@ -108,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     oncall.add_argument("--at", help="ISO time instead of now")
     explain = sub.add_parser("explain", help="severity suggestion for an Alertmanager payload")
     explain.add_argument("file")
+    press = sub.add_parser("press", help="press a page button without Slack (console mode)")
+    press.add_argument("action_id", help="e.g. page.declare")
+    press.add_argument("value", help="the button's value (the page key)")
+    press.add_argument("--user", required=True, help="Slack user id pressing it")
+    press.add_argument("--url", default=os.environ.get("ROUTER_URL", "http://127.0.0.1:8080"))
     # accept --config after the subcommand too, as people type it
     for sp in sub.choices.values():
         sp.add_argument("--config", dest="config", default=argparse.SUPPRESS)
@@ -115,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # slack_sdk logs request bodies (incident text) at DEBUG: confidential, keep it out.
+    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.root.level))
     commands = {
         "serve": cmd_serve,
         "check-config": cmd_check_config,
         "oncall": cmd_oncall,
         "explain": cmd_explain,
+        "press": cmd_press,
     }
     try:
         return commands[args.command](args)

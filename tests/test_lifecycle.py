@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from router import lifecycle
-from router.alerts import Alert, AlertStatus, Source
+from router.alerts import Alert, AlertChange, AlertStatus, Source
 from router.config import PagingConfig
 from router.jobs import JobKind
 from router.lifecycle import Outcome, Policy, Storm
 from router.oncall import OncallConfig, Schedule
 from router.page import Decision, Page, PageStatus
 from router.severity import DEFAULT_RULES, Severity
-from router.alerts import AlertChange
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 PRIMARY, SECONDARY, LEAD, RESPONDER, STRANGER = "U0PRIMARY", "U0SECOND", "U0LEAD", "U0RESP", "U0X"
@@ -59,7 +58,10 @@ def alert(fp: str = "f1", status: AlertStatus = AlertStatus.FIRING, group: str =
     )
 
 
-def open_page(*alerts: Alert, storm: Storm = Storm(), policy: Policy = POLICY) -> Outcome:
+NO_STORM = Storm()
+
+
+def open_page(*alerts: Alert, storm: Storm = NO_STORM, policy: Policy = POLICY) -> Outcome:
     alerts = alerts or (alert(severity="critical"),)
     changes = [AlertChange.NEW] * len(alerts)
     return lifecycle.alerts_arrived(None, changes, alerts, alerts, NOW, policy, storm)
@@ -98,7 +100,7 @@ def test_page_carries_severity_suggestion_with_clause() -> None:
 
 def test_page_message_has_the_three_buttons() -> None:
     dm = next(j for j in open_page().jobs if j.kind is JobKind.SLACK_DM)
-    actions = [b for b in dm.payload["blocks"] if b["type"] == "actions"][0]
+    actions = next(b for b in dm.payload["blocks"] if b["type"] == "actions")
     ids = [e["action_id"] for e in actions["elements"]]
     assert ids == ["page.declare", "page.dismiss", "page.dismiss_reason", "page.escalate"]
 

@@ -19,7 +19,7 @@ from router.alerts import AlertStatus
 from router.jobs import Job, JobKind, JobStatus
 from router.sources import alertmanager
 from router.store import Store, open_store
-from tests.conftest import T0, am_alert, am_payload, postgres_url
+from tests.conftest import T0, am_alert, am_payload, postgres_url, skip_unless_ci
 
 
 def _postgres_available() -> bool:
@@ -39,7 +39,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await store.close()
         return
     if not _postgres_available():
-        pytest.skip(f"no PostgreSQL at {postgres_url()}")
+        skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
     schema = "router_test_" + uuid.uuid4().hex[:12]
     with psycopg.connect(postgres_url(), autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")

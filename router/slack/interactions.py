@@ -101,6 +101,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
         return web.Response(status=200)
     response_url = payload.get("response_url")
     policy = services.policy
+    refusals = []
     for action in parse_actions(payload):
         now = services.clock.now()
 
@@ -119,8 +120,11 @@ async def slack_interactions(request: web.Request) -> web.Response:
             log.error("store failed on a Slack action; Slack will show an error: %s", exc)
             raise Problem(503, "store_unavailable", "could not record the action; retry") from exc
         if result.outcome.refusal:
+            refusals.append(result.outcome.refusal)
             services.metrics.refusals.inc()
             log.info("refused %s on page %s by %s", action.decision.value, action.page_key, user)
         services.observe(result.outcome, result.decision_seconds)
     services.kick()
-    return web.Response(status=200)
+    # Slack ignores this body (the refusal reaches the person through response_url);
+    # `router press` and other callers without a response_url read it here.
+    return web.json_response({"ok": not refusals, "refused": refusals})

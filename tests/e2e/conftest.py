@@ -1,0 +1,314 @@
+"""End-to-end fixtures: the router and Alertmanager as real processes on loopback.
+
+The router runs exactly as deployed (``python -m router --config FILE serve``) on a
+temporary SQLite file; Alertmanager is the real ``prometheus-alertmanager`` binary
+with clustering disabled and short group timers. Tests talk to both over HTTP and
+read the router's store directly with ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import skip_unless_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "e2e-test-token-7f3a"
+STARTUP_TIMEOUT = 20.0
+
+# Variables that would change the router's config or secrets behind the test's back.
+_SECRET_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "GITHUB_TOKEN",
+    "PAGERDUTY_WEBHOOK_SECRET",
+    "PAGERDUTY_ROUTING_KEY",
+    "ALERTMANAGER_TOKEN",
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return text[-limit:] or "(empty)"
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes], url: str, name: str, log: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"{name} exited with code {process.returncode} before it was ready;"
+                f" its output:\n{_tail(log)}"
+            )
+        try:
+            status, body = http_get(url, timeout=1.0)
+        except OSError as exc:
+            last = str(exc)
+        else:
+            if status == 200:
+                return
+            last = f"{status} {body[:200]}"
+        time.sleep(0.1)
+    _stop(process)
+    pytest.fail(f"{name} not ready after {timeout:.0f}s ({last}); its output:\n{_tail(log)}")
+
+
+@dataclass
+class RouterProcess:
+    url: str
+    db_path: Path
+    token: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}/webhooks/alertmanager"
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample on /metrics, keyed by (name, sorted labels)."""
+        status, text = http_get(f"{self.url}/metrics")
+        assert status == 200, text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample's value; 0 when the series does not exist yet."""
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def rows(self, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of the router's ``alerts`` table, read straight from the SQLite file."""
+        conn = sqlite3.connect(self.db_path, timeout=5.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            cursor = conn.execute(f"SELECT * FROM alerts WHERE {where} ORDER BY id", params)
+            rows = [dict(row) for row in cursor.fetchall()]
+        finally:
+            conn.close()
+        for row in rows:
+            row["labels"] = json.loads(row["labels"])
+            row["annotations"] = json.loads(row["annotations"])
+        return rows
+
+    def output(self) -> str:
+        return _tail(self.log_path)
+
+
+def _clean_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ROUTER__")
+        and k != "ROUTER_CONFIG"
+        and k.removesuffix("_FILE") not in _SECRET_NAMES
+    }
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Iterator[RouterProcess]:
+    """The router as a real subprocess on a free loopback port and a temp SQLite file."""
+    home = tmp_path / "router"
+    home.mkdir()
+    port = free_port()
+    db_path = home / "router.db"
+    config = {
+        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
+        "store": {"url": f"sqlite:///{db_path}"},
+        "alertmanager": {"auth": "bearer"},
+    }
+    config_path = home / "router.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    env = _clean_env() | {"ALERTMANAGER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    log_path = home / "router.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(process, f"{url}/readyz", "router", log_path, STARTUP_TIMEOUT)
+        yield RouterProcess(url, db_path, TOKEN, process, log_path)
+    finally:
+        _stop(process)
+
+
+def _binary(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name) or (shutil.which(name, path="/usr/bin:/usr/local/bin"))
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class AlertmanagerProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    amtool: str
+    amtool_calls: list[list[str]] = field(default_factory=list)
+
+    def amtool_run(self, *args: str) -> str:
+        command = [self.amtool, f"--alertmanager.url={self.url}", *args]
+        self.amtool_calls.append(command)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, (
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+        return done.stdout
+
+    def output(self) -> str:
+        return _tail(self.log_path)
+
+
+StartAlertmanager = Callable[[str, str], AlertmanagerProcess]
+
+
+@pytest.fixture
+def start_alertmanager(tmp_path: Path) -> Iterator[StartAlertmanager]:
+    """Start the real Alertmanager with one webhook receiver: ``start(url, token)``."""
+    binary = _binary("prometheus-alertmanager", "alertmanager")
+    amtool = _binary("amtool")
+    if binary is None or amtool is None:
+        skip_unless_ci(
+            "needs the real prometheus-alertmanager and amtool binaries on PATH"
+            " (apt-get install prometheus-alertmanager); CI installs them"
+        )
+    started: list[AlertmanagerProcess] = []
+
+    def start(webhook_url: str, token: str) -> AlertmanagerProcess:
+        home = tmp_path / f"alertmanager-{len(started)}"
+        (home / "data").mkdir(parents=True)
+        config = {
+            "global": {"resolve_timeout": "5m"},
+            "route": {
+                "receiver": "router",
+                "group_by": ["alertname"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "router",
+                    "webhook_configs": [
+                        {
+                            "url": webhook_url,
+                            "send_resolved": True,
+                            "http_config": {
+                                "authorization": {"type": "Bearer", "credentials": token}
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        config_path = home / "alertmanager.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        port = free_port()
+        log_path = home / "alertmanager.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.path={home / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                    "--log.level=debug",
+                ],
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        am = AlertmanagerProcess(url, process, log_path, amtool)
+        started.append(am)
+        _wait_ready(process, f"{url}/-/ready", "alertmanager", log_path, STARTUP_TIMEOUT)
+        return am
+
+    try:
+        yield start
+    finally:
+        for am in started:
+            _stop(am.process)
+
+
+@pytest.fixture
+def alertmanager(
+    start_alertmanager: StartAlertmanager, router: RouterProcess
+) -> AlertmanagerProcess:
+    """Alertmanager sending to the ``router`` fixture with the right token."""
+    return start_alertmanager(router.webhook_url, router.token)
