@@ -22,7 +22,7 @@ from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
 from router.messages import announcement, digest_message, page_message, reminder_message
 from router.oncall import ENG_PRIMARY, ESCALATION_ORDER, Schedule
-from router.page import Decision, Page, PagedPerson, PageStatus
+from router.page import ROUTER_DEDUP_PREFIX, Decision, Page, PagedPerson, PageStatus
 from router.severity import SeverityConfig, pagerduty_severity, suggest
 
 
@@ -177,7 +177,7 @@ def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: St
         opened_at=now,
         suggestion=suggest(firing, policy.severity),
     )
-    page.pagerduty_dedup_key = f"router:{page.key}"
+    page.pagerduty_dedup_key = f"{ROUTER_DEDUP_PREFIX}{page.key}"
     outcome = Outcome(page=page, new_page=True, events=["page_opened"])
     role, user = first_on_call(policy, now)
     if user is None:

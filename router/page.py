@@ -14,6 +14,10 @@ from pydantic import BaseModel
 
 from router.severity import Suggestion
 
+# dedup_key prefix of the PagerDuty Events the router triggers for its own pages; the
+# PagerDuty webhook source ignores incidents carrying it (no paging loop).
+ROUTER_DEDUP_PREFIX = "router:"
+
 
 class PageStatus(StrEnum):
     OPEN = "open"

@@ -152,3 +152,11 @@ def test_pagerduty_envelope_errors_name_the_field() -> None:
     with pytest.raises(PayloadError) as caught:
         pagerduty.parse({"event": {"event_type": "incident.triggered"}})
     assert caught.value.field == "event.id"
+
+
+def test_pagerduty_incidents_the_router_triggered_are_not_taken_back_in() -> None:
+    import json
+
+    document = json.loads(pd_event("incident.triggered"))
+    document["event"]["data"]["incident_key"] = "router:p0123456789abcdef"
+    assert pagerduty.parse(document).alerts == []

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from router.alerts import Alert, AlertStatus, Link, Source, parse_time
+from router.page import ROUTER_DEDUP_PREFIX
 from router.sources import PayloadError, pydantic_field
 
 
@@ -120,6 +121,10 @@ def parse(document: Any) -> PagerDutyEvent:
         raise PayloadError("not an RFC 3339 timestamp", field="event.occurred_at") from exc
     if occurred is None:
         raise PayloadError("occurred_at must be a real time", field="event.occurred_at")
+    if (incident.incident_key or "").startswith(ROUTER_DEDUP_PREFIX):
+        # We triggered this PagerDuty incident ourselves (phone/SMS for a page): taking
+        # it back in as a new alert would page the same people twice, in a loop.
+        return PagerDutyEvent(event.id, event.event_type, [])
     resolved = event.event_type in _RESOLVED
     labels = {"alertname": incident.title or f"PagerDuty incident {incident.number}"}
     if incident.service and incident.service.summary:
