@@ -98,16 +98,18 @@ class Intake:
         return result
 
     def _count(self, source: str, alerts: list[Alert], result: IntakeResult) -> None:
-        for alert in alerts:
-            self._metrics.alerts_received.labels(source, alert.status.value).inc()
+        for status, count in Counter(alert.status.value for alert in alerts).items():
+            self._metrics.alerts_received.labels(source, status).inc(count)
         for change, count in result.changes.items():
             if change is not AlertChange.REPEAT:
                 self._metrics.alerts_recorded.labels(source, change.value).inc(count)
         if result.not_paged:
             self._metrics.alerts_not_paged.labels(source).inc(result.not_paged)
         groups = sorted({short_hash(a.group_key) for a in alerts})
-        # ids and counts only: alert text is confidential and stays out of info logs
-        log.info(
+        if not log.isEnabledFor(logging.DEBUG):
+            return  # per-request lines cost time at volume; metrics carry the counts
+        # ids and counts only: alert text is confidential and stays out of the log
+        log.debug(
             "intake source=%s groups=%s alerts=%d new=%d resolved=%d duplicate=%s",
             source,
             ",".join(groups),

@@ -7,9 +7,10 @@ to nine fractional digits; ``groupKey`` is opaque.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.alerts import Alert, AlertStatus, Link, Source, parse_time, short_hash
 from router.sources import PayloadError, pydantic_field
@@ -26,15 +27,6 @@ class _AMAlert(BaseModel):
     endsAt: str = ""
     generatorURL: str = ""
     fingerprint: str = ""
-
-    @field_validator("startsAt", "endsAt")
-    @classmethod
-    def _rfc3339(cls, value: str) -> str:
-        try:
-            parse_time(value)
-        except ValueError as exc:
-            raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from exc
-        return value
 
 
 class _AMMessage(BaseModel):
@@ -67,10 +59,17 @@ def parse(document: Any) -> list[Alert]:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise PayloadError(first["msg"], field=pydantic_field(first["loc"])) from exc
-    return [_to_alert(message, am) for am in message.alerts]
+    return [_to_alert(message, am, index) for index, am in enumerate(message.alerts)]
 
 
-def _to_alert(message: _AMMessage, am: _AMAlert) -> Alert:
+def _time(value: str, field: str) -> datetime | None:
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise PayloadError(f"not an RFC 3339 timestamp: {value[:40]!r}", field=field) from exc
+
+
+def _to_alert(message: _AMMessage, am: _AMAlert, index: int) -> Alert:
     links: list[Link] = []
     if am.generatorURL:
         links.append(Link(href=am.generatorURL, text="Source"))
@@ -78,9 +77,9 @@ def _to_alert(message: _AMMessage, am: _AMAlert) -> Alert:
         href = am.annotations.get(key, "")
         if href.startswith(("http://", "https://")):
             links.append(Link(href=href, text=key.split("_")[0].capitalize()))
-    starts_at = parse_time(am.startsAt)
+    starts_at = _time(am.startsAt, f"alerts.{index}.startsAt")
     if starts_at is None:
-        raise PayloadError("startsAt must be a real time", field="alerts.startsAt")
+        raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
     # The fingerprint is a hash of the label set; recompute one if a sender left it out.
     fingerprint = am.fingerprint or short_hash(repr(sorted(am.labels.items())))
     return Alert(
@@ -89,7 +88,9 @@ def _to_alert(message: _AMMessage, am: _AMAlert) -> Alert:
         fingerprint=fingerprint,
         status=am.status,
         starts_at=starts_at,
-        ends_at=parse_time(am.endsAt) if am.status is AlertStatus.RESOLVED else None,
+        ends_at=_time(am.endsAt, f"alerts.{index}.endsAt")
+        if am.status is AlertStatus.RESOLVED
+        else None,
         labels=am.labels,
         annotations=am.annotations,
         links=tuple(links),

@@ -184,8 +184,8 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             failed = StoreError(f"sqlite commit failed: {exc}")
             outcomes = [(future, None, failed) for _, future in batch]
-        for future, result, error in outcomes:
-            self._loop.call_soon_threadsafe(_settle, future, result, error)
+        # One wake-up of the event loop per batch, not one per unit.
+        self._loop.call_soon_threadsafe(_settle_all, outcomes)
 
     def _fail_pending(self) -> None:
         assert self._loop is not None
@@ -204,6 +204,11 @@ def _as_store_error(exc: Exception) -> BaseException:
     if isinstance(exc, sqlite3.Error):
         return StoreError(f"sqlite: {exc}")
     return exc
+
+
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        _settle(future, result, error)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -4,6 +4,12 @@ The router runs exactly as deployed (``python -m router --config FILE serve``) o
 temporary SQLite file; Alertmanager is the real ``prometheus-alertmanager`` binary
 with clustering disabled and short group timers. Tests talk to both over HTTP and
 read the router's store directly with ``sqlite3``.
+
+``start_router(config=..., env=...)`` starts a router with extra configuration (merged
+into the base file) and extra environment (secrets); the paging tests use it to point
+the router at a ``fake_slack`` / ``fake_pagerduty`` running on the test's event loop.
+Those fakes answer only while the test awaits, so such tests are async and poll with
+``await fake.wait_for(...)``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import skip_unless_ci
+from tests.fakes.pagerduty_api import FakePagerDuty
+from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token-7f3a"
@@ -156,6 +164,15 @@ class RouterProcess:
             row["annotations"] = json.loads(row["annotations"])
         return rows
 
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Any read-only query against the router's SQLite file (pages, jobs, incidents)."""
+        conn = sqlite3.connect(self.db_path, timeout=5.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql, params).fetchall()]
+        finally:
+            conn.close()
+
     def output(self) -> str:
         return _tail(self.log_path)
 
@@ -170,37 +187,130 @@ def _clean_env() -> dict[str, str]:
     }
 
 
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in; nested mappings merge, anything else replaces."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+StartRouter = Callable[..., RouterProcess]
+
+
 @pytest.fixture
-def router(tmp_path: Path) -> Iterator[RouterProcess]:
-    """The router as a real subprocess on a free loopback port and a temp SQLite file."""
-    home = tmp_path / "router"
-    home.mkdir()
-    port = free_port()
-    db_path = home / "router.db"
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
-        "store": {"url": f"sqlite:///{db_path}"},
-        "alertmanager": {"auth": "bearer"},
-    }
-    config_path = home / "router.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = _clean_env() | {"ALERTMANAGER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    log_path = home / "router.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+def start_router(tmp_path: Path) -> Iterator[StartRouter]:
+    """Start routers as real subprocesses: ``start(config=None, env=None)``.
+
+    Each gets a free loopback port and its own SQLite file. ``config`` is merged into
+    the base configuration; ``env`` is added to a clean environment (for secrets such
+    as SLACK_BOT_TOKEN). All are stopped (SIGTERM, then SIGKILL) at teardown.
+    """
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> RouterProcess:
+        home = tmp_path / ("router" if not started else f"router-{len(started)}")
+        home.mkdir()
+        port = free_port()
+        db_path = home / "router.db"
+        base = {
+            "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
+            "store": {"url": f"sqlite:///{db_path}"},
+            "alertmanager": {"auth": "bearer"},
+        }
+        document = deep_merge(base, config or {})
+        config_path = home / "router.yaml"
+        config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        full_env = (
+            _clean_env() | {"ALERTMANAGER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"} | dict(env or {})
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
+        log_path = home / "router.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
+                cwd=ROOT,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
         _wait_ready(process, f"{url}/readyz", "router", log_path, STARTUP_TIMEOUT)
-        yield RouterProcess(url, db_path, TOKEN, process, log_path)
+        return RouterProcess(url, db_path, TOKEN, process, log_path)
+
+    try:
+        yield start
     finally:
-        _stop(process)
+        for process in started:
+            _stop(process)
+
+
+@pytest.fixture
+def router(start_router: StartRouter) -> RouterProcess:
+    """The router as a real subprocess on a free loopback port and a temp SQLite file."""
+    return start_router()
+
+
+# Slack identities the paging tests use: eng-primary is a user FakeSlack knows.
+SLACK_TOKEN = "xoxb-e2e-token"
+SLACK_SIGNING_SECRET = "e2e-signing-secret-91c2"
+PRIMARY, SECONDARY, RESPONDER, STRANGER = "U0E2EPRIM1", "U0E2ESEC02", "U0E2ERESP3", "U0E2ESTR04"
+INCIDENTS, OPERATORS = "C0E2EINCID", "C0E2EOPERS"
+SLACK_USERS = {
+    uid: {"name": uid.lower(), "real_name": uid, "email": f"{uid.lower()}@example.com", "tz": "UTC"}
+    for uid in (PRIMARY, SECONDARY, RESPONDER, STRANGER)
+}
+
+
+def oncall_config(primary: str = PRIMARY, secondary: str = SECONDARY) -> dict[str, Any]:
+    """An ``oncall:`` section whose eng-primary (and eng-secondary) is one person."""
+    rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
+    return {
+        "rotations": {
+            "eng-primary": rotation | {"members": [primary]},
+            "eng-secondary": rotation | {"members": [secondary]},
+        },
+        "responders": [RESPONDER],
+    }
+
+
+def paging_config(slack: FakeSlack, **paging: Any) -> dict[str, Any]:
+    """Extra router config: on-call, Slack at ``slack``, the incident channel."""
+    return {
+        "slack": {
+            "api_url": slack.base_url,
+            "incident_channel": INCIDENTS,
+            "operator_channel": OPERATORS,
+        },
+        "paging": {"ack_timeout_seconds": 600} | paging,
+        "oncall": oncall_config(),
+    }
+
+
+def slack_env() -> dict[str, str]:
+    return {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET}
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """FakeSlack on loopback, served by the test's event loop (so: async tests only)."""
+    async with FakeSlack(
+        SLACK_TOKEN, channels=(INCIDENTS, OPERATORS), users=SLACK_USERS
+    ) as slack:
+        yield slack
+
+
+@pytest.fixture
+async def fake_pagerduty() -> AsyncIterator[FakePagerDuty]:
+    """FakePagerDuty's Events API v2 on loopback, served by the test's event loop."""
+    async with FakePagerDuty() as pagerduty:
+        yield pagerduty
 
 
 def _binary(*names: str) -> str | None:
