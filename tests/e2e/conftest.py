@@ -8,12 +8,14 @@ read the router's store directly with ``sqlite3``.
 ``start_router(config=..., env=...)`` starts a router with extra configuration (merged
 into the base file) and extra environment (secrets); the paging tests use it to point
 the router at a ``fake_slack`` / ``fake_pagerduty`` running on the test's event loop.
-Those fakes answer only while the test awaits, so such tests are async and poll with
-``await fake.wait_for(...)``.
+Those fakes answer only while the test awaits, so such tests are async, poll with
+``await fake.wait_for(...)`` and use ``start_router_async``, which stops the router while
+the loop still serves the fakes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -252,6 +254,30 @@ def start_router(tmp_path: Path) -> Iterator[StartRouter]:
 
 
 @pytest.fixture
+async def start_router_async(start_router: StartRouter) -> AsyncIterator[StartRouter]:
+    """``start_router`` for async tests whose fakes are served by the test's event loop.
+
+    Stops its routers at teardown *while the loop still runs*: a router drains its
+    outbox on SIGTERM, and a fake that cannot answer then (the loop paused for a sync
+    teardown) would hold the router until its client timeouts.
+    """
+    started: list[RouterProcess] = []
+
+    def start(
+        config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> RouterProcess:
+        process = start_router(config=config, env=env)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            await asyncio.to_thread(_stop, process.process)
+
+
+@pytest.fixture
 def router(start_router: StartRouter) -> RouterProcess:
     """The router as a real subprocess on a free loopback port and a temp SQLite file."""
     return start_router()
@@ -300,9 +326,7 @@ def slack_env() -> dict[str, str]:
 @pytest.fixture
 async def fake_slack() -> AsyncIterator[FakeSlack]:
     """FakeSlack on loopback, served by the test's event loop (so: async tests only)."""
-    async with FakeSlack(
-        SLACK_TOKEN, channels=(INCIDENTS, OPERATORS), users=SLACK_USERS
-    ) as slack:
+    async with FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPERATORS), users=SLACK_USERS) as slack:
         yield slack
 
 

@@ -1,0 +1,478 @@
+"""Paging benchmark: webhook -> DM latency, and storm control under 1,000 alerts.
+
+``python -m bench.paging [--pages N] [--concurrency C]``
+
+Prints figures; asserts nothing about speed. The router runs as a subprocess exactly
+as deployed (``python -m router serve``), with a temporary SQLite file, an on-call
+schedule whose eng-primary is a FakeSlack user, and its real Slack adapter pointed at
+FakeSlack. FakeSlack and the load generator share this process's event loop, so the
+time a DM "arrives" is the moment the fake handles ``chat.postMessage``.
+
+(a) latency: N distinct alert groups, one webhook each, sent one at a time and then
+    over C connections. For every group: request -> HTTP 200 (the webhook round trip,
+    this run's baseline) and request -> the fake recording that group's DM (matched by
+    the alertname in the text). The difference is the outbox's share: worker wake-up,
+    claim, ``conversations.open`` + ``chat.postMessage``.
+(b) storm: 1,000 alerts in 100 groups (10 per webhook; 10 groups sent twice) with a
+    storm limit above 100, then with ``paging.storm_limit: 5``. Checked in FakeSlack
+    and in the SQLite file: 100 pages and no digest; then 5 pages plus one digest DM
+    edited until it counts all 95 folded pages; 1,000 alert rows both times.
+
+Exits 1 when a count is wrong (a DM missing or extra, an alert row missing, a dead
+job), 2 when a process cannot start. Loopback only; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from bench.intake import BenchError, Server, clean_env, free_port
+from tests.fakes.slack_api import FakeSlack
+
+AM_TOKEN = "bench-token-5d1c"
+SLACK_TOKEN = "xoxb-bench-token"
+SIGNING_SECRET = "bench-signing-secret"
+PRIMARY = "U0BENCHPRI"
+INCIDENTS = "C0BENCHINC"
+WEBHOOK = "/webhooks/alertmanager"
+DM_TIMEOUT = 20.0  # seconds one DM may take before it counts as missing
+SETTLE_TIMEOUT = 60.0  # seconds the outbox may take to drain after a storm
+# A storm window far longer than the run: the digest key is the window's number, and a
+# boundary crossed mid-storm would (by design) open a second digest and spoil the count.
+STORM_WINDOW = 10**8
+NAME = re.compile(r"Suspected incident: (BenchPage_[a-z0-9]+_\d+)")
+DIGEST_COUNT = re.compile(r"^(\d+) more suspected incidents")
+
+
+# -- FakeSlack that timestamps DMs -------------------------------------------
+
+
+class TimedSlack(FakeSlack):
+    """FakeSlack that notes when each page DM (by alertname) was posted."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            SLACK_TOKEN,
+            channels=(INCIDENTS,),
+            users={PRIMARY: {"name": "bench", "email": "bench@example.com", "tz": "UTC"}},
+        )
+        self.posted_at: dict[str, float] = {}  # alertname -> perf_counter at chat.postMessage
+        self._waiters: dict[str, asyncio.Future[float]] = {}
+
+    def expect(self, name: str) -> asyncio.Future[float]:
+        """A future set to the time the DM paging for ``name`` is posted."""
+        future = asyncio.get_running_loop().create_future()
+        if name in self.posted_at:
+            future.set_result(self.posted_at[name])
+        else:
+            self._waiters[name] = future
+        return future
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        result = super()._chat_post_message(args)
+        at = time.perf_counter()
+        match = NAME.match(str(args.get("text") or ""))
+        if match:
+            name = match.group(1)
+            self.posted_at.setdefault(name, at)
+            waiter = self._waiters.pop(name, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(at)
+        return result
+
+
+# -- router ------------------------------------------------------------------
+
+
+def router_server(home: Path, db_path: Path, slack: FakeSlack, storm_limit: int) -> Server:
+    port = free_port()
+    rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
+    config = {
+        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
+        "store": {"url": f"sqlite:///{db_path}"},
+        "alertmanager": {"auth": "bearer"},
+        "slack": {"api_url": slack.base_url, "incident_channel": INCIDENTS},
+        "paging": {
+            "ack_timeout_seconds": 3600,  # no escalation during the run
+            "storm_limit": storm_limit,
+            "storm_window_seconds": STORM_WINDOW,
+        },
+        "oncall": {"rotations": {"eng-primary": rotation | {"members": [PRIMARY]}}},
+    }
+    config_path = home / f"router-{port}.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    env = clean_env() | {
+        "ALERTMANAGER_TOKEN": AM_TOKEN,
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    }
+    return Server(
+        name="router",
+        argv=[sys.executable, "-m", "router", "--config", str(config_path), "serve"],
+        env=env,
+        log_path=home / f"router-{port}.log",
+        port=port,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(server: Server) -> Any:
+    # Start and stop in a thread: the fake lives on this loop and must keep answering
+    # while the router drains its outbox at shutdown.
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+# -- payloads ----------------------------------------------------------------
+
+
+def webhook(name: str, alerts: int) -> bytes:
+    """An Alertmanager v4 webhook: one group ``name`` with ``alerts`` firing alerts."""
+    common = {"alertname": name, "job": "bench", "severity": "critical"}
+    document = {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "bench",
+        "groupLabels": {"alertname": name},
+        "commonLabels": common,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": common | {"instance": f"host-{j}.bench:9100"},
+                "annotations": {"summary": f"error rate above 5% on host-{j}"},
+                "startsAt": "2026-03-02T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": hashlib.sha256(f"{name}/{j}".encode()).hexdigest()[:16],
+            }
+            for j in range(alerts)
+        ],
+    }
+    return json.dumps(document).encode()
+
+
+def session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"},
+        timeout=aiohttp.ClientTimeout(total=30),
+        connector=aiohttp.TCPConnector(limit=64),
+    )
+
+
+async def post(client: aiohttp.ClientSession, url: str, body: bytes) -> int:
+    async with client.post(url + WEBHOOK, data=body) as response:
+        await response.read()
+        return response.status
+
+
+# -- (a) latency ---------------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    label: str
+    concurrency: int
+    round_trip: list[float] = field(default_factory=list)  # request -> 200
+    to_dm: list[float] = field(default_factory=list)  # request -> DM at the fake
+    after_200: list[float] = field(default_factory=list)  # 200 -> DM
+    sent: int = 0
+    non_2xx: int = 0
+    missing: int = 0
+    elapsed: float = 0.0
+
+
+async def measure_latency(
+    client: aiohttp.ClientSession,
+    url: str,
+    slack: TimedSlack,
+    run: str,
+    count: int,
+    concurrency: int,
+) -> Latency:
+    result = Latency(run, concurrency)
+    names: Iterator[str] = iter(f"BenchPage_{run}_{i:04d}" for i in range(count))
+
+    async def worker() -> None:
+        for name in names:  # one shared iterator: each group is sent once
+            posted = slack.expect(name)
+            result.sent += 1
+            started = time.perf_counter()
+            status = await post(client, url, webhook(name, 1))
+            answered = time.perf_counter()
+            if status != 200:
+                result.non_2xx += 1
+                posted.cancel()
+                continue
+            try:
+                at = await asyncio.wait_for(posted, DM_TIMEOUT)
+            except TimeoutError:
+                result.missing += 1
+                continue
+            result.round_trip.append(answered - started)
+            result.to_dm.append(at - started)
+            result.after_200.append(at - answered)
+
+    begin = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - begin
+    return result
+
+
+async def latency_phase(home: Path, count: int, concurrency: int) -> list[Latency]:
+    async with TimedSlack() as slack:
+        server = router_server(home, home / "latency.db", slack, storm_limit=100_000)
+        async with running(server), session() as client:
+            await measure_latency(client, server.url, slack, "warm", 20, 1)
+            sequential = await measure_latency(client, server.url, slack, "seq", count, 1)
+            parallel = await measure_latency(
+                client, server.url, slack, f"c{concurrency}", count, concurrency
+            )
+    return [sequential, parallel]
+
+
+# -- (b) storm ---------------------------------------------------------------
+
+
+@dataclass
+class Storm:
+    storm_limit: int
+    webhooks: int = 0
+    non_2xx: int = 0
+    page_dms: int = 0
+    digest_dms: int = 0
+    digest_updates: int = 0  # chat.update calls on the digest message
+    digest_final: int | None = None  # folded pages the digest message counts at the end
+    digest_max: int | None = None  # the largest count any digest version showed
+    pages: int = 0
+    pages_individual: int = 0
+    pages_folded: int = 0
+    digest_keys: int = 0
+    alerts: int = 0
+    dead_jobs: int = 0
+    settled: bool = False
+    elapsed: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def expect(self, what: str, got: Any, want: Any) -> None:
+        if got != want:
+            self.problems.append(f"{what}: got {got}, want {want}")
+
+
+def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db_path, timeout=10.0)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+async def settle(db_path: Path) -> bool:
+    """Wait until no side effect is pending or running (timers are due much later)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        [(busy,)] = query(
+            db_path,
+            "SELECT count(*) FROM jobs WHERE kind != 'timer' AND status IN ('pending', 'running')",
+        )
+        if busy == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 0.5:
+                return True
+        else:
+            quiet_since = None
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def storm_phase(
+    home: Path, storm_limit: int, groups: int, per_group: int, repeats: int, concurrency: int
+) -> Storm:
+    result = Storm(storm_limit)
+    db_path = home / f"storm-{storm_limit}.db"
+    names = [f"BenchPage_storm{storm_limit}_{i:04d}" for i in range(groups)]
+    bodies = [webhook(name, per_group) for name in names]
+    # Some groups again, byte for byte, as Alertmanager resends: nothing may change.
+    bodies += bodies[:: max(1, groups // repeats)][:repeats]
+    async with TimedSlack() as slack:
+        server = router_server(home, db_path, slack, storm_limit=storm_limit)
+        async with running(server), session() as client:
+            pending = iter(bodies)
+
+            async def worker() -> None:
+                for body in pending:
+                    result.webhooks += 1
+                    if await post(client, server.url, body) != 200:
+                        result.non_2xx += 1
+
+            begin = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            result.settled = await settle(db_path)
+            result.elapsed = time.perf_counter() - begin
+        # The router has stopped: FakeSlack's record and the file are final.
+        dms = slack.dms_to(PRIMARY)
+        result.page_dms = sum(1 for m in dms if NAME.match(m["text"]))
+        digests = [m for m in dms if DIGEST_COUNT.match(m["text"])]
+        result.digest_dms = len(digests)
+        if digests:
+            digest = digests[0]
+            updates = [
+                c
+                for c in slack.calls_to("chat.update")
+                if c.args.get("ts") == digest["ts"] and (c.response or {}).get("ok")
+            ]
+            result.digest_updates = len(updates)
+            counts = [int(DIGEST_COUNT.match(str(c.args.get("text")))[1]) for c in updates]  # type: ignore[index]
+            result.digest_final = int(DIGEST_COUNT.match(digest["text"])[1])  # type: ignore[index]
+            result.digest_max = max([result.digest_final, *counts])
+    [(result.pages, result.pages_folded, result.digest_keys)] = query(
+        db_path, "SELECT count(*), count(digest_key), count(DISTINCT digest_key) FROM pages"
+    )
+    result.pages_individual = result.pages - result.pages_folded
+    [(result.alerts,)] = query(db_path, "SELECT count(*) FROM alerts")
+    [(result.dead_jobs,)] = query(db_path, "SELECT count(*) FROM jobs WHERE status = 'dead'")
+
+    folded = max(0, groups - storm_limit)
+    individual = groups - folded
+    result.expect("webhooks answered non-200", result.non_2xx, 0)
+    result.expect("outbox drained", result.settled, True)
+    result.expect("page DMs", result.page_dms, individual)
+    result.expect("digest DMs", result.digest_dms, 1 if folded else 0)
+    result.expect("pages rows", result.pages, groups)
+    result.expect("pages paged one by one", result.pages_individual, individual)
+    result.expect("pages folded into the digest", result.pages_folded, folded)
+    result.expect("distinct digests", result.digest_keys, 1 if folded else 0)
+    result.expect("alert rows", result.alerts, groups * per_group)
+    result.expect("dead jobs", result.dead_jobs, 0)
+    if folded:
+        result.expect("largest count in any digest version", result.digest_max, folded)
+        result.expect("count in the digest as it stands at the end", result.digest_final, folded)
+    return result
+
+
+# -- report ------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def print_latency(rows: list[Latency]) -> None:
+    print("\n(a) webhook -> page DM at FakeSlack, one new group per webhook (ms)")
+    header = (
+        f"{'run':<12}{'conns':>6}{'groups':>8}  {'measure':<26}{'p50':>9}{'p90':>9}"
+        f"{'p99':>9}{'max':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        label = "sequential" if row.concurrency == 1 else "concurrent"
+        for what, values in (
+            ("webhook round trip (200)", row.round_trip),
+            ("webhook -> DM posted", row.to_dm),
+            ("200 -> DM (outbox share)", row.after_200),
+        ):
+            ms = [v * 1000 for v in values]
+            print(
+                f"{label:<12}{row.concurrency:>6}{len(values):>8}  {what:<26}"
+                f"{percentile(ms, 0.5):>9.1f}{percentile(ms, 0.9):>9.1f}"
+                f"{percentile(ms, 0.99):>9.1f}{max(ms, default=float('nan')):>9.1f}"
+            )
+        rate = len(row.to_dm) / row.elapsed if row.elapsed else 0.0
+        print(
+            f"{'':<12}{'':>6}{'':>8}  {row.sent} sent, {row.non_2xx} non-200,"
+            f" {row.missing} DMs missing after {DM_TIMEOUT:.0f}s, {rate:.0f} pages/s"
+        )
+
+
+def print_storm(rows: list[Storm], groups: int, per_group: int, repeats: int) -> None:
+    print(
+        f"\n(b) storm: {groups * per_group} alerts in {groups} groups ({per_group} per webhook),"
+        f" {repeats} groups sent twice"
+    )
+    header = (
+        f"{'storm_limit':>11}{'webhooks':>9}{'page DMs':>9}{'digest DMs':>11}"
+        f"{'digest edits':>13}{'max listed':>11}{'shows at end':>13}{'pages':>7}{'folded':>7}"
+        f"{'alerts':>8}"
+        f"{'dead':>6}{'secs':>7}  verdict"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        shows = "-" if r.digest_final is None else str(r.digest_final)
+        most = "-" if r.digest_max is None else str(r.digest_max)
+        verdict = "ok" if not r.problems else "MISMATCH"
+        print(
+            f"{r.storm_limit:>11}{r.webhooks:>9}{r.page_dms:>9}{r.digest_dms:>11}"
+            f"{r.digest_updates:>13}{most:>11}{shows:>13}{r.pages:>7}{r.pages_folded:>7}{r.alerts:>8}"
+            f"{r.dead_jobs:>6}{r.elapsed:>7.1f}  {verdict}"
+        )
+        for problem in r.problems:
+            print(f"  storm_limit {r.storm_limit}: {problem}")
+
+
+async def run(args: argparse.Namespace, home: Path) -> int:
+    concurrency = max(1, args.concurrency)
+    groups, per_group, repeats = 100, 10, 10
+    latency = await latency_phase(home, args.pages, concurrency)
+    print_latency(latency)
+    storms = [
+        await storm_phase(home, limit, groups, per_group, repeats, concurrency)
+        for limit in (1000, 5)
+    ]
+    print_storm(storms, groups, per_group, repeats)
+    failures = [f"{r.label}: {r.missing} DMs missing" for r in latency if r.missing]
+    failures += [f"{r.label}: {r.non_2xx} webhooks not answered 200" for r in latency if r.non_2xx]
+    failures += [f"storm_limit {s.storm_limit}: {p}" for s in storms for p in s.problems]
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.paging", description=__doc__)
+    parser.add_argument("--pages", type=int, default=200, help="groups per latency run")
+    parser.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
+    args = parser.parse_args(argv)
+    print(
+        f"bench.paging: python {sys.version.split()[0]}, aiohttp {aiohttp.__version__},"
+        f" sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs;"
+        " FakeSlack and the load generator in this process, the router a subprocess"
+    )
+    with tempfile.TemporaryDirectory(prefix="router-bench-paging-") as tmp:
+        try:
+            return asyncio.run(run(args, Path(tmp)))
+        except BenchError as exc:
+            print(f"bench.paging: {exc}", file=sys.stderr)
+            return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
