@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from router.oncall import OncallConfig
-from router.severity import DEFAULT_RULES, SeverityConfig
+from router.severity import DEFAULT_RULES, Severity, SeverityConfig
 from router.strict import Strict
 from router.triage import TriageConfig
 
@@ -82,6 +82,54 @@ class PagingConfig(Strict):
         return timedelta(seconds=self.ack_timeout_seconds)
 
 
+class WorkHoursConfig(Strict):
+    """When the working day ends: the commander is prompted to hand off then."""
+
+    timezone: str = "UTC"
+    end: str = Field("18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="quote it")
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = (
+        "mon", "tue", "wed", "thu", "fri",
+    )  # fmt: skip
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class VendorConfig(Strict):
+    contact: str = Field(description="how to reach them: support line, portal, account id")
+    url: str | None = None
+    notes: str | None = None
+
+
+class IncidentConfig(Strict):
+    """The commander's duties the router helps with (the policy's "After declaration")."""
+
+    # Open the GitHub tracking issue automatically at or above this severity
+    # (null: only on request, by command or button).
+    tracking_issue_at: Severity | None = Severity.HIGH
+    # Status-update reminder cadence per severity, in minutes (0: no reminders).
+    status_update_minutes: dict[Severity, int] = {
+        Severity.CRITICAL: 30,
+        Severity.HIGH: 60,
+        Severity.MEDIUM: 240,
+        Severity.LOW: 0,
+    }
+    # A critical incident not mitigated by then prompts the commander to escalate.
+    escalate_critical_after_minutes: int = Field(60, ge=0)
+    work_hours: WorkHoursConfig | None = WorkHoursConfig()
+    bcp_dr_url: str | None = Field(None, description="the BCP/DR policy, for recovery")
+    risk_register_url: str | None = None
+    vendors: dict[str, VendorConfig] = {}
+
+
 class RouterConfig(Strict):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
@@ -94,6 +142,7 @@ class RouterConfig(Strict):
     oncall: OncallConfig | None = None
     # Without a severity section the policy table's own rules apply (router.severity).
     severity: SeverityConfig = DEFAULT_RULES
+    incident: IncidentConfig = IncidentConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> RouterConfig:

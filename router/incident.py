@@ -23,6 +23,20 @@ class IncidentStatus(StrEnum):
     CLOSED = "closed"
 
 
+class Flag(StrEnum):
+    """Facts the commander records that change what the policy asks at the end."""
+
+    OUTAGE = "outage"  # production outage: post-mortem owed
+    DATA_LOSS = "data-loss"  # customer or critical data lost: post-mortem, BCP/DR
+    CUSTOMERS = "customers"  # customers affected: consider public communication
+
+
+class Handoff(BaseModel):
+    to: str
+    offered_by: str
+    offered_at: datetime
+
+
 class Incident(BaseModel):
     number: int
     title: str
@@ -36,7 +50,33 @@ class Incident(BaseModel):
     page_key: str | None = None
     group_key: str | None = None
     announce_job: str  # key of the announcement job: its message is the thread root
+    comms_lead: str | None = None
+    handoff: Handoff | None = None  # offered, not yet accepted: the old IC stays IC
+    flags: list[Flag] = []
+    vendors: list[str] = []  # vendors contacted
+    escalated: bool = False  # leadership was brought in
+    tracking_issue_job: str | None = None  # key of the GITHUB_ISSUE job
+    postmortem_job: str | None = None
+    postmortem_owed: bool = False
+    last_update_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str | None = None
     version: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status in (IncidentStatus.ACTIVE, IncidentStatus.MITIGATED)
+
+    @property
+    def postmortem_required(self) -> bool:
+        """Policy: a production outage or loss of customer/critical data owes one."""
+        return (
+            self.severity.value == "critical"
+            or Flag.OUTAGE in self.flags
+            or Flag.DATA_LOSS in self.flags
+        )
 
     @property
     def ref(self) -> str:

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from router.alerts import Alert, AlertChange, short_hash
 from router.clock import Clock
-from router.lifecycle import Outcome
 from router.metrics import Metrics
+from router.policy import Outcome
 from router.store import Store, StoreError
 from router.store.sql import RecordedAlert, SqlTx
 from router.triage import TriageConfig, triage

@@ -21,8 +21,9 @@ class JobKind(StrEnum):
     SLACK_UPDATE = "slack.update"  # chat.update the message made by the job payload.target
     SLACK_RESPOND = "slack.respond"  # POST payload.body to an interaction's response_url
     PAGERDUTY_EVENT = "pagerduty.event"  # Events API v2 trigger/acknowledge/resolve
-    GITHUB_ISSUE = "github.issue"
-    GITHUB_COMMENT = "github.comment"
+    GITHUB_ISSUE = "github.issue"  # find-or-create an issue carrying payload.marker
+    GITHUB_COMMENT = "github.comment"  # comment on the issue made by job payload.issue
+    GITHUB_UPDATE = "github.update"  # labels/state of the issue made by job payload.issue
     TIMER = "timer"  # a lifecycle event (payload.event) to apply when due
 
 

@@ -1,7 +1,7 @@
 """The paging lifecycle: (state, event) -> (new state, jobs). Pure: no I/O, no clock.
 
 Every rule of "Paging and escalation" in design.md lives here and is unit-tested
-without a network or sleeping. The caller (``router.paging``) loads the state, passes
+without a network or sleeping. The caller (``router.units``) loads the state, passes
 the time in, and commits what comes back in one transaction.
 
 Events:
@@ -13,30 +13,18 @@ Events:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from router import duties
 from router.alerts import Alert, AlertChange, AlertStatus, short_hash
-from router.config import PagingConfig
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
 from router.messages import announcement, digest_message, page_message, reminder_message
-from router.oncall import ENG_PRIMARY, ESCALATION_ORDER, Schedule
+from router.oncall import ENG_PRIMARY, ESCALATION_ORDER
 from router.page import ROUTER_DEDUP_PREFIX, Decision, Page, PagedPerson, PageStatus
-from router.severity import SeverityConfig, pagerduty_severity, suggest
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The static inputs of every decision, from configuration."""
-
-    schedule: Schedule
-    paging: PagingConfig
-    severity: SeverityConfig
-    responders: frozenset[str]
-    incident_channel: str | None
-    operator_channel: str | None = None
-    pagerduty: bool = False
+from router.policy import Outcome, Policy
+from router.severity import pagerduty_severity, suggest
 
 
 @dataclass(frozen=True)
@@ -45,19 +33,6 @@ class Storm:
 
     recent_pages: int = 0
     folded: tuple[Page, ...] = ()
-
-
-@dataclass
-class Outcome:
-    page: Page | None = None  # the page to insert (new) or save (changed)
-    new_page: bool = False
-    retire: Page | None = None  # a previous page of the group to make inactive
-    incident: Incident | None = None  # a newly declared incident
-    jobs: list[Job] = field(default_factory=list)
-    cancel: list[str] = field(default_factory=list)  # keys of pending jobs to cancel
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    refusal: str | None = None  # why the actor may not do this (nothing changed)
-    events: list[str] = field(default_factory=list)  # for metrics: page_opened, declared...
 
 
 def page_key(group_key: str, now: datetime) -> str:
@@ -414,7 +389,11 @@ def _declare(
         announce_job=_announce_key(number),
     )
     outcome = Outcome(
-        page=page, incident=incident, cancel=_cancel_timers(page), events=["declared"]
+        page=page,
+        incident=incident,
+        new_incident=True,
+        cancel=_cancel_timers(page),
+        events=["declared"],
     )
     outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
     outcome.jobs += _pd_job(page, "acknowledge", policy, alerts)
@@ -447,6 +426,8 @@ def _declare(
             },
         )
     )
+    # The commander's duties start now: tracking issue when severe, reminders.
+    duties.after_declaration(incident, duties.Context(now, policy, alerts), outcome)
     return outcome
 
 

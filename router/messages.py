@@ -24,6 +24,19 @@ DISMISS = "page.dismiss"
 DISMISS_REASON = "page.dismiss_reason"
 ESCALATE = "page.escalate"
 
+# on the announcement, for the commander's duties
+INC_SEVERITY = "incident.severity"
+INC_COMMS = "incident.comms"
+INC_HANDOFF = "incident.handoff"
+INC_ACCEPT = "incident.accept_handoff"
+INC_ESCALATE = "incident.escalate"
+INC_ISSUE = "incident.issue"
+INC_MITIGATED = "incident.mitigated"
+INC_RESOLVE = "incident.resolve"
+# on the answer to /incident declare
+REPORT_COMMANDER = "report.commander"
+REPORT_PAGE = "report.page"
+
 DISMISS_REASONS = (
     "false positive",
     "known issue, already handled",
@@ -199,23 +212,99 @@ def announcement(
     incident: Incident, alerts: Sequence[Alert], max_shown: int
 ) -> tuple[str, list[Block]]:
     text = (
-        f"{incident.ref} declared: {incident.title}. Incident Commander <@{incident.commander}>, "
-        f"suggested severity {incident.severity}"
+        f"{incident.ref} declared: {incident.title}. Incident Commander "
+        f"<@{incident.commander}>, severity {incident.severity}"
     )
+    chosen = incident.severity_reason != incident.suggestion.clause or (
+        incident.severity is not incident.suggestion.severity
+    )
+    severity_title = "Severity (set by the commander)" if chosen else "Suggested severity"
+    fields = [
+        _mrkdwn(f"*Incident Commander*\n<@{incident.commander}>"),
+        _mrkdwn(f"*{severity_title}*\n{incident.severity.value}"),
+        _mrkdwn(f"*Status*\n{incident.status.value}"),
+        _mrkdwn(f"*Declared*\n{_when(incident.declared_at)} by <@{incident.declared_by}>"),
+    ]
+    if incident.comms_lead:
+        fields.append(_mrkdwn(f"*Communications lead*\n<@{incident.comms_lead}>"))
+    if incident.handoff:
+        fields.append(_mrkdwn(f"*Handoff offered to*\n<@{incident.handoff.to}> (not yet accepted)"))
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f":rotating_light: {incident.ref}: {incident.title}")},
-        {
-            "type": "section",
-            "fields": [
-                _mrkdwn(f"*Incident Commander*\n<@{incident.commander}>"),
-                _mrkdwn(f"*Suggested severity*\n{incident.severity.value}"),
-                _mrkdwn(f"*Status*\n{incident.status.value}"),
-                _mrkdwn(f"*Declared*\n{_when(incident.declared_at)} by <@{incident.declared_by}>"),
-            ],
-        },
+        {"type": "section", "fields": fields},
         _section("Why " + severity_text(incident.suggestion)),
     ]
+    if chosen:
+        blocks.append(
+            _section(f"Severity *{incident.severity.value}*: {escape(incident.severity_reason)}")
+        )
     if alerts:
         blocks.append(_section(alert_lines(alerts, max_shown)))
+    if incident.open:
+        blocks += _incident_controls(incident)
     blocks.append(_context("Incident details are confidential. Updates go in this thread."))
     return text, blocks
+
+
+def _incident_controls(incident: Incident) -> list[Block]:
+    ref = incident.ref
+    severity_options = [
+        {"text": _plain(level), "value": f"{ref}|{level}"}
+        for level in ("critical", "high", "medium", "low")
+    ]
+    return [
+        {
+            "type": "actions",
+            "block_id": f"incident|{ref}|roles",
+            "elements": [
+                {
+                    "type": "static_select",
+                    "action_id": INC_SEVERITY,
+                    "placeholder": _plain("Change severity"),
+                    "options": severity_options,
+                },
+                {
+                    "type": "users_select",
+                    "action_id": INC_COMMS,
+                    "placeholder": _plain("Appoint comms lead"),
+                },
+                {
+                    "type": "users_select",
+                    "action_id": INC_HANDOFF,
+                    "placeholder": _plain("Hand off commander to…"),
+                },
+            ],
+        },
+        {
+            "type": "actions",
+            "block_id": f"incident|{ref}|actions",
+            "elements": [
+                _button("Escalate to leadership", INC_ESCALATE, ref),
+                _button("Open tracking issue", INC_ISSUE, ref),
+                _button("Mark mitigated", INC_MITIGATED, ref),
+                _button("Resolve", INC_RESOLVE, ref, "primary"),
+            ],
+        },
+    ]
+
+
+def handoff_offer_message(incident: Incident) -> tuple[str, list[Block]]:
+    assert incident.handoff is not None
+    text = (
+        f"<@{incident.handoff.offered_by}> asks you to take over as Incident Commander of "
+        f"{incident.ref}: {incident.title} ({incident.severity.value})"
+    )
+    return text, [
+        _section(
+            f"<@{incident.handoff.offered_by}> asks you to take over as Incident Commander "
+            f"of *{incident.ref}*: {escape(incident.title)} ({incident.severity.value})."
+        ),
+        _context(f"<@{incident.commander}> stays commander until you accept."),
+        {
+            "type": "actions",
+            "block_id": f"incident|{incident.ref}|handoff",
+            "elements": [
+                _button("Accept: I am Incident Commander", INC_ACCEPT, incident.ref, "primary")
+            ],
+        },
+    ]

@@ -29,10 +29,10 @@ from typing import Any
 from router.clock import Clock
 from router.effects import Adapter, PermanentFailure, RetryLater
 from router.jobs import Job, JobKind, JobStatus, StoredJob
-from router.lifecycle import Outcome, Policy
 from router.metrics import Metrics
-from router.paging import fire_timer
+from router.policy import Outcome, Policy
 from router.store import Store, StoreError
+from router.units import fire_timer
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from router import lifecycle
-from router.alerts import Alert
+from router import duties, lifecycle, messages
+from router.alerts import Alert, AlertStatus, Source, short_hash
+from router.commands import HELP, Command
+from router.duties import Context
+from router.incident import Incident
 from router.jobs import Job, JobKind, StoredJob
-from router.lifecycle import Outcome, Policy, Storm
+from router.lifecycle import Storm
 from router.page import Decision, Page
+from router.policy import Outcome, Policy
+from router.severity import suggest
 from router.store.sql import RecordedAlert, SqlTx
 
 
@@ -28,18 +34,22 @@ def persist(tx: SqlTx, outcome: Outcome, now: datetime) -> None:
             tx.insert_page(page)
         else:
             tx.save_page(page)
-    if outcome.incident is not None:
-        tx.insert_incident(outcome.incident)
+    incident = outcome.incident
+    if incident is not None:
+        if outcome.new_incident:
+            tx.insert_incident(incident)
+        else:
+            tx.save_incident(incident)
+    # Cancel before enqueueing: a timer re-armed in this step must survive.
     if outcome.cancel:
         tx.cancel_jobs(outcome.cancel, now)
+    if outcome.cancel_prefixes:
+        tx.cancel_jobs(outcome.cancel_prefixes, now, prefix=True)
     if outcome.jobs:
         tx.enqueue(outcome.jobs, now)
     if outcome.timeline:
-        tx.append_timeline(
-            outcome.timeline,
-            page.key if page else None,
-            page.incident_number if page else None,
-        )
+        number = incident.number if incident else page.incident_number if page else None
+        tx.append_timeline(outcome.timeline, page.key if page else None, number)
 
 
 def _page_alerts(tx: SqlTx, page: Page) -> list[Alert]:
@@ -124,7 +134,10 @@ def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Po
     """Apply a due timer and mark it done in the same transaction: it fires once."""
     if not tx.finish_job(job.id, worker, {}, now):
         return Outcome()  # our claim lapsed and another worker has it
-    if job.payload.get("event") != "ack_timeout":
+    event = str(job.payload.get("event", ""))
+    if event.startswith("incident_"):
+        return fire_incident_timer(tx, job, now, policy)
+    if event != "ack_timeout":
         return Outcome()
     page = tx.page(str(job.payload["page"]))
     if page is None:
@@ -146,3 +159,180 @@ def respond_job(key: str, response_url: str, text: str) -> Job:
             "body": {"response_type": "ephemeral", "replace_original": False, "text": text},
         },
     )
+
+
+# -- the commander's duties ----------------------------------------------------
+
+OPEN_STATUSES = ("active", "mitigated")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    outcome: Outcome
+    reply: str  # the ephemeral answer to the person who typed or pressed
+    blocks: list[dict[str, Any]] | None = None
+
+
+def _duty_context(tx: SqlTx, incident: Incident, now: datetime, policy: Policy) -> Context:
+    alerts = (
+        tx.alerts_in_group(incident.group_key, since=incident.declared_at - timedelta(days=1),
+                           pageable_only=True)
+        if incident.group_key
+        else []
+    )  # fmt: skip
+    return Context(now, policy, alerts, tx.timeline(incident.number, incident.page_key))
+
+
+def _target(tx: SqlTx, number: int | None) -> Incident | str:
+    """The incident a command names, or why it cannot be found."""
+    if number is not None:
+        return tx.incident(number) or f"There is no INC-{number}."
+    open_incidents = tx.incidents(OPEN_STATUSES)
+    if len(open_incidents) == 1:
+        return open_incidents[0]
+    if not open_incidents:
+        return "No incident is open. Name one as INC-<n>."
+    refs = ", ".join(i.ref for i in open_incidents)
+    return f"Several incidents are open ({refs}): name one, e.g. `/incident status INC-1`."
+
+
+def incident_command(
+    tx: SqlTx, command: Command, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    if command.name == "help":
+        return CommandResult(Outcome(), HELP)
+    if command.name == "declare":
+        return CommandResult(Outcome(), *report_choice(command.text))
+    found = _target(tx, command.number)
+    if isinstance(found, str):
+        return CommandResult(Outcome(refusal=found), found)
+    incident = found
+    ctx = _duty_context(tx, incident, now, policy)
+    if command.name == "accept":
+        outcome = duties.accept_handoff(incident, actor, ctx)
+    elif not duties.may_act(incident, actor, ctx):
+        outcome = duties.refuse(
+            f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
+            "engineers and the configured responders) can do that."
+        )
+    elif command.name == "status":
+        return CommandResult(Outcome(), status_text(incident))
+    else:
+        outcome = _dispatch(incident, command, actor, ctx)
+    if outcome.refusal is None:
+        persist(tx, outcome, now)
+    reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
+    return CommandResult(outcome, reply)
+
+
+def _dispatch(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    name = command.name
+    if name == "severity" and command.severity is not None:
+        return duties.change_severity(incident, actor, command.severity, command.text, ctx)
+    if name == "comms" and command.user:
+        return duties.appoint_comms_lead(incident, actor, command.user, ctx)
+    if name == "handoff" and command.user:
+        return duties.offer_handoff(incident, actor, command.user, ctx)
+    if name == "flag" and command.flag is not None:
+        return duties.flag(incident, actor, command.flag, ctx)
+    steps = {
+        "escalate": lambda: duties.escalate(incident, actor, command.text, ctx),
+        "vendor": lambda: duties.contact_vendor(incident, actor, command.text, ctx),
+        "update": lambda: duties.status_update(incident, actor, command.text, ctx),
+        "issue": lambda: duties.open_tracking_issue(incident, actor, ctx),
+        "mitigated": lambda: duties.mitigate(incident, actor, ctx),
+        "resolve": lambda: duties.resolve(incident, actor, command.text, ctx),
+        "postmortem": lambda: duties.postmortem_done(incident, actor, ctx),
+    }
+    step = steps.get(name)
+    return step() if step else duties.refuse(f"`{name}` is incomplete. Try `/incident help`.")
+
+
+def report_choice(title: str) -> tuple[str, list[dict[str, Any]]]:
+    """A reporter decides: be commander now, or have eng-primary investigate first."""
+    text = f"Suspected incident: {title}. Who investigates?"
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": messages.escape(text)}},
+        {
+            "type": "actions",
+            "block_id": "report",
+            "elements": [
+                {"type": "button", "action_id": messages.REPORT_COMMANDER, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Declare: I am Incident Commander"},
+                 "value": title},
+                {"type": "button", "action_id": messages.REPORT_PAGE,
+                 "text": {"type": "plain_text", "text": "Page eng-primary to investigate"},
+                 "value": title},
+            ],
+        },
+    ]  # fmt: skip
+
+
+def declare_reported(
+    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    """``/incident declare`` -> "I am commander": a declared incident without a page."""
+    ctx = Context(now, policy)
+    if not duties.is_responder(actor, ctx):
+        refusal = ("Only responders can be Incident Commander. Choose \"Page eng-primary\" "
+                   "and the on-call engineer will investigate.")  # fmt: skip
+        return CommandResult(duties.refuse(refusal), refusal)
+    suggestion = suggest([], policy.severity)
+    outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
+    persist(tx, outcome, now)
+    return CommandResult(outcome, outcome.reply or "Declared.")
+
+
+def page_reported(
+    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    """``/incident declare`` -> "page eng-primary": a report becomes an alert and a page,
+    through the same lifecycle as monitoring alerts."""
+    key = short_hash(f"{title}|{actor}|{now.isoformat()}")
+    alert = Alert(
+        source=Source.SLACK,
+        group_key=f"slack:{key}",
+        fingerprint=key,
+        status=AlertStatus.FIRING,
+        starts_at=now,
+        labels={"alertname": title, "reporter": actor},
+        annotations={"summary": f"Reported in Slack by <@{actor}>: {title}"},
+    )
+    recorded = tx.record_alerts([alert], now)
+    outcomes = after_alerts_recorded(tx, recorded, now, policy)
+    return CommandResult(
+        outcomes[0] if outcomes else Outcome(),
+        "Paged eng-primary; they will investigate and decide.",
+    )
+
+
+def status_text(incident: Incident) -> str:
+    lines = [
+        f"*{incident.ref}: {incident.title}*",
+        f"Status: {incident.status.value} · Severity: {incident.severity.value} "
+        f"({incident.severity_reason})",
+        f"Commander: <@{incident.commander}> · Comms lead: "
+        + (f"<@{incident.comms_lead}>" if incident.comms_lead else "none yet"),
+        f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC by <@{incident.declared_by}>",
+    ]
+    if incident.handoff:
+        lines.append(f"Handoff offered to <@{incident.handoff.to}>, not yet accepted")
+    if incident.flags:
+        lines.append("Flags: " + ", ".join(flag.value for flag in incident.flags))
+    if incident.vendors:
+        lines.append("Vendors contacted: " + ", ".join(incident.vendors))
+    if incident.last_update_at:
+        lines.append(f"Last update {incident.last_update_at:%H:%M} UTC")
+    if incident.postmortem_owed:
+        lines.append("Post-mortem owed")
+    return "\n".join(lines)
+
+
+def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy) -> Outcome:
+    incident = tx.incident(int(job.payload["incident"]))
+    if incident is None:
+        return Outcome()
+    what = str(job.payload["event"]).removeprefix("incident_")
+    outcome = duties.reminder_due(incident, what, _duty_context(tx, incident, now, policy))
+    persist(tx, outcome, now)
+    return outcome

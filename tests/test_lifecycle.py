@@ -10,9 +10,10 @@ from router import lifecycle
 from router.alerts import Alert, AlertChange, AlertStatus, Source
 from router.config import PagingConfig
 from router.jobs import JobKind
-from router.lifecycle import Outcome, Policy, Storm
+from router.lifecycle import Storm
 from router.oncall import OncallConfig, Schedule
 from router.page import Decision, Page, PageStatus
+from router.policy import Outcome, Policy
 from router.severity import DEFAULT_RULES, Severity
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

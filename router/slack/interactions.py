@@ -16,11 +16,13 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from router import messages, paging
+from router import messages, units
+from router.commands import Command
 from router.page import Decision
-from router.paging import DecisionResult
+from router.severity import Severity
 from router.slack import signing
 from router.store import StoreError
+from router.units import DecisionResult
 from router.web.context import SERVICES, Services
 from router.web.errors import Problem, read_body
 
@@ -88,6 +90,46 @@ def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
     return found
 
 
+# Incident controls on the announcement and the handoff DM, as commands.
+_INCIDENT_COMMANDS = {
+    messages.INC_SEVERITY: "severity",
+    messages.INC_COMMS: "comms",
+    messages.INC_HANDOFF: "handoff",
+    messages.INC_ACCEPT: "accept",
+    messages.INC_ESCALATE: "escalate",
+    messages.INC_ISSUE: "issue",
+    messages.INC_MITIGATED: "mitigated",
+    messages.INC_RESOLVE: "resolve",
+}
+_BUTTON_TEXT = {
+    "severity": "set with the announcement's control",
+    "resolve": "resolved from the announcement (summary to follow in the thread)",
+}
+
+
+def incident_command(action: dict[str, Any]) -> Command | None:
+    """An announcement control as the ``/incident`` command it stands for."""
+    name = _INCIDENT_COMMANDS.get(str(action.get("action_id")))
+    if name is None:
+        return None
+    option = str((action.get("selected_option") or {}).get("value", ""))
+    ref = option.partition("|")[0] or str(action.get("value") or "")
+    if not ref:  # users_select carries the incident in its block id: incident|INC-n|roles
+        parts = str(action.get("block_id", "")).split("|")
+        ref = parts[1] if len(parts) > 1 else ""
+    number = int(ref.removeprefix("INC-")) if ref.startswith("INC-") and ref[4:].isdigit() else None
+    if number is None:
+        return None
+    severity = option.partition("|")[2]
+    return Command(
+        name,
+        number,
+        text=_BUTTON_TEXT.get(name, ""),
+        user=action.get("selected_user"),
+        severity=Severity(severity) if severity in {s.value for s in Severity} else None,
+    )
+
+
 async def slack_interactions(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     form = await read_signed_form(request, services)
@@ -101,30 +143,71 @@ async def slack_interactions(request: web.Request) -> web.Response:
         return web.Response(status=200)
     response_url = payload.get("response_url")
     policy = services.policy
-    refusals = []
-    for action in parse_actions(payload):
-        now = services.clock.now()
+    container = payload.get("container") or {}
+    message_ts = str(container.get("message_ts", ""))
+    refusals: list[str] = []
+    replies: list[str] = []
 
-        def unit(tx: Any, action: PageAction = action, now: datetime = now) -> DecisionResult:
-            result = paging.decide(tx, action.page_key, action.decision, user, now, policy,
-                                   action.reason, action.delivery_id)  # fmt: skip
-            refusal = result.outcome.refusal
-            if refusal and response_url:
-                tx.enqueue([paging.respond_job(f"refusal:{action.delivery_id}", response_url,
-                                               refusal)], now)  # fmt: skip
-            return result
-
+    async def run(unit: Any) -> Any:
         try:
-            result = await services.store.run(unit)
+            return await services.store.run(unit)
         except StoreError as exc:
             log.error("store failed on a Slack action; Slack will show an error: %s", exc)
             raise Problem(503, "store_unavailable", "could not record the action; retry") from exc
+
+    def answer(tx: Any, delivery: str, text: str | None, now: datetime) -> None:
+        if text and response_url:
+            tx.enqueue([units.respond_job(f"answer:{delivery}", response_url, text)], now)
+
+    for action in parse_actions(payload):
+        now = services.clock.now()
+
+        def page_unit(tx: Any, action: PageAction = action, now: datetime = now) -> DecisionResult:
+            result = units.decide(tx, action.page_key, action.decision, user, now, policy,
+                                   action.reason, action.delivery_id)  # fmt: skip
+            answer(tx, action.delivery_id, result.outcome.refusal, now)
+            return result
+
+        result = await run(page_unit)
         if result.outcome.refusal:
             refusals.append(result.outcome.refusal)
-            services.metrics.refusals.inc()
             log.info("refused %s on page %s by %s", action.decision.value, action.page_key, user)
         services.observe(result.outcome, result.decision_seconds)
+
+    for raw in payload.get("actions") or []:
+        now = services.clock.now()
+        delivery = f"{raw.get('action_id')}:{message_ts}:{raw.get('action_ts', '')}:{user}"
+        command = incident_command(raw)
+        action_id = raw.get("action_id")
+        if command is None and action_id not in (messages.REPORT_COMMANDER, messages.REPORT_PAGE):
+            continue
+
+        def incident_unit(tx: Any, command: Command | None = command, delivery: str = delivery,
+                          action_id: Any = action_id, value: str = str(raw.get("value", "")),
+                          now: datetime = now) -> units.CommandResult | None:  # fmt: skip
+            if not tx.remember_delivery("slack", delivery, now):
+                return None  # a Slack retry or a double click
+            if command is not None:
+                result = units.incident_command(tx, command, user, now, policy)
+            elif action_id == messages.REPORT_COMMANDER:
+                result = units.declare_reported(tx, value, user, now, policy)
+            else:
+                result = units.page_reported(tx, value, user, now, policy)
+            answer(tx, delivery, result.reply, now)
+            return result
+
+        outcome = await run(incident_unit)
+        if outcome is None:
+            continue
+        if outcome.outcome.refusal:
+            refusals.append(outcome.outcome.refusal)
+            log.info("refused %s by %s", action_id, user)
+        else:
+            replies.append(outcome.reply)
+        services.observe(outcome.outcome)
+    if refusals:
+        services.metrics.refusals.inc(len(refusals))
     services.kick()
-    # Slack ignores this body (the refusal reaches the person through response_url);
+    # Slack ignores this body (answers reach the person through response_url);
     # `router press` and other callers without a response_url read it here.
-    return web.json_response({"ok": not refusals, "refused": refusals})
+    return web.json_response({"ok": not refusals, "refused": refusals, "replies": replies})

@@ -343,15 +343,18 @@ class SqlTx:
             added += row is not None
         return added
 
-    def cancel_jobs(self, keys: Iterable[str], now: datetime) -> int:
+    def cancel_jobs(self, keys: Iterable[str], now: datetime, prefix: bool = False) -> int:
+        """Cancel pending jobs by key (or by key prefix: all arms of a timer)."""
         cancelled = 0
+        test = "substr(key, 1, ?) = ?" if prefix else "key = ?"
         for key in keys:
-            row = self._one(
-                "UPDATE jobs SET status = 'cancelled', updated_at = ?"
-                " WHERE key = ? AND status = 'pending' RETURNING id",
-                (epoch(now), key),
+            params: tuple[Any, ...] = (len(key), key) if prefix else (key,)
+            rows = self._rows(
+                f"UPDATE jobs SET status = 'cancelled', updated_at = ?"
+                f" WHERE {test} AND status = 'pending' RETURNING id",
+                (epoch(now), *params),
             )
-            cancelled += row is not None
+            cancelled += len(rows)
         return cancelled
 
     def claim_jobs(

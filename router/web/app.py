@@ -14,16 +14,16 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from router import paging
+from router import units
 from router.clock import Clock, SystemClock
 from router.config import RouterConfig, Secrets
 from router.effects import Adapter
 from router.intake import Intake
-from router.lifecycle import Outcome, Policy
 from router.metrics import Metrics
 from router.oncall import Schedule
 from router.outbox import OutboxWorker
-from router.slack import interactions, signing
+from router.policy import Outcome, Policy
+from router.slack import commands, interactions, signing
 from router.store import Store, open_store
 from router.web import health, webhooks
 from router.web.context import SERVICES, Services
@@ -105,7 +105,7 @@ def create_app(
     )
     services.kick = worker.kick
     if policy is not None:
-        intake.after_record = lambda tx, recorded, now: paging.after_alerts_recorded(
+        intake.after_record = lambda tx, recorded, now: units.after_alerts_recorded(
             tx, recorded, now, policy
         )
 
@@ -126,6 +126,7 @@ def create_app(
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/slack/interactions", interactions.slack_interactions)
+    app.router.add_post("/slack/commands", commands.slack_commands)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

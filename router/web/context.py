@@ -11,8 +11,8 @@ from slack_sdk.signature import SignatureVerifier
 from router.clock import Clock
 from router.config import RouterConfig, Secrets
 from router.intake import Intake
-from router.lifecycle import Outcome, Policy
 from router.metrics import Metrics
+from router.policy import Outcome, Policy
 from router.store import Store
 
 
