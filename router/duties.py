@@ -107,7 +107,12 @@ def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> No
         Job(
             kind=JobKind.SLACK_UPDATE,
             key=_key(incident, "announce-update"),
-            payload={"target": incident.announce_job, "text": text, "blocks": blocks},
+            payload={
+                "target": incident.announce_job,
+                "seq": incident.version,
+                "text": text,
+                "blocks": blocks,
+            },
         )
     )
 

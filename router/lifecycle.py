@@ -80,7 +80,7 @@ def _refresh(page: Page, alerts: Sequence[Alert], policy: Policy) -> list[Job]:
         Job(
             kind=JobKind.SLACK_UPDATE,
             key=f"{p.dm_job}:v{page.version}",
-            payload={"target": p.dm_job, "text": text, "blocks": blocks},
+            payload={"target": p.dm_job, "seq": page.version, "text": text, "blocks": blocks},
         )
         for p in page.paged
     ]
@@ -212,7 +212,7 @@ def _fold(
             Job(
                 kind=JobKind.SLACK_UPDATE,
                 key=f"{digest}:{len(folded)}",
-                payload={"target": digest, "text": text, "blocks": blocks},
+                payload={"target": digest, "seq": len(folded), "text": text, "blocks": blocks},
             )
         )
     page.paged.append(PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=digest))

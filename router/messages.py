@@ -183,6 +183,10 @@ def reminder_message(page: Page) -> tuple[str, list[Block]]:
     ]
 
 
+# Slack refuses messages of more than 50 blocks; the digest keeps well under it.
+_DIGEST_MAX_LISTED = 40
+
+
 def digest_message(user: str, pages: Sequence[Page], max_shown: int) -> tuple[str, list[Block]]:
     text = f"{len(pages)} more suspected incidents (alert storm: folded into one digest)"
     blocks: list[Block] = [
@@ -192,6 +196,7 @@ def digest_message(user: str, pages: Sequence[Page], max_shown: int) -> tuple[st
             "here instead of paging you one by one. Nothing was dropped."
         ),
     ]
+    max_shown = min(max_shown, _DIGEST_MAX_LISTED)
     for page in pages[:max_shown]:
         state = {
             PageStatus.OPEN: "open",

@@ -41,6 +41,11 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _is_edit(job: StoredJob) -> bool:
+    """An edit carrying a whole message and its version (``target`` + ``seq``)."""
+    return job.kind is JobKind.SLACK_UPDATE and "seq" in job.payload
+
+
 def backoff(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Seconds before attempt ``attempts + 1``: exponential, capped, half jittered."""
     delay = min(cap, base * 2.0 ** max(0, attempts - 1))
@@ -108,9 +113,19 @@ class OutboxWorker:
             lambda tx: tx.claim_jobs(self.worker_id, now, self._batch, self._lease)
         )
         if jobs:
-            await asyncio.gather(*(self._execute(job) for job in jobs))
+            # Edits of one message run one after another, oldest first; the rest run
+            # side by side.
+            lanes: dict[str, list[StoredJob]] = {}
+            for job in jobs:
+                lane = str(job.payload.get("target")) if _is_edit(job) else f"job:{job.id}"
+                lanes.setdefault(lane, []).append(job)
+            await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
         await self.refresh_gauges()
         return len(jobs)
+
+    async def _run_lane(self, jobs: list[StoredJob]) -> None:
+        for job in sorted(jobs, key=lambda j: int(j.payload.get("seq", 0))):
+            await self._execute(job)
 
     async def release(self) -> None:
         """Give back claimed jobs (shutdown) so another replica runs them now."""
@@ -136,6 +151,12 @@ class OutboxWorker:
     async def _execute(self, job: StoredJob) -> None:
         if job.kind is JobKind.TIMER:
             await self._fire_timer(job)
+            return
+        if _is_edit(job) and await self._superseded(job):
+            now = self._clock.now()
+            await self._store.run(
+                lambda tx: tx.finish_job(job.id, self.worker_id, {"superseded": True}, now)
+            )
             return
         adapter = self._adapters.get(job.kind)
         if adapter is None:
@@ -179,7 +200,19 @@ class OutboxWorker:
             if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in (None, "digest"):
                 self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
             now = self._clock.now()
-            await self._store.run(lambda tx: tx.finish_job(job.id, self.worker_id, result, now))
+
+            def done(tx: Any) -> None:
+                tx.finish_job(job.id, self.worker_id, result, now)
+                if _is_edit(job):
+                    tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
+
+            await self._store.run(done)
+
+    async def _superseded(self, job: StoredJob) -> bool:
+        """A newer edit of the same message was already applied: this one is stale."""
+        target, seq = str(job.payload["target"]), int(job.payload["seq"])
+        applied = await self._store.run(lambda tx: tx.message_seq(target))
+        return applied is not None and applied >= seq
 
     async def _fire_timer(self, job: StoredJob) -> None:
         if self._policy is None:

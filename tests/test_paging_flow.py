@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from router.jobs import JobStatus
@@ -150,3 +151,25 @@ async def test_a_crash_between_commit_and_send_only_delays_the_page(tmp_path: Pa
         await crashed.close()
         h.kick()  # the surviving router's worker finds the committed job
         await h.dm_blocks(PRIMARY)
+
+
+async def test_a_retried_older_edit_never_overwrites_a_newer_one(tmp_path: Path) -> None:
+    async with running_router(tmp_path) as h:
+        await h.alertmanager(am_payload(alerts=[am_alert("a")]))
+        key = await h.page_key()
+        h.slack.fail_next("chat.update", status=500, times=2)  # the inline retry fails too
+        await h.alertmanager(am_payload(alerts=[am_alert("a"), am_alert("b")]))
+        await h.slack.wait_for(lambda: len(h.slack.calls_to("chat.update")) == 2)
+        await h.press("page.declare", key, PRIMARY)
+        await h.slack.wait_for(lambda: "Declared *INC-1*" in str(h.slack.dms_to(PRIMARY)[0]))
+        [failed] = [j for j in await h.store.run(lambda tx: tx.jobs())
+                    if j.last_error and "fatal_error" in j.last_error]  # fmt: skip
+        await h.advance(600)  # the failed edit's retry comes due: it is stale now
+        for _ in range(100):
+            found = await h.store.run(lambda tx: tx.job_by_key(failed.key))
+            if found is not None and found[0].status is JobStatus.DONE:
+                break
+            await asyncio.sleep(0.05)
+        assert found is not None and found[1] == {"superseded": True}
+        assert len(h.slack.calls_to("chat.update")) == 3  # the stale edit was not sent
+        assert "Declared *INC-1*" in str(h.slack.dms_to(PRIMARY)[0]["blocks"])

@@ -424,6 +424,18 @@ class SqlTx:
         )
         return len(rows)
 
+    def message_seq(self, target: str) -> int | None:
+        row = self._one("SELECT seq FROM message_versions WHERE target = ?", (target,))
+        return int(row[0]) if row else None
+
+    def record_message_seq(self, target: str, seq: int) -> None:
+        self._rows(
+            "INSERT INTO message_versions (target, seq) VALUES (?, ?)"
+            " ON CONFLICT (target) DO UPDATE SET seq = CASE WHEN excluded.seq >"
+            " message_versions.seq THEN excluded.seq ELSE message_versions.seq END",
+            (target, seq),
+        )
+
     def job_by_key(self, key: str) -> tuple[StoredJob, dict[str, Any] | None] | None:
         row = self._one(
             "SELECT id, kind, key, payload, due_at, attempts, status, last_error, result"
