@@ -84,7 +84,7 @@ def with_marker(body: str, marker: str) -> str:
 
 
 def carries_marker(body: str | None, marker: str) -> bool:
-    return bool(body) and marker_comment(marker) in (body or "")
+    return body is not None and marker_comment(marker) in body
 
 
 # ---------------------------------------------------------------- failure classification

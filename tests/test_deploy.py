@@ -17,8 +17,8 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
