@@ -418,21 +418,30 @@ def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Con
     title, body, labels = tracking_issue(incident, ctx.alerts, ctx.timeline, ctx.policy.incident)
     key = f"incident:{incident.number}:tracking-issue"
     incident.tracking_issue_job = key
-    step.jobs.append(
+    step.jobs += _issue_jobs(incident, key, title, body, labels, "Tracking issue")
+    step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
+    step.events.append("tracking_issue")
+
+
+def _issue_jobs(
+    incident: Incident, key: str, title: str, body: str, labels: list[str], what: str
+) -> list[Job]:
+    """Open an issue (found again, not duplicated, if retried: the marker), then post
+    its link in the incident's thread once it exists."""
+    return [
         Job(
             kind=JobKind.GITHUB_ISSUE,
             key=key,
-            payload={
-                "title": title,
-                "body": body,
-                "labels": labels,
-                "marker": f"incident-router:{key}",
-                "announce_in": incident.announce_job,
-            },
-        )
-    )
-    step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
-    step.events.append("tracking_issue")
+            payload={"title": title, "body": body, "labels": labels,
+                     "marker": f"incident-router:{key}"},
+        ),
+        Job(
+            kind=JobKind.SLACK_POST,
+            key=f"{key}:link",
+            payload={"channel": None, "thread_of": incident.announce_job, "fill_from": key,
+                     "text": what + ": {html_url}"},
+        ),
+    ]  # fmt: skip
 
 
 # -- the end -------------------------------------------------------------------
@@ -514,19 +523,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
         if ctx.policy.github:
             key = f"incident:{incident.number}:postmortem"
             incident.postmortem_job = key
-            step.jobs.append(
-                Job(
-                    kind=JobKind.GITHUB_ISSUE,
-                    key=key,
-                    payload={
-                        "title": title,
-                        "body": body,
-                        "labels": labels,
-                        "marker": f"incident-router:{key}",
-                        "announce_in": incident.announce_job,
-                    },
-                )
-            )
+            step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
         step.jobs.append(
             _thread(
                 incident,

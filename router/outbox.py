@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from router.clock import Clock
-from router.effects import Adapter, PermanentFailure, RetryLater
+from router.effects import Adapter, PermanentFailure, RetryLater, require_result
 from router.jobs import Job, JobKind, JobStatus, StoredJob
 from router.metrics import Metrics
 from router.policy import Outcome, Policy
@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _is_edit(job: StoredJob) -> bool:
@@ -163,6 +168,7 @@ class OutboxWorker:
             await self._dead(job, f"no adapter configured for {job.kind.value} jobs")
             return
         try:
+            job = await self._filled(job)
             result = await adapter.run(job, self._result_of)
         except RetryLater as exc:
             self._metrics.outbound_calls.labels(adapter.system, "retry").inc()
@@ -207,6 +213,16 @@ class OutboxWorker:
                     tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
 
             await self._store.run(done)
+
+    async def _filled(self, job: StoredJob) -> StoredJob:
+        """Fill ``{field}`` in the text from another job's result (``fill_from``), e.g.
+        the tracking issue's URL, known only once that job ran."""
+        source = job.payload.get("fill_from")
+        if not source:
+            return job
+        result = await require_result(self._result_of, str(source))
+        text = str(job.payload.get("text", "")).format_map(_Blank(result))
+        return job.model_copy(update={"payload": job.payload | {"text": text}})
 
     async def _superseded(self, job: StoredJob) -> bool:
         """A newer edit of the same message was already applied: this one is stale."""

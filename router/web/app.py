@@ -45,6 +45,8 @@ def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
         incident_channel=config.slack.incident_channel,
         operator_channel=config.slack.operator_channel,
         pagerduty=bool(secrets.PAGERDUTY_ROUTING_KEY),
+        github=bool(config.github.repo and secrets.GITHUB_TOKEN),
+        incident=config.incident,
     )
 
 
@@ -60,6 +62,17 @@ def build_adapters(config: RouterConfig, secrets: Secrets) -> list[Adapter]:
 
         log.warning("SLACK_BOT_TOKEN is not set: Slack messages are printed to stdout instead")
         adapters.append(ConsoleAdapter(sys.stdout))
+    if config.github.repo and secrets.GITHUB_TOKEN:
+        from router.github import GitHubAdapter
+
+        adapters.append(
+            GitHubAdapter(
+                config.github.api_url,
+                secrets.GITHUB_TOKEN,
+                config.github.repo,
+                allow_public_repo=config.github.allow_public_repo,
+            )
+        )
     if secrets.PAGERDUTY_ROUTING_KEY:
         from router.pagerduty import PagerDutyAdapter
 
@@ -146,6 +159,15 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = app[WORKER]
+    for adapter in worker.adapters:
+        check = getattr(adapter, "check_repository", None)
+        if check is not None:
+            # Confidential by default: refuse to start on a public tracking repo.
+            problem = await check()
+            if problem is not None and "public" in problem:
+                raise RuntimeError(problem)
+            if problem is not None:
+                log.error("github: %s (tracking issues will fail until fixed)", problem)
     task = asyncio.create_task(worker.run(), name="outbox-worker")
     yield
     worker.stop()
