@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
+    from router.incident import Incident
     from router.policy import Outcome
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_INCIDENT_BUCKETS = (300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 _DECISION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 
 
@@ -112,6 +114,36 @@ class Metrics:
             "Button presses or commands refused because the person may not act.",
             registry=r,
         )
+        self.incidents_open = Gauge(
+            "router_incidents_open",
+            "Incidents active or mitigated, by current severity.",
+            ["severity"],
+            registry=r,
+        )
+        self.postmortems_owed = Gauge(
+            "router_postmortems_owed", "Resolved incidents whose post-mortem is not done.",
+            registry=r,
+        )  # fmt: skip
+        self.time_to_mitigate = Histogram(
+            "router_incident_mitigation_seconds",
+            "Time from declaration to mitigation, by severity at the time.",
+            ["severity"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.time_to_resolve = Histogram(
+            "router_incident_resolution_seconds",
+            "Time from declaration to resolution, by severity at the time.",
+            ["severity"],
+            buckets=_INCIDENT_BUCKETS,
+            registry=r,
+        )
+        self.reminders = Counter(
+            "router_reminders_sent",
+            "Reminders to commanders, by kind (status, escalation, handoff).",
+            ["kind"],
+            registry=r,
+        )
         # -- outbox
         self.outbox_backlog = Gauge(
             "router_outbox_backlog_jobs", "Jobs due now and not yet done.", registry=r
@@ -160,3 +192,23 @@ class Metrics:
                 self.escalations.labels(detail, cause).inc()
             elif name == "nobody_on_call":
                 self.nobody_on_call.inc()
+            elif name == "reminder":
+                self.reminders.labels(detail).inc()
+            elif name in ("mitigated", "resolved") and outcome.incident is not None:
+                self._observe_duration(name, outcome.incident)
+
+    def _observe_duration(self, name: str, incident: Incident) -> None:
+        at = incident.mitigated_at if name == "mitigated" else incident.resolved_at
+        if at is None:
+            return
+        histogram = self.time_to_mitigate if name == "mitigated" else self.time_to_resolve
+        seconds = (at - incident.declared_at).total_seconds()
+        histogram.labels(incident.severity.value).observe(seconds)
+        if name == "resolved" and incident.mitigated_at == incident.resolved_at:
+            # resolved without a separate "mitigated": it was mitigated then too
+            self.time_to_mitigate.labels(incident.severity.value).observe(seconds)
+
+    def set_incident_gauges(self, open_by_severity: dict[str, int], postmortems_owed: int) -> None:
+        for severity in ("critical", "high", "medium", "low"):
+            self.incidents_open.labels(severity).set(open_by_severity.get(severity, 0))
+        self.postmortems_owed.set(postmortems_owed)

@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -88,6 +89,7 @@ class OutboxWorker:
         self._operator_channel = operator_channel
         self._on_outcome = on_outcome
         self._wake = asyncio.Event()
+        self._gauges_at = 0.0
         self._stopping = False
 
     def kick(self) -> None:
@@ -125,7 +127,10 @@ class OutboxWorker:
                 lane = str(job.payload.get("target")) if _is_edit(job) else f"job:{job.id}"
                 lanes.setdefault(lane, []).append(job)
             await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
-        await self.refresh_gauges()
+        # Gauges at most once a second: under load, batches come much faster.
+        if time.monotonic() - self._gauges_at >= 1.0:
+            self._gauges_at = time.monotonic()
+            await self.refresh_gauges()
         return len(jobs)
 
     async def _run_lane(self, jobs: list[StoredJob]) -> None:
@@ -146,6 +151,9 @@ class OutboxWorker:
         self._metrics.outbox_backlog.set(stats.backlog)
         self._metrics.outbox_oldest_age.set(stats.oldest_due_age_seconds)
         self._metrics.outbox_dead.set(stats.dead)
+        if self._policy is not None:
+            by_severity, owed = await self._store.run(lambda tx: tx.incident_stats())
+            self._metrics.set_incident_gauges(by_severity, owed)
 
     async def _result_of(self, key: str) -> dict[str, Any] | None:
         found = await self._store.run(lambda tx: tx.job_by_key(key))

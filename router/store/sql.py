@@ -280,6 +280,17 @@ class SqlTx:
             if wanted is None or row[0] in wanted
         ]
 
+    def incident_stats(self) -> tuple[dict[str, int], int]:
+        """(open incidents by severity, post-mortems owed), for the gauges."""
+        open_by_severity: dict[str, int] = {}
+        owed = 0
+        for incident in self.incidents(("active", "mitigated", "resolved")):
+            if incident.open:
+                key = incident.severity.value
+                open_by_severity[key] = open_by_severity.get(key, 0) + 1
+            owed += incident.postmortem_owed
+        return open_by_severity, owed
+
     # -- timeline ------------------------------------------------------------
 
     def append_timeline(
