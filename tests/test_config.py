@@ -108,3 +108,12 @@ def test_check_config_fails_naming_a_misspelt_key(
     path = Path(__file__).parent / "fixtures/config/rejected/misspelt_key.yaml"
     assert main(["check-config", "--config", str(path)]) == 2
     assert "slack.incident_chanel: unknown key" in capsys.readouterr().err
+
+
+def test_readme_example_payload_is_accepted_by_the_parser_and_explained(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fixture = Path(__file__).parent / "fixtures/alertmanager/high_latency.json"
+    assert main(["--config", str(EXAMPLE), "explain", str(fixture)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('critical — "extreme or complete production outage"')
