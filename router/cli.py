@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +37,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from router.web.app import create_app
-
     config = _load(args)
     secrets = Secrets.from_env()
     problems = check_startable(config, secrets)
@@ -46,18 +44,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"router: {problem}", file=sys.stderr)
         return 2
-    app = create_app(config, secrets)
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        shutdown_timeout=config.server.shutdown_grace_seconds,
-        access_log=None,  # paths and codes are in metrics; keep the log for events
-        print=lambda text: logging.getLogger("router").info(
-            "listening on %s:%s", config.server.host, config.server.port
-        ),
-    )
+    try:
+        asyncio.run(serve(config, secrets))
+    except RuntimeError as exc:  # a start-up check refused (e.g. a public tracking repo)
+        print(f"router: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+async def serve(config: RouterConfig, secrets: Secrets) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down in the order a load balancer needs:
+    readiness goes false, (after ``server.drain_seconds``) the listener closes and new
+    connections are refused, in-flight requests finish (up to
+    ``server.shutdown_grace_seconds``), the outbox worker gives its claimed jobs back,
+    and the store closes."""
+    from aiohttp import web
+
+    from router.web.app import create_app
+    from router.web.context import SERVICES
+
+    log = logging.getLogger("router")
+    app = create_app(config, secrets)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,  # paths and codes are in metrics; keep the log for events
+        shutdown_timeout=config.server.shutdown_grace_seconds,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port)
+    await site.start()
+    log.info("listening on %s:%s", config.server.host, config.server.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down: readiness is false now")
+    app[SERVICES].draining = True
+    await asyncio.sleep(config.server.drain_seconds)
+    await runner.cleanup()
+    log.info("stopped")
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:

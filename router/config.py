@@ -34,7 +34,10 @@ class ServerConfig(Strict):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
-    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    shutdown_grace_seconds: float = Field(10.0, ge=0, description="in-flight requests")
+    # Seconds between readiness going false and the listener closing on SIGTERM, so a
+    # load balancer stops sending first (0 where a preStop hook already waits).
+    drain_seconds: float = Field(0.0, ge=0)
 
 
 class StoreConfig(Strict):

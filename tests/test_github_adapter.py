@@ -435,11 +435,6 @@ async def test_update_labels(gh: FakeGitHub, adapter: GitHubAdapter):
     assert [label["name"] for label in gh.issue(REPO, 1)["labels"]] == ["incident", "sev2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FakeGitHub has no POST /issues/{n}/labels route and answers a JSON array body"
-    " (what PyGithub's add_to_labels sends, and GitHub accepts) with 400",
-)
 async def test_update_adds_labels(gh: FakeGitHub, adapter: GitHubAdapter):
     made = await open_issue(adapter)
     result = await adapter.run(
