@@ -119,7 +119,7 @@ async def declare(router: RouterProcess, slack: FakeSlack, page: dict[str, Any])
     body = block_actions(PRIMARY, declare_value(page), slack, page["ts"])
     status, _, answer = await post_interaction(router, body)
     assert status == 200, answer
-    assert answer == {"ok": True, "refused": []}
+    assert answer == {"ok": True, "refused": [], "replies": []}
 
 
 async def wait_announcement(slack: FakeSlack, router: RouterProcess) -> dict[str, Any]:
