@@ -128,6 +128,8 @@ class IncidentConfig(Strict):
     # A critical incident not mitigated by then prompts the commander to escalate.
     escalate_critical_after_minutes: int = Field(60, ge=0)
     work_hours: WorkHoursConfig | None = WorkHoursConfig()
+    # While a post-mortem is owed, how often to look whether its issue was closed.
+    postmortem_check_minutes: int = Field(60, ge=0)
     bcp_dr_url: str | None = Field(None, description="the BCP/DR policy, for recovery")
     risk_register_url: str | None = None
     vendors: dict[str, VendorConfig] = {}

@@ -524,6 +524,8 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
             key = f"incident:{incident.number}:postmortem"
             incident.postmortem_job = key
             step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
+            # The incident closes when that issue is closed: look now and then.
+            step.jobs += _postmortem_check(incident, ctx)
         step.jobs.append(
             _thread(
                 incident,
@@ -628,8 +630,41 @@ def end_of_work_day(now: datetime, ctx: Context) -> datetime | None:
     return None
 
 
+def _postmortem_check(incident: Incident, ctx: Context) -> list[Job]:
+    minutes = ctx.policy.incident.postmortem_check_minutes
+    if minutes <= 0:
+        return []
+    return [_timer(incident.number, "postmortem", ctx.now + timedelta(minutes=minutes))]
+
+
+def postmortem_issue_state(incident: Incident, state: str, ctx: Context) -> Outcome:
+    """The post-mortem issue's state was read: closed on GitHub means done."""
+    if not incident.postmortem_owed or state != "closed":
+        return Outcome()
+    incident = _begin(incident)
+    incident.postmortem_owed = False
+    incident.status = IncidentStatus.CLOSED
+    incident.closed_at = ctx.now
+    step = Outcome(events=["postmortem_done"])
+    step.jobs.append(
+        _thread(incident, f"The post-mortem issue was closed; {incident.ref} is closed.", "closed")
+    )
+    _record(step, incident, "router", "postmortem_done", ctx)
+    return _done(step, incident, ctx)
+
+
 def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
     """A reminder timer fired."""
+    if what == "postmortem":
+        if not incident.postmortem_owed or incident.postmortem_job is None:
+            return Outcome()
+        read = Job(
+            kind=JobKind.GITHUB_UPDATE,
+            key=f"{incident.postmortem_job}:state:{ctx.now.timestamp():.0f}",
+            payload={"issue": incident.postmortem_job, "read_state": True,
+                     "on_result": "postmortem_state", "incident": incident.number},
+        )  # fmt: skip
+        return Outcome(jobs=[read, *_postmortem_check(incident, ctx)])
     if not incident.open:
         return Outcome()  # resolved meanwhile: a stale timer
     commander = f"<@{incident.commander}>"

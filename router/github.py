@@ -457,12 +457,15 @@ class GitHubAdapter:
             edit["state_reason"] = reason
         if labels is not None:
             edit["labels"] = labels
-        if not edit and not add_labels:
+        read_only = bool(payload.get("read_state"))
+        if not edit and not add_labels and not read_only:
             raise PermanentFailure("github.update job: nothing to change")
         number = await self._target(job, results, "github.update")
 
         def apply() -> str:
             issue = self._issue_handle(number)
+            if read_only and not edit and not add_labels:
+                issue = self._repository().get_issue(number)  # a real GET: its state now
             if edit:
                 issue.edit(**edit)
             if add_labels:

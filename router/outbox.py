@@ -33,7 +33,7 @@ from router.jobs import Job, JobKind, JobStatus, StoredJob
 from router.metrics import Metrics
 from router.policy import Outcome, Policy
 from router.store import Store, StoreError
-from router.units import fire_timer
+from router.units import fire_timer, job_result
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,23 @@ class OutboxWorker:
                 self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
             now = self._clock.now()
 
-            def done(tx: Any) -> None:
-                tx.finish_job(job.id, self.worker_id, result, now)
+            policy = self._policy
+
+            def done(tx: Any) -> Outcome | None:
+                if not tx.finish_job(job.id, self.worker_id, result, now):
+                    return None  # our lease ran out and another worker has it
                 if _is_edit(job):
                     tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
+                if job.payload.get("on_result") and policy is not None:
+                    # what the adapter found feeds the lifecycle, in the same commit
+                    return job_result(tx, job, result, now, policy)
+                return None
 
-            await self._store.run(done)
+            outcome = await self._store.run(done)
+            if outcome is not None and self._on_outcome is not None:
+                self._on_outcome(outcome)
+                if outcome.jobs:
+                    self.kick()
 
     async def _filled(self, job: StoredJob) -> StoredJob:
         """Fill ``{field}`` in the text from another job's result (``fill_from``), e.g.

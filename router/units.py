@@ -336,3 +336,18 @@ def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy
     outcome = duties.reminder_due(incident, what, _duty_context(tx, incident, now, policy))
     persist(tx, outcome, now)
     return outcome
+
+
+def job_result(
+    tx: SqlTx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
+) -> Outcome:
+    """An adapter reported what it found (``payload.on_result``): apply it."""
+    if job.payload.get("on_result") != "postmortem_state":
+        return Outcome()
+    incident = tx.incident(int(job.payload["incident"]))
+    if incident is None:
+        return Outcome()
+    ctx = _duty_context(tx, incident, now, policy)
+    outcome = duties.postmortem_issue_state(incident, str(result.get("state")), ctx)
+    persist(tx, outcome, now)
+    return outcome

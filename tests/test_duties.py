@@ -327,3 +327,27 @@ def test_reminders_after_resolution_are_stale() -> None:
 def test_vendor_config_is_strict() -> None:
     with pytest.raises(ValueError):
         VendorConfig.model_validate({"contact": "x", "phone": "y"})
+
+
+def test_post_mortem_closes_when_its_issue_is_closed() -> None:
+    resolved = duties.resolve(declared(Severity.CRITICAL), IC, "fixed", ctx())
+    incident = resolved.incident
+    assert incident is not None and incident.postmortem_owed
+    check = next(j for j in resolved.jobs if j.payload.get("event") == "incident_postmortem")
+    assert check.due_at == NOW + timedelta(minutes=60)
+    later = NOW + timedelta(hours=1)
+    looked = duties.reminder_due(incident, "postmortem", ctx(now=later))
+    read = next(j for j in looked.jobs if j.kind is JobKind.GITHUB_UPDATE)
+    assert read.payload["read_state"] is True and read.payload["on_result"] == "postmortem_state"
+    assert any(j.kind is JobKind.TIMER for j in looked.jobs)  # looks again later
+    still_open = duties.postmortem_issue_state(incident, "open", ctx(now=later))
+    assert still_open.incident is None
+    closed = duties.postmortem_issue_state(incident, "closed", ctx(now=later))
+    assert closed.incident is not None and closed.incident.status is IncidentStatus.CLOSED
+    assert not closed.incident.postmortem_owed
+    assert closed.timeline[0].kind == "postmortem_done" and closed.timeline[0].actor == "router"
+
+
+def test_no_post_mortem_check_once_done() -> None:
+    done = declared().model_copy(update={"postmortem_owed": False, "postmortem_job": "k"})
+    assert duties.reminder_due(done, "postmortem", ctx()).jobs == []
