@@ -505,17 +505,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
             )
         )
     if incident.tracking_issue_job is not None:
-        step.jobs.append(
-            Job(
-                kind=JobKind.GITHUB_UPDATE,
-                key=_key(incident, "close-tracking"),
-                payload={
-                    "issue": incident.tracking_issue_job,
-                    "state": "closed",
-                    "state_reason": "completed",
-                },
-            )
-        )
+        step.jobs.append(_close_issue(incident, incident.tracking_issue_job, "close-tracking"))
     if incident.postmortem_required:
         incident.postmortem_owed = True
         timeline = [*ctx.timeline, *step.timeline]
@@ -550,28 +540,34 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
 def postmortem_done(incident: Incident, actor: str, ctx: Context) -> Outcome:
     if not incident.postmortem_owed:
         return refuse(f"{incident.ref} owes no post-mortem.")
+    step = _close_after_postmortem(
+        incident, actor, f"Post-mortem done (<@{actor}>); {incident.ref} is closed.", ctx
+    )
+    assert step.incident is not None
+    if step.incident.postmortem_job is not None:
+        step.jobs.append(
+            _close_issue(step.incident, step.incident.postmortem_job, "close-postmortem")
+        )
+    return step
+
+
+def _close_after_postmortem(incident: Incident, actor: str, text: str, ctx: Context) -> Outcome:
     incident = _begin(incident)
     incident.postmortem_owed = False
     incident.status = IncidentStatus.CLOSED
     incident.closed_at = ctx.now
     step = Outcome(events=["postmortem_done"])
-    step.jobs.append(
-        _thread(incident, f"Post-mortem done (<@{actor}>); {incident.ref} is closed.", "closed")
-    )
+    step.jobs.append(_thread(incident, text, "closed"))
     _record(step, incident, actor, "postmortem_done", ctx)
-    if incident.postmortem_job is not None:
-        step.jobs.append(
-            Job(
-                kind=JobKind.GITHUB_UPDATE,
-                key=_key(incident, "close-postmortem"),
-                payload={
-                    "issue": incident.postmortem_job,
-                    "state": "closed",
-                    "state_reason": "completed",
-                },
-            )
-        )
     return _done(step, incident, ctx)
+
+
+def _close_issue(incident: Incident, issue_job: str, what: str) -> Job:
+    return Job(
+        kind=JobKind.GITHUB_UPDATE,
+        key=_key(incident, what),
+        payload={"issue": issue_job, "state": "closed", "state_reason": "completed"},
+    )
 
 
 # -- reminders (timer jobs) ---------------------------------------------------
@@ -641,16 +637,8 @@ def postmortem_issue_state(incident: Incident, state: str, ctx: Context) -> Outc
     """The post-mortem issue's state was read: closed on GitHub means done."""
     if not incident.postmortem_owed or state != "closed":
         return Outcome()
-    incident = _begin(incident)
-    incident.postmortem_owed = False
-    incident.status = IncidentStatus.CLOSED
-    incident.closed_at = ctx.now
-    step = Outcome(events=["postmortem_done"])
-    step.jobs.append(
-        _thread(incident, f"The post-mortem issue was closed; {incident.ref} is closed.", "closed")
-    )
-    _record(step, incident, "router", "postmortem_done", ctx)
-    return _done(step, incident, ctx)
+    text = f"The post-mortem issue was closed; {incident.ref} is closed."
+    return _close_after_postmortem(incident, "router", text, ctx)
 
 
 def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:

@@ -446,3 +446,117 @@ def alertmanager(
 ) -> AlertmanagerProcess:
     """Alertmanager sending to the ``router`` fixture with the right token."""
     return start_alertmanager(router.webhook_url, router.token)
+
+
+# -- Prometheus ---------------------------------------------------------------------
+
+
+@dataclass
+class PrometheusProcess:
+    """The real Prometheus server, scraping one job; read it through its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    config_path: Path
+
+    def api(self, path: str, **params: str) -> Any:
+        """``GET /api/v1/<path>``'s ``data``; fails the test on a non-success answer."""
+        from urllib.parse import urlencode  # here, so the imports above stay as they are
+
+        query = f"?{urlencode(params)}" if params else ""
+        status, body = http_get(f"{self.url}/api/v1/{path}{query}", timeout=5.0)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if status != 200 or not isinstance(document, dict) or document.get("status") != "success":
+            pytest.fail(f"prometheus /api/v1/{path}{query} answered {status}: {body[:500]}")
+        return document["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (``[{"metric": {...}, "value": [t, "v"]}]``)."""
+        data = self.api("query", query=promql)
+        assert data["resultType"] == "vector", data
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def value(self, promql: str) -> float | None:
+        """The value of a query that selects one series; None while it selects none."""
+        result = self.query(promql)
+        if not result:
+            return None
+        assert len(result) == 1, f"{promql} selected {len(result)} series: {result}"
+        return float(result[0]["value"][1])
+
+    def targets(self, job: str | None = None) -> list[dict[str, Any]]:
+        """``/api/v1/targets``' active targets, optionally only those of ``job``."""
+        active: list[dict[str, Any]] = self.api("targets", state="active")["activeTargets"]
+        return [t for t in active if job is None or t["labels"].get("job") == job]
+
+    def output(self) -> str:
+        return _tail(self.log_path)
+
+
+StartPrometheus = Callable[..., PrometheusProcess]
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """Start the real Prometheus scraping ``host:port`` targets on loopback.
+
+    ``start(targets, job="incident-router", scrape_interval="1s")``; its TSDB lives in
+    the test's temp directory, and it is stopped (SIGTERM, then SIGKILL) at teardown.
+    """
+    binary = _binary("prometheus")
+    if binary is None:
+        skip_unless_ci(
+            "needs the real prometheus binary on PATH (apt-get install prometheus); CI installs it"
+        )
+    started: list[PrometheusProcess] = []
+
+    def start(
+        targets: list[str], job: str = "incident-router", scrape_interval: str = "1s"
+    ) -> PrometheusProcess:
+        home = tmp_path / f"prometheus-{len(started)}"
+        (home / "data").mkdir(parents=True)
+        config = {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+            "scrape_configs": [
+                {
+                    "job_name": job,
+                    "metrics_path": "/metrics",
+                    "scrape_interval": scrape_interval,
+                    "scrape_timeout": scrape_interval,
+                    "static_configs": [{"targets": list(targets)}],
+                }
+            ],
+        }
+        config_path = home / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        port = free_port()
+        log_path = home / "prometheus.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    str(binary),
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={home / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        prometheus = PrometheusProcess(url, process, log_path, config_path)
+        started.append(prometheus)
+        _wait_ready(process, f"{url}/-/ready", "prometheus", log_path, STARTUP_TIMEOUT)
+        return prometheus
+
+    try:
+        yield start
+    finally:
+        for prometheus in started:
+            _stop(prometheus.process)
