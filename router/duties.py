@@ -126,10 +126,46 @@ def _done(step: Outcome, incident: Incident, ctx: Context) -> Outcome:
 # -- declaring -----------------------------------------------------------------
 
 
-def after_declaration(incident: Incident, ctx: Context, step: Outcome) -> None:
-    """What follows every declaration (from a page or a person): the tracking issue
-    when severe enough, and the reminders' timers."""
-    threshold = ctx.policy.incident.tracking_issue_at
+def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data: str) -> None:
+    """What follows every declaration (from a page or by a person): the announcement in
+    #incident-response (never silent: the operator channel hears if none is set), the
+    timeline's first entry, the tracking issue when severe enough, the reminders."""
+    policy = ctx.policy
+    if policy.incident_channel:
+        text, blocks = announcement(incident, ctx.alerts, policy.paging.max_alerts_shown)
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=incident.announce_job,
+                payload={"channel": policy.incident_channel, "text": text, "blocks": blocks},
+            )
+        )
+    elif policy.operator_channel:
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=f"{incident.announce_job}:nochannel",
+                payload={
+                    "channel": policy.operator_channel,
+                    "text": f"{incident.ref} was declared but slack.incident_channel is not "
+                    "configured: nobody was told.",
+                },
+            )
+        )
+    step.timeline.append(
+        TimelineEntry(
+            at=ctx.now,
+            actor=actor,
+            kind="declared",
+            data={
+                "commander": incident.commander,
+                "severity": incident.severity.value,
+                "clause": incident.severity_reason,
+                **data,
+            },
+        )
+    )
+    threshold = policy.incident.tracking_issue_at
     if threshold is not None and incident.severity >= threshold:
         _open_tracking_issue(step, incident, "router", ctx)
     step.jobs += _reminder_timers(incident, ctx)
@@ -149,28 +185,7 @@ def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Sugge
         announce_job=f"incident:{number}:announce",
     )
     step = Outcome(incident=incident, new_incident=True, events=["declared"])
-    if ctx.policy.incident_channel:
-        text, blocks = announcement(incident, (), ctx.policy.paging.max_alerts_shown)
-        step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=incident.announce_job,
-                payload={"channel": ctx.policy.incident_channel, "text": text, "blocks": blocks},
-            )
-        )
-    step.timeline.append(
-        TimelineEntry(
-            at=ctx.now,
-            actor=actor,
-            kind="declared",
-            data={
-                "commander": actor,
-                "severity": incident.severity.value,
-                "clause": incident.severity_reason,
-            },
-        )
-    )
-    after_declaration(incident, ctx, step)
+    announce(incident, actor, ctx, step)
     step.reply = f"Declared {incident.ref}; you are Incident Commander."
     return step
 

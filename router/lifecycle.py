@@ -20,7 +20,7 @@ from router import duties
 from router.alerts import Alert, AlertChange, AlertStatus, short_hash
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
-from router.messages import announcement, digest_message, page_message, reminder_message
+from router.messages import digest_message, page_message, reminder_message
 from router.oncall import ENG_PRIMARY, ESCALATION_ORDER
 from router.page import ROUTER_DEDUP_PREFIX, Decision, Page, PagedPerson, PageStatus
 from router.policy import Outcome, Policy
@@ -397,37 +397,8 @@ def _declare(
     )
     outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
     outcome.jobs += _pd_job(page, "acknowledge", policy, alerts)
-    if policy.incident_channel:
-        text, blocks = announcement(incident, alerts, policy.paging.max_alerts_shown)
-        outcome.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=incident.announce_job,
-                payload={"channel": policy.incident_channel, "text": text, "blocks": blocks},
-            )
-        )
-    else:
-        outcome.jobs += _operator_notice(
-            policy,
-            f"{incident.announce_job}:nochannel",
-            f"{incident.ref} was declared but slack.incident_channel "
-            "is not configured: nobody was told.",
-        )
-    outcome.timeline.append(
-        TimelineEntry(
-            at=now,
-            actor=actor,
-            kind="declared",
-            data={
-                "commander": actor,
-                "severity": incident.severity.value,
-                "clause": incident.severity_reason,
-                "page": page.key,
-            },
-        )
-    )
-    # The commander's duties start now: tracking issue when severe, reminders.
-    duties.after_declaration(incident, duties.Context(now, policy, alerts), outcome)
+    # The commander's duties start now: announcement, tracking issue, reminders.
+    duties.announce(incident, actor, duties.Context(now, policy, alerts), outcome, page=page.key)
     return outcome
 
 

@@ -78,9 +78,9 @@ def test_a_person_declares_and_is_commander_with_announcement() -> None:
 
 def test_tracking_issue_opens_automatically_at_or_above_the_threshold() -> None:
     high = duties.Outcome()
-    duties.after_declaration(declared(Severity.HIGH), ctx(), high)
+    duties.announce(declared(Severity.HIGH), IC, ctx(), high)
     low = duties.Outcome()
-    duties.after_declaration(declared(Severity.LOW), ctx(), low)
+    duties.announce(declared(Severity.LOW), IC, ctx(), low)
     issue = next(j for j in high.jobs if j.kind is JobKind.GITHUB_ISSUE)
     assert issue.payload["labels"] == ["incident", "severity:high"]
     assert "Commander's checklist" in issue.payload["body"]
@@ -91,13 +91,13 @@ def test_tracking_issue_opens_automatically_at_or_above_the_threshold() -> None:
 
 def test_no_tracking_issue_without_github() -> None:
     outcome = duties.Outcome()
-    duties.after_declaration(declared(Severity.CRITICAL), ctx(make_policy(github=False)), outcome)
+    duties.announce(declared(Severity.CRITICAL), IC, ctx(make_policy(github=False)), outcome)
     assert JobKind.GITHUB_ISSUE not in kinds(outcome)
 
 
 def test_declaration_arms_the_reminders() -> None:
     outcome = duties.Outcome()
-    duties.after_declaration(declared(Severity.CRITICAL), ctx(), outcome)
+    duties.announce(declared(Severity.CRITICAL), IC, ctx(), outcome)
     timers = {j.payload["event"]: j.due_at for j in outcome.jobs if j.kind is JobKind.TIMER}
     assert timers["incident_status"] == NOW + timedelta(minutes=30)
     assert timers["incident_escalation"] == NOW + timedelta(minutes=60)
