@@ -343,8 +343,8 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                           GITHUB_TOKEN=gh.token if gh is not None else None)  # fmt: skip
         app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05)
         client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
         try:
+            await client.start_server()  # raises if the app refuses to start
             yield Harness(client, slack, clock, metrics, gh, repo)
         finally:
             await client.close()

@@ -1,8 +1,9 @@
 """The embedded engine: one SQLite file in WAL mode, one writer thread.
 
 Every unit of work runs on the writer thread. Units that arrive together share one
-transaction (group commit), each inside its own SAVEPOINT so one failing unit does not
-undo the others; callers are answered only after the COMMIT returns. With
+transaction (group commit); should one of them fail, the others are run again each in a
+transaction of its own, so one failing unit never undoes its neighbours. Callers are
+answered only after the COMMIT returns. With
 ``synchronous=FULL`` an answered webhook survives a crash of the process or machine,
 and batching keeps that affordable under load.
 """
@@ -161,24 +162,23 @@ class SqliteStore:
             self._fail_pending()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        """Run the batch in one transaction. Units almost never fail, so no savepoint
+        per unit: if one fails, the batch is rolled back and each unit runs again in a
+        transaction of its own (units are functions of the database state, so running
+        one again after a rollback is the same as running it once)."""
         assert self._loop is not None
         tx = SqliteTx(conn)
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for unit, future in batch:
-                conn.execute("SAVEPOINT unit")
-                try:
-                    result = unit(tx)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
-                    outcomes.append((future, None, _as_store_error(exc)))
-                else:
-                    conn.execute("RELEASE unit")
-                    outcomes.append((future, result, None))
-            conn.execute("COMMIT")
-            self.batches += 1
+            try:
+                outcomes = [(future, unit(tx), None) for unit, future in batch]
+            except Exception:
+                conn.execute("ROLLBACK")
+                outcomes = [self._run_alone(conn, tx, unit, future) for unit, future in batch]
+            else:
+                conn.execute("COMMIT")
+                self.batches += 1
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -186,6 +186,20 @@ class SqliteStore:
             outcomes = [(future, None, failed) for _, future in batch]
         # One wake-up of the event loop per batch, not one per unit.
         self._loop.call_soon_threadsafe(_settle_all, outcomes)
+
+    def _run_alone(
+        self, conn: sqlite3.Connection, tx: SqliteTx, unit: Callable[[SqlTx], Any],
+        future: asyncio.Future[Any],
+    ) -> tuple[asyncio.Future[Any], Any, BaseException | None]:  # fmt: skip
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = unit(tx)
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            return future, None, _as_store_error(exc)
+        conn.execute("COMMIT")
+        self.batches += 1
+        return future, result, None
 
     def _fail_pending(self) -> None:
         assert self._loop is not None

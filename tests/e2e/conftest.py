@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -560,3 +561,124 @@ def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
     finally:
         for prometheus in started:
             _stop(prometheus.process)
+
+
+# -- PostgreSQL: one schema per test, for routers that share a database ---------------
+
+
+@dataclass
+class PostgresSchema:
+    """A fresh schema on the test PostgreSQL server; ``url`` is a store URL for it."""
+
+    name: str
+    url: str
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query in this schema (``%s`` placeholders)."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one statement in its own transaction; returns the rows it touched."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql, params).rowcount
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[PostgresSchema]:
+    """A schema of its own on ROUTER_TEST_POSTGRES_URL, dropped after the test.
+
+    Routers given ``store: {url: schema.url}`` all share it (their ``search_path`` is
+    the schema), like replicas on one database.
+    """
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import postgres_url
+
+    base = postgres_url()
+    try:
+        psycopg.connect(base, connect_timeout=2).close()
+    except psycopg.Error:
+        skip_unless_ci(f"no PostgreSQL at {base}")
+    name = "router_e2e_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+    separator = "&" if "?" in base else "?"
+    try:
+        yield PostgresSchema(name, f"{base}{separator}options=-csearch_path%3D{name}")
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def worker_id(router: RouterProcess) -> str:
+    """The router's outbox worker id (``claimed_by`` on the jobs it holds)."""
+    return f"{socket.gethostname()}:{router.process.pid}"
+
+
+async def poll(
+    predicate: Callable[[], Any],
+    timeout: float,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
+    what: str,
+    interval: float = 0.05,
+) -> Any:
+    """``wait_until`` for async tests: keeps the loop (and the fakes on it) serving."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
+
+
+# -- signed Slack button presses --------------------------------------------------------
+
+
+def press_body(
+    user: str,
+    action_id: str,
+    value: str,
+    slack: FakeSlack,
+    message_ts: str,
+    action_ts: str | None = None,
+) -> bytes:
+    """The form body Slack posts when ``user`` presses a button (``block_actions``).
+
+    The same ``action_ts`` is what Slack resends on a retry; a new click has a new one.
+    """
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": slack.team_id},
+        "team": {"id": slack.team_id, "domain": "acme"},
+        "container": {"type": "message", "message_ts": message_ts, "is_ephemeral": False},
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "response_url": slack.response_url_for(f"resp-{user}-{value}"),
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "page_actions",
+                "value": value,
+                "action_ts": action_ts or f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def slack_signed_headers(body: bytes, secret: str = SLACK_SIGNING_SECRET) -> dict[str, str]:
+    """Headers Slack sends with ``body``: signature, timestamp, form content type."""
+    from router.slack.signing import sign
+
+    headers = sign(secret, int(time.time()), body)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return headers
