@@ -463,8 +463,6 @@ class PrometheusProcess:
 
     def api(self, path: str, **params: str) -> Any:
         """``GET /api/v1/<path>``'s ``data``; fails the test on a non-success answer."""
-        from urllib.parse import urlencode  # here, so the imports above stay as they are
-
         query = f"?{urlencode(params)}" if params else ""
         status, body = http_get(f"{self.url}/api/v1/{path}{query}", timeout=5.0)
         try:
