@@ -684,7 +684,11 @@ def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
         )
         step.jobs += _status_timer(incident, ctx, after=ctx.now)
     elif what == "escalation":
-        if incident.status is not IncidentStatus.ACTIVE or incident.escalated:
+        if (
+            incident.status is not IncidentStatus.ACTIVE
+            or incident.escalated
+            or incident.severity is not Severity.CRITICAL  # lowered since declared
+        ):
             return Outcome()
         step.jobs.append(
             _thread(

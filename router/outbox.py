@@ -211,7 +211,9 @@ class OutboxWorker:
         else:
             self._metrics.outbound_calls.labels(adapter.system, "ok").inc()
             self._metrics.jobs_run.labels(job.kind.value, "ok").inc()
-            if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in (None, "digest"):
+            # Pages only: not a digest, a handoff offer or an end-of-day reminder.
+            not_pages = (None, "digest", "handoff", "reminder")
+            if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in not_pages:
                 self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
             now = self._clock.now()
 

@@ -183,10 +183,22 @@ def _duty_context(tx: SqlTx, incident: Incident, now: datetime, policy: Policy) 
     return Context(now, policy, alerts, tx.timeline(incident.number, incident.page_key))
 
 
-def _target(tx: SqlTx, number: int | None) -> Incident | str:
+def _target(tx: SqlTx, number: int | None, name: str = "") -> Incident | str:
     """The incident a command names, or why it cannot be found."""
     if number is not None:
         return tx.incident(number) or f"There is no INC-{number}."
+    if name == "postmortem":
+        # Only a resolved incident owes one, so "the one open incident" is never it.
+        owing = [i for i in tx.incidents(("resolved",)) if i.postmortem_owed]
+        if len(owing) == 1:
+            return owing[0]
+        if not owing:
+            return "No incident owes a post-mortem. Name one as INC-<n>."
+        refs = ", ".join(i.ref for i in owing)
+        return (
+            f"Several incidents owe a post-mortem ({refs}): name one, e.g. "
+            f"`/incident postmortem done {owing[0].ref}`."
+        )
     open_incidents = tx.incidents(OPEN_STATUSES)
     if len(open_incidents) == 1:
         return open_incidents[0]
@@ -203,7 +215,7 @@ def incident_command(
         return CommandResult(Outcome(), HELP)
     if command.name == "declare":
         return CommandResult(Outcome(), *report_choice(command.text))
-    found = _target(tx, command.number)
+    found = _target(tx, command.number, command.name)
     if isinstance(found, str):
         return CommandResult(Outcome(refusal=found), found)
     incident = found

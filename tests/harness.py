@@ -165,7 +165,7 @@ class Harness:
 
     async def control(self, action_id: str, user: str, ref: str = "INC-1", *,
                       severity: str | None = None, selected_user: str | None = None,
-                      block_id: str | None = None,
+                      block_id: str | None = None, action_ts: str | None = None,
                       response_name: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Use an incident control the way Slack sends it: the severity static_select
         (``severity``), the comms/handoff users_select (``selected_user``, the incident
@@ -187,6 +187,8 @@ class Harness:
             where = "handoff" if action_id == messages.INC_ACCEPT else "actions"
             action = {"type": "button", "action_id": action_id, "value": ref,
                       "block_id": block_id or f"incident|{ref}|{where}"}  # fmt: skip
+        if action_ts is not None:  # the same action_ts again: a Slack retry
+            action["action_ts"] = action_ts
         response = await self.act(
             action, user, response_name=response_name or f"ctl-{next(self._responses)}"
         )

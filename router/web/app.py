@@ -175,7 +175,10 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             await asyncio.wait_for(task, timeout=10)
         except TimeoutError:
-            log.error("outbox worker did not stop in time; its leases will expire")
+            # Cancelled mid-job (a side effect that hangs): give the claims back anyway,
+            # so another replica runs them now rather than when the lease runs out.
+            log.error("outbox worker did not stop in time; its jobs were cancelled")
+            await worker.release()
     for adapter in worker.adapters:
         close = getattr(adapter, "close", None)
         if close is not None:
