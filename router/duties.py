@@ -53,8 +53,10 @@ def may_act(incident: Incident, actor: str, ctx: Context) -> bool:
     return actor in (incident.commander, incident.comms_lead) or is_responder(actor, ctx)
 
 
-def refuse(text: str) -> Outcome:
-    return Outcome(refusal=text, events=["refused"])
+def refuse(text: str, unauthorized: bool = False) -> Outcome:
+    """Nothing changes; ``text`` tells the person why. ``unauthorized`` marks a refusal
+    of *who* acted (counted in router_unauthorized_actions_total), not of what."""
+    return Outcome(refusal=text, events=["unauthorized"] if unauthorized else [])
 
 
 # -- helpers every step uses ---------------------------------------------------
@@ -85,7 +87,7 @@ def _record(
     entry = TimelineEntry(at=ctx.now, actor=actor, kind=kind, data=dict(data))
     step.timeline.append(entry)
     if incident.tracking_issue_job is not None:
-        marker = f"incident-router:{_key(incident, 'comment:' + kind)}"
+        marker = _marker(incident, _key(incident, "comment:" + kind))
         step.jobs.append(
             Job(
                 kind=JobKind.GITHUB_COMMENT,
@@ -196,8 +198,7 @@ def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Sugge
 def change_severity(
     incident: Incident, actor: str, level: Severity, reason: str, ctx: Context
 ) -> Outcome:
-    if not incident.open:
-        return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    # No open-only check: the policy lets severity be classified after the fact.
     if not reason.strip():
         return refuse("Say why: `/incident severity <level> <reason>`.")
     if level is incident.severity:
@@ -236,12 +237,17 @@ def change_severity(
                 },
             )
         )
-    else:
+    elif incident.open:
         threshold = ctx.policy.incident.tracking_issue_at
         if threshold is not None and level >= threshold:
             _open_tracking_issue(step, incident, "router", ctx)
-    step.cancel_prefixes.append(_timer_key(incident.number, "status"))
-    step.jobs += _status_timer(incident, ctx, after=ctx.now)
+    if incident.open:
+        step.cancel_prefixes.append(_timer_key(incident.number, "status"))
+        step.jobs += _status_timer(incident, ctx, after=ctx.now)
+        if level is Severity.CRITICAL and incident.status is IncidentStatus.ACTIVE:
+            step.jobs += _escalation_timer(incident, ctx)
+    else:
+        _owe_postmortem_late(step, incident, ctx)
     return _done(step, incident, ctx)
 
 
@@ -289,7 +295,7 @@ def offer_handoff(incident: Incident, actor: str, to: str, ctx: Context) -> Outc
 
 def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
     if incident.handoff is None or incident.handoff.to != actor:
-        return refuse(f"There is no handoff of {incident.ref} waiting for you.")
+        return refuse(f"There is no handoff of {incident.ref} waiting for you.", unauthorized=True)
     if not incident.open:
         return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
     previous = incident.commander
@@ -355,6 +361,8 @@ def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome
 
 
 def contact_vendor(incident: Incident, actor: str, name: str, ctx: Context) -> Outcome:
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
     vendors = ctx.policy.incident.vendors
     key = next((v for v in vendors if v.lower() == name.strip().lower()), None)
     if key is None:
@@ -379,6 +387,8 @@ def contact_vendor(incident: Incident, actor: str, name: str, ctx: Context) -> O
 
 
 def status_update(incident: Incident, actor: str, text: str, ctx: Context) -> Outcome:
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
     if not text.strip():
         return refuse("Write the update: `/incident update <text>`.")
     incident = _begin(incident)
@@ -395,6 +405,8 @@ def status_update(incident: Incident, actor: str, text: str, ctx: Context) -> Ou
 def flag(incident: Incident, actor: str, which: Flag, ctx: Context) -> Outcome:
     if which in incident.flags:
         return refuse(f"{incident.ref} is already flagged {which.value}.")
+    if incident.status is IncidentStatus.CLOSED and which is Flag.CUSTOMERS:
+        return refuse(f"{incident.ref} is closed.")
     incident = _begin(incident)
     incident.flags.append(which)
     step = Outcome(events=["flagged"])
@@ -411,6 +423,8 @@ def flag(incident: Incident, actor: str, which: Flag, ctx: Context) -> Outcome:
                 "bcp",
             )
         )
+    if not incident.open:
+        _owe_postmortem_late(step, incident, ctx)  # an outage found out after the end
     return _done(step, incident, ctx)
 
 
@@ -438,6 +452,13 @@ def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Con
     step.events.append("tracking_issue")
 
 
+def _marker(incident: Incident, key: str) -> str:
+    """Finds an issue or comment again on retry. The declaration time makes it unique
+    to this incident, not just its number: a new store, or a second installation using
+    the same repository, counts from INC-1 again."""
+    return f"incident-router:{key}:{incident.declared_at.timestamp():.0f}"
+
+
 def _issue_jobs(
     incident: Incident, key: str, title: str, body: str, labels: list[str], what: str
 ) -> list[Job]:
@@ -448,7 +469,7 @@ def _issue_jobs(
             kind=JobKind.GITHUB_ISSUE,
             key=key,
             payload={"title": title, "body": body, "labels": labels,
-                     "marker": f"incident-router:{key}"},
+                     "marker": _marker(incident, key)},
         ),
         Job(
             kind=JobKind.SLACK_POST,
@@ -522,34 +543,52 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
     if incident.tracking_issue_job is not None:
         step.jobs.append(_close_issue(incident, incident.tracking_issue_job, "close-tracking"))
     if incident.postmortem_required:
-        incident.postmortem_owed = True
-        timeline = [*ctx.timeline, *step.timeline]
-        title, body, labels = postmortem(incident, ctx.alerts, timeline, ctx.policy.incident)
-        if ctx.policy.github:
-            key = f"incident:{incident.number}:postmortem"
-            incident.postmortem_job = key
-            step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
-            # The incident closes when that issue is closed: look now and then.
-            step.jobs += _postmortem_check(incident, ctx)
-        step.jobs.append(
-            _thread(
-                incident,
-                f"<@{incident.commander}>: a post-mortem is owed "
-                "(production outage or data loss). "
-                + (
-                    "The post-mortem issue is being opened with the timeline."
-                    if ctx.policy.github
-                    else "GitHub is not configured: write it where your team keeps "
-                    "them, then `/incident postmortem done`."
-                ),
-                "postmortem",
-            )
-        )
-        step.events.append("postmortem_owed")
+        _owe_postmortem(step, incident, ctx)
     else:
         incident.status = IncidentStatus.CLOSED
         incident.closed_at = ctx.now
     return _done(step, incident, ctx)
+
+
+def _owe_postmortem(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """Policy: a production outage or loss of customer/critical data owes a post-mortem;
+    the incident stays resolved until it is done. Changes ``incident`` in place."""
+    incident.postmortem_owed = True
+    incident.status = IncidentStatus.RESOLVED
+    incident.closed_at = None
+    timeline = [*ctx.timeline, *step.timeline]
+    title, body, labels = postmortem(incident, ctx.alerts, timeline, ctx.policy.incident)
+    if ctx.policy.github:
+        key = f"incident:{incident.number}:postmortem"
+        incident.postmortem_job = key
+        step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
+        # The incident closes when that issue is closed: look now and then.
+        step.jobs += _postmortem_check(incident, ctx)
+    where = (
+        "The post-mortem issue is being opened with the timeline."
+        if ctx.policy.github
+        else "GitHub is not configured: write it where your team keeps them, then "
+        "`/incident postmortem done`."
+    )
+    step.jobs.append(
+        _thread(
+            incident,
+            f"<@{incident.commander}>: a post-mortem is owed (production outage or data "
+            f"loss). {where}",
+            "postmortem",
+        )
+    )
+    step.events.append("postmortem_owed")
+
+
+def _owe_postmortem_late(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """After the end, a change (severity, a flag) can make a post-mortem owed."""
+    if (
+        incident.postmortem_required
+        and not incident.postmortem_owed
+        and (incident.postmortem_job is None)
+    ):
+        _owe_postmortem(step, incident, ctx)
 
 
 def postmortem_done(incident: Incident, actor: str, ctx: Context) -> Outcome:
@@ -611,11 +650,15 @@ def _status_timer(incident: Incident, ctx: Context, after: datetime) -> list[Job
     return [_timer(incident.number, "status", after + timedelta(minutes=minutes))]
 
 
-def _reminder_timers(incident: Incident, ctx: Context) -> list[Job]:
-    jobs = _status_timer(incident, ctx, after=ctx.now)
+def _escalation_timer(incident: Incident, ctx: Context) -> list[Job]:
     minutes = ctx.policy.incident.escalate_critical_after_minutes
-    if incident.severity is Severity.CRITICAL and minutes > 0:
-        jobs.append(_timer(incident.number, "escalation", ctx.now + timedelta(minutes=minutes)))
+    if incident.severity is not Severity.CRITICAL or minutes <= 0:
+        return []
+    return [_timer(incident.number, "escalation", ctx.now + timedelta(minutes=minutes))]
+
+
+def _reminder_timers(incident: Incident, ctx: Context) -> list[Job]:
+    jobs = _status_timer(incident, ctx, after=ctx.now) + _escalation_timer(incident, ctx)
     end = end_of_work_day(ctx.now, ctx)
     if end is not None:
         jobs.append(_timer(incident.number, "handoff", end))

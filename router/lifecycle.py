@@ -317,7 +317,7 @@ def decide(
         return Outcome(
             refusal="Only the people paged for this and the configured responders "
             "can decide on it.",
-            events=["refused"],
+            events=["unauthorized"],
         )
     if page.status is PageStatus.DECLARED:
         return Outcome(

@@ -7,6 +7,7 @@ stand-in prints, so there is one rendering for both.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,9 @@ DISMISS_REASONS = (
     "no customer impact, not actionable",
     "planned maintenance",
 )
+
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def escape(text: str) -> str:
@@ -94,6 +98,9 @@ def alert_lines(alerts: Sequence[Alert], max_shown: int) -> str:
         where = alert.labels.get("instance") or alert.labels.get("service") or ""
         detail = f" ({escape(where)})" if where else ""
         links = " ".join(f"<{link.href}|{escape(link.text)}>" for link in alert.links[:3])
+        reporter = alert.labels.get("reporter", "")
+        if _USER_ID.match(reporter):  # reported in Slack: mention who, by id
+            links += f" (reported by <@{reporter}>)"
         lines.append(f"{mark} *{escape(alert.name)}*{detail}: {escape(alert.summary)} {links}")
     if len(ordered) > max_shown:
         lines.append(f"…and {len(ordered) - max_shown} more")

@@ -92,7 +92,7 @@ class Metrics:
         )
         self.escalations = Counter(
             "router_escalations",
-            "Escalations, by target role and cause (timeout or button).",
+            "Escalations, by target role and cause (timeout, button, commander).",
             ["role", "cause"],
             registry=r,
         )
@@ -190,6 +190,8 @@ class Metrics:
                 cause = detail
             elif name == "paged":
                 self.escalations.labels(detail, cause).inc()
+            elif name == "escalated_to_leadership":
+                self.escalations.labels("leadership", "commander").inc()
             elif name == "nobody_on_call":
                 self.nobody_on_call.inc()
             elif name == "reminder":

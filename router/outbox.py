@@ -185,7 +185,10 @@ class OutboxWorker:
                 return
             delay = exc.after if exc.after is not None else backoff(job.attempts)
             due = self._clock.now() + timedelta(seconds=delay)
-            log.warning(
+            # Waiting on an earlier job (a thread reply on its root) is normal: debug.
+            level = logging.DEBUG if exc.reason.startswith("waiting for job") else logging.WARNING
+            log.log(
+                level,
                 "outbox: job %s (%s) will retry in %.1fs: %s",
                 job.id,
                 job.kind.value,

@@ -225,7 +225,8 @@ def incident_command(
     elif not duties.may_act(incident, actor, ctx):
         outcome = duties.refuse(
             f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
-            "engineers and the configured responders) can do that."
+            "engineers and the configured responders) can do that.",
+            unauthorized=True,
         )
     elif command.name == "status":
         return CommandResult(Outcome(), status_text(incident))
@@ -288,7 +289,7 @@ def declare_reported(
     if not duties.is_responder(actor, ctx):
         refusal = ("Only responders can be Incident Commander. Choose \"Page eng-primary\" "
                    "and the on-call engineer will investigate.")  # fmt: skip
-        return CommandResult(duties.refuse(refusal), refusal)
+        return CommandResult(duties.refuse(refusal, unauthorized=True), refusal)
     suggestion = suggest([], policy.severity)
     outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
     persist(tx, outcome, now)
@@ -308,7 +309,7 @@ def page_reported(
         status=AlertStatus.FIRING,
         starts_at=now,
         labels={"alertname": title, "reporter": actor},
-        annotations={"summary": f"Reported in Slack by <@{actor}>: {title}"},
+        annotations={"summary": f"Reported in Slack: {title}"},
     )
     recorded = tx.record_alerts([alert], now)
     outcomes = after_alerts_recorded(tx, recorded, now, policy)

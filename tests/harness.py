@@ -284,7 +284,7 @@ class Harness:
     def issue_with_marker(self, key: str) -> dict[str, Any] | None:
         """The fake GitHub issue opened by the job ``key`` (its marker), if any."""
         assert self.github is not None, "running_router(github=...) was not given"
-        marker = f"<!-- incident-router:{key} -->"
+        marker = f"<!-- incident-router:{key}:"  # then the declaration time
         found = [i for i in self.github.issues(self.repo) if marker in (i["body"] or "")]
         assert len(found) <= 1, f"{len(found)} issues carry {marker}"
         return found[0] if found else None

@@ -85,7 +85,11 @@ def test_tracking_issue_opens_automatically_at_or_above_the_threshold() -> None:
     assert issue.payload["labels"] == ["incident", "severity:high"]
     assert "Commander's checklist" in issue.payload["body"]
     assert "BCP/DR policy" in issue.payload["body"]
-    assert issue.payload["marker"] == "incident-router:incident:7:tracking-issue"
+    # unique to this incident, not just its number (a new store counts from 1 again)
+    assert (
+        issue.payload["marker"]
+        == f"incident-router:incident:7:tracking-issue:{NOW.timestamp():.0f}"
+    )
     assert JobKind.GITHUB_ISSUE not in kinds(low)
 
 
@@ -276,7 +280,8 @@ def test_post_mortem_done_closes_and_only_when_owed() -> None:
 @pytest.mark.parametrize(
     "step",
     [
-        lambda i: duties.change_severity(i, IC, Severity.LOW, "x", ctx()),
+        lambda i: duties.status_update(i, IC, "x", ctx()),
+        lambda i: duties.contact_vendor(i, IC, "AWS", ctx()),
         lambda i: duties.mitigate(i, IC, ctx()),
         lambda i: duties.resolve(i, IC, "again", ctx()),
         lambda i: duties.offer_handoff(i, IC, OTHER, ctx()),
@@ -351,3 +356,25 @@ def test_post_mortem_closes_when_its_issue_is_closed() -> None:
 def test_no_post_mortem_check_once_done() -> None:
     done = declared().model_copy(update={"postmortem_owed": False, "postmortem_job": "k"})
     assert duties.reminder_due(done, "postmortem", ctx()).jobs == []
+
+
+def test_severity_can_be_classified_after_the_fact_and_then_owes_a_post_mortem() -> None:
+    closed = declared(Severity.MEDIUM).model_copy(update={"status": IncidentStatus.CLOSED})
+    outcome = duties.change_severity(closed, IC, Severity.CRITICAL, "it was an outage", ctx())
+    incident = outcome.incident
+    assert incident is not None and incident.severity is Severity.CRITICAL
+    assert (incident.status, incident.postmortem_owed) == (IncidentStatus.RESOLVED, True)
+    assert any(j.key == "incident:7:postmortem" for j in outcome.jobs)
+    assert not any(j.kind is JobKind.TIMER and "status" in j.key for j in outcome.jobs)
+
+
+def test_an_outage_flag_after_resolution_owes_a_post_mortem() -> None:
+    closed = declared(Severity.LOW).model_copy(update={"status": IncidentStatus.CLOSED})
+    outcome = duties.flag(closed, IC, Flag.OUTAGE, ctx())
+    assert outcome.incident is not None and outcome.incident.postmortem_owed
+
+
+def test_raising_to_critical_arms_the_escalation_prompt() -> None:
+    outcome = duties.change_severity(declared(Severity.HIGH), IC, Severity.CRITICAL, "x", ctx())
+    timer = next(j for j in outcome.jobs if j.payload.get("event") == "incident_escalation")
+    assert timer.due_at == NOW + timedelta(minutes=60)

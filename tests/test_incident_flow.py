@@ -491,8 +491,8 @@ async def test_declare_offers_commander_or_paging_eng_primary(tmp_path: Path) ->
         }
         blocks = await h.dm_blocks(PRIMARY)
         assert "Payments are slow" in str(blocks)
-        # who reported it is in the page (the alert text is escaped, mention and all)
-        assert "Reported in Slack by" in str(blocks) and STRANGER in str(blocks)
+        # who reported it is in the page, as a mention
+        assert "Reported in Slack" in str(blocks) and f"reported by <@{STRANGER}>" in str(blocks)
         key = await h.page_key(PRIMARY)
         assert len(await h.incidents()) == 1  # a page, not an incident yet
         await h.press("page.declare", key, PRIMARY)

@@ -106,7 +106,13 @@ async def test_slack_429_is_retried_after_retry_after(tmp_path: Path) -> None:
         h.slack.fail_next("chat.postMessage", status=429, retry_after=1, times=2)
         await h.alertmanager(am_payload())
         await h.slack.wait_for(lambda: len(h.slack.calls_to("chat.postMessage")) == 2)
-        [job] = [j for j in await h.store.run(lambda tx: tx.jobs()) if j.kind.value == "slack.dm"]
+        for _ in range(100):  # the worker records the retry just after the second 429
+            [job] = [
+                j for j in await h.store.run(lambda tx: tx.jobs()) if j.kind.value == "slack.dm"
+            ]
+            if job.status is JobStatus.PENDING:
+                break
+            await asyncio.sleep(0.02)
         assert job.status is JobStatus.PENDING and "ratelimited" in (job.last_error or "")
         await h.advance(1.5)  # Retry-After: 1 second (the clock is frozen)
         await h.dm_blocks(PRIMARY)  # after the inline retry and one outbox retry

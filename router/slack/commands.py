@@ -54,8 +54,9 @@ async def slack_commands(request: web.Request) -> web.Response:
         log.error("store failed on /incident: %s", exc)
         return ephemeral("The router could not record that (its store is unavailable). Retry.")
     if result.outcome.refusal:
-        services.metrics.refusals.inc()
         log.info("refused /incident %s by %s", command.name, user)
+    if "unauthorized" in result.outcome.events:
+        services.metrics.refusals.inc()
     services.observe(result.outcome)
     services.kick()
     return ephemeral(result.reply, result.blocks)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from router import messages, units
+from router import duties, messages, units
 from router.commands import Command
 from router.page import Decision
 from router.severity import Severity
@@ -172,6 +172,8 @@ async def slack_interactions(request: web.Request) -> web.Response:
         if result.outcome.refusal:
             refusals.append(result.outcome.refusal)
             log.info("refused %s on page %s by %s", action.decision.value, action.page_key, user)
+        if "unauthorized" in result.outcome.events:
+            services.metrics.refusals.inc()
         services.observe(result.outcome, result.decision_seconds)
 
     for raw in payload.get("actions") or []:
@@ -189,6 +191,10 @@ async def slack_interactions(request: web.Request) -> web.Response:
                 return None  # a Slack retry or a double click
             if command is not None:
                 result = units.incident_command(tx, command, user, now, policy)
+            elif not tx.remember_delivery("slack-report", f"{message_ts}|{user}|{value}", now):
+                # A double click on the report's buttons: one report, one decision.
+                text = "You already answered this report."
+                result = units.CommandResult(duties.refuse(text), text)
             elif action_id == messages.REPORT_COMMANDER:
                 result = units.declare_reported(tx, value, user, now, policy)
             else:
@@ -202,11 +208,11 @@ async def slack_interactions(request: web.Request) -> web.Response:
         if outcome.outcome.refusal:
             refusals.append(outcome.outcome.refusal)
             log.info("refused %s by %s", action_id, user)
+        if "unauthorized" in outcome.outcome.events:
+            services.metrics.refusals.inc()
         else:
             replies.append(outcome.reply)
         services.observe(outcome.outcome)
-    if refusals:
-        services.metrics.refusals.inc(len(refusals))
     services.kick()
     # Slack ignores this body (answers reach the person through response_url);
     # `router press` and other callers without a response_url read it here.
