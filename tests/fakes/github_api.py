@@ -39,11 +39,9 @@ What it holds to:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
-import inspect
 import json
 import re
 import time
@@ -52,10 +50,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = [
     "PRIMARY_RATE_LIMIT_MESSAGE",
@@ -189,7 +188,7 @@ class _RateWindow:
         return max(self.limit - self.used, 0)
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     """GitHub REST on 127.0.0.1 with a random port.
 
     Args:
@@ -217,6 +216,7 @@ class FakeGitHub:
         search_delay: float = 0.0,
         accept_bearer: bool = False,
     ) -> None:
+        super().__init__()
         self.token = token
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.login = login
@@ -238,8 +238,6 @@ class FakeGitHub:
             "label": 3_000_000_000,
         }
         self._request_seq = 0
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
         items: Iterable[tuple[str, Mapping[str, Any]]] = (
             repos.items() if isinstance(repos, Mapping) else ((name, {}) for name in repos)
@@ -249,37 +247,8 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGitHub:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeGitHub is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -380,28 +349,6 @@ class FakeGitHub:
     def calls_to(self, method: str, path_regex: str) -> list[GitHubCall]:
         pattern = re.compile(path_regex)
         return [c for c in self.calls if c.method == method.upper() and pattern.search(c.path)]
-
-    async def wait_for(
-        self,
-        predicate: Callable[..., Any],
-        timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
-        interval: float = 0.01,
-    ) -> Any:
-        """Poll until ``predicate()`` (or ``predicate(fake)``) is truthy and return its value.
-
-        Raises ``AssertionError`` with the calls and issues seen so far on timeout.
-        """
-        wants_arg = _takes_argument(predicate)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = predicate(self) if wants_arg else predicate()
-            if value:
-                return value
-            if asyncio.get_running_loop().time() >= deadline:
-                raise AssertionError(
-                    f"FakeGitHub.wait_for timed out after {timeout}s\n{self.summary()}"
-                )
-            await asyncio.sleep(interval)
 
     def summary(self) -> str:
         lines = [f"calls ({len(self.calls)}):"]
@@ -1069,18 +1016,6 @@ def _now() -> str:
 
 def _node_id(prefix: str, number: int) -> str:
     return prefix + base64.urlsafe_b64encode(number.to_bytes(8, "big")).decode().rstrip("=")
-
-
-def _takes_argument(predicate: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(predicate).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        and p.default is p.empty
-        for p in params
-    )
 
 
 def _short(value: Any, limit: int = 160) -> str:

@@ -32,10 +32,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["DEFAULT_ROUTING_KEY", "FakePagerDuty", "PagerDutyCall"]
 
@@ -64,49 +65,19 @@ class _Invalid(Exception):
         self.errors = list(errors)
 
 
-class FakePagerDuty:
+class FakePagerDuty(LoopbackServer):
     """Events API v2 on 127.0.0.1 with a random port."""
 
     def __init__(self, routing_key: str = DEFAULT_ROUTING_KEY) -> None:
+        super().__init__()
         self.routing_key = routing_key
         self.calls: list[PagerDutyCall] = []
         self.events: list[dict[str, Any]] = []  # accepted events, routing_key included
         self.alerts: dict[str, str] = {}  # dedup_key -> triggered/acknowledged/resolved
         self._faults: list[list[int]] = []  # [status, times left]
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/v2/enqueue", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakePagerDuty:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakePagerDuty is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def events_url(self) -> str:

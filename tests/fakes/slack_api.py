@@ -35,19 +35,18 @@ What it holds to, because the router's clients must cope with it:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import inspect
 import json
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["DEFAULT_SCOPES", "DEFAULT_USERS", "FakeSlack", "SlackCall", "SlackFault"]
 
@@ -118,7 +117,7 @@ class _ApiError(Exception):
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Slack Web API on 127.0.0.1 with a random port.
 
     Args:
@@ -150,6 +149,7 @@ class FakeSlack:
         bot_name: str = "oncall-pager",
         ts_start: str | None = None,
     ) -> None:
+        super().__init__()
         self.token = token
         self.channels: set[str] = set(channels)
         self.joined_channels: set[str] = set(
@@ -183,8 +183,6 @@ class FakeSlack:
             seconds, _, micros = ts_start.partition(".")
             self._ts_step_us = 100
             self._last_ts_us = int(seconds) * 1_000_000 + int(micros.ljust(6, "0")) - 100
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._methods: dict[str, tuple[Handler, frozenset[str], str | None]] = {
             "auth.test": (self._auth_test, frozenset({"POST"}), None),
             "chat.postMessage": (self._chat_post_message, frozenset({"POST"}), "chat:write"),
@@ -200,38 +198,9 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_route("*", "/actions/{tail:.*}", self._handle_response_url)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -334,28 +303,6 @@ class FakeSlack:
         """Bodies posted to :meth:`response_url_for` ``(name)``."""
         path = urllib.parse.urlsplit(self.response_url_for(name)).path
         return [body for p, body in self._response_posts if p == path]
-
-    async def wait_for(
-        self,
-        predicate: Callable[..., Any],
-        timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
-        interval: float = 0.01,
-    ) -> Any:
-        """Poll until ``predicate()`` (or ``predicate(fake)``) is truthy and return its value.
-
-        Raises ``AssertionError`` with the calls and messages seen so far on timeout.
-        """
-        wants_arg = _takes_argument(predicate)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = predicate(self) if wants_arg else predicate()
-            if value:
-                return value
-            if asyncio.get_running_loop().time() >= deadline:
-                raise AssertionError(
-                    f"FakeSlack.wait_for timed out after {timeout}s\n{self.summary()}"
-                )
-            await asyncio.sleep(interval)
 
     def summary(self) -> str:
         lines = [f"calls ({len(self.calls)}):"]
@@ -773,18 +720,6 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
     return bool(value)
-
-
-def _takes_argument(predicate: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(predicate).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        and p.default is p.empty
-        for p in params
-    )
 
 
 def _short(value: Any, limit: int = 160) -> str:
