@@ -35,6 +35,7 @@ check: lint typecheck test
 bench: $(BIN)/router
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.paging
+	$(BIN)/python -m bench.replicas
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
