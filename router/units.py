@@ -19,7 +19,7 @@ from router.duties import Context
 from router.incident import Incident
 from router.jobs import Job, JobKind, StoredJob
 from router.lifecycle import Storm
-from router.page import Decision, Page
+from router.page import Decision, Page, PageStatus
 from router.policy import Outcome, Policy
 from router.severity import suggest
 from router.store.sql import RecordedAlert, SqlTx
@@ -68,6 +68,8 @@ def after_alerts_recorded(
     for group_key, records in by_group.items():
         page = tx.active_page(group_key)
         current = tx.alerts_in_group(group_key, since=now, pageable_only=True)
+        # Only a new page counts against storm control (and needs its lock).
+        may_open = page is None or page.status is PageStatus.DISMISSED
         outcome = lifecycle.alerts_arrived(
             page,
             [r.change for r in records],
@@ -75,7 +77,7 @@ def after_alerts_recorded(
             current,
             now,
             policy,
-            _storm(tx, now, policy),
+            _storm(tx, now, policy) if may_open else Storm(),
         )
         persist(tx, outcome, now)
         outcomes.append(outcome)
@@ -86,6 +88,9 @@ def _storm(tx: SqlTx, now: datetime, policy: Policy) -> Storm:
     _, user = lifecycle.first_on_call(policy, now)
     if user is None:
         return Storm()
+    # Replicas opening pages for the same person at once must count one after the
+    # other, or both see room under the limit (and a digest missing pages).
+    tx.lock(f"storm:{user}")
     window = timedelta(seconds=policy.paging.storm_window_seconds)
     recent = tx.recent_pages(user, now - window)
     if recent < policy.paging.storm_limit:

@@ -1,36 +1,30 @@
 """The PostgreSQL engine, for several replicas on one database.
 
-Units of work are synchronous (see ``router.store``), so this engine runs each one on a
-worker thread with its own pooled psycopg 3 connection, in one transaction. Replicas
-never coordinate in memory: unique constraints deduplicate, and the outbox is claimed
-with ``FOR UPDATE SKIP LOCKED`` so two workers never take the same job.
+A few worker threads, each with its own psycopg 3 connection, commit batches of units
+(group commit, ``router.store.threaded``). Replicas never coordinate in memory: unique
+constraints deduplicate (a unit that loses a race runs again and sees the winner's
+row), the outbox is claimed with ``FOR UPDATE SKIP LOCKED`` so two workers never take
+the same job, and storm control counts a person's pages under an advisory lock.
+
+psycopg's synchronous API on threads, rather than its async one: units are plain
+synchronous code (the lifecycle has no awaits), and the same machinery serves SQLite.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from router.jobs import StoredJob
-from router.store import StoreError
 from router.store.migrations import migrations
 from router.store.sql import SqlTx, StaleState, _stored_job, epoch
+from router.store.threaded import ThreadedStore
 
-T = TypeVar("T")
-
-# Conflicts between replicas that a retry of the whole unit resolves.
-_RETRYABLE = (
-    pg_errors.SerializationFailure,
-    pg_errors.DeadlockDetected,
-    pg_errors.UniqueViolation,
-    StaleState,
-)
 _MIGRATION_LOCK = 727_274_101  # any constant: serialises migrations across replicas
 
 
@@ -41,6 +35,10 @@ class PostgresTx(SqlTx):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._conn.execute(sql.replace("?", "%s"), params)
         return cursor.fetchall() if cursor.description is not None else []
+
+    def lock(self, name: str) -> None:
+        # Held to the end of the transaction; other replicas wait for it.
+        self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
 
     def claim_jobs(
         self, worker: str, now: datetime, limit: int, lease_seconds: float
@@ -56,37 +54,34 @@ class PostgresTx(SqlTx):
         return sorted((_stored_job(row) for row in rows), key=lambda job: job.due_at)
 
 
-class PostgresStore:
+class PostgresStore(ThreadedStore[psycopg.Connection[Any]]):
+    name = "postgresql"
+    # Conflicts with a racing replica: the unit runs again on a fresh read.
+    retryable = (
+        pg_errors.SerializationFailure,
+        pg_errors.DeadlockDetected,
+        pg_errors.UniqueViolation,
+        StaleState,
+    )
+    database_errors = (psycopg.Error,)
+
     def __init__(self, conninfo: str, pool_size: int = 4) -> None:
+        super().__init__(threads=pool_size)
         self.conninfo = conninfo
-        self._pool_size = pool_size
-        self._pool: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
-        self._connections: list[psycopg.Connection[Any]] = []
-        self._slots: asyncio.Semaphore | None = None
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
-        return cls(url.replace("postgres://", "postgresql://", 1))
+        """``postgresql://…[?pool_size=N&…]``: ``pool_size`` is ours, the rest psycopg's."""
+        parts = urlsplit(url.replace("postgres://", "postgresql://", 1))
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        pool = [int(v) for k, v in query if k == "pool_size"]
+        rest = urlencode([(k, v) for k, v in query if k != "pool_size"])
+        return cls(urlunsplit(parts._replace(query=rest)), pool[-1] if pool else 4)
 
-    async def open(self) -> None:
-        try:
-            await asyncio.to_thread(self._open_sync)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open postgresql store: {exc}") from exc
-        self._slots = asyncio.Semaphore(self._pool_size)
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo, autocommit=False)
 
-    def _open_sync(self) -> None:
-        first = psycopg.connect(self.conninfo, autocommit=False)
-        self._migrate(first)
-        self._connections.append(first)
-        self._pool.put(first)
-        for _ in range(self._pool_size - 1):
-            conn = psycopg.connect(self.conninfo, autocommit=False)
-            self._connections.append(conn)
-            self._pool.put(conn)
-
-    @staticmethod
-    def _migrate(conn: psycopg.Connection[Any]) -> None:
+    def migrate(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(
@@ -103,45 +98,21 @@ class PostgresStore:
                     )
         conn.commit()
 
-    async def close(self) -> None:
-        for conn in self._connections:
-            await asyncio.to_thread(conn.close)
-        self._connections.clear()
+    def transaction(self, conn: psycopg.Connection[Any]) -> SqlTx:
+        return PostgresTx(conn)
 
-    async def run(self, unit: Callable[[SqlTx], T]) -> T:
-        if self._slots is None:
-            raise StoreError("store is not open")
-        async with self._slots:
-            return await asyncio.to_thread(self._run_sync, unit)
+    def begin(self, conn: psycopg.Connection[Any]) -> None:
+        pass  # psycopg opens a transaction at the first statement
 
-    def _run_sync(self, unit: Callable[[SqlTx], T]) -> T:
-        conn = self._pool.get()
-        try:
-            for attempt in range(3):
-                try:
-                    with conn.transaction():
-                        return unit(PostgresTx(conn))
-                except _RETRYABLE:
-                    if attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
-        except psycopg.OperationalError as exc:
-            conn = self._reconnect(conn)
-            raise StoreError(f"postgresql: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"postgresql: {exc}") from exc
-        finally:
-            self._pool.put(conn)
+    def commit(self, conn: psycopg.Connection[Any]) -> None:
+        conn.commit()
 
-    def _reconnect(self, broken: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-        # A dropped connection is replaced so the pool heals after a database restart.
-        try:
-            fresh = psycopg.connect(self.conninfo, autocommit=False)
-        except psycopg.Error:
-            return broken
-        self._connections[self._connections.index(broken)] = fresh
-        broken.close()
-        return fresh
+    def rollback(self, conn: psycopg.Connection[Any]) -> None:
+        conn.rollback()
 
-    async def ping(self) -> None:
-        await self.run(lambda tx: tx._one("SELECT 1"))
+    def disconnect(self, conn: psycopg.Connection[Any]) -> None:
+        conn.close()
+
+    def healthy(self, conn: psycopg.Connection[Any]) -> bool:
+        # A dropped connection is replaced, so the store heals after a database restart.
+        return not conn.closed and not conn.broken

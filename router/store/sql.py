@@ -63,6 +63,10 @@ class SqlTx:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def lock(self, name: str) -> None:
+        """Serialise transactions that work on ``name`` (e.g. one person's pages).
+        Nothing to do where transactions already run one at a time (SQLite)."""
+
     def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None

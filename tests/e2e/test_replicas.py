@@ -293,14 +293,6 @@ async def test_a_click_reaching_both_replicas_declares_once(
 DIGEST = re.compile(r"^(\d+) more suspected incidents")
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race: now and then every unit happens to commit before the next reads
-    reason="router bug: on PostgreSQL the storm limit and the digest count are read"
-    " without a lock (READ COMMITTED), so units that run at once (two replicas, or one"
-    " replica's connection pool) each see fewer pages than there are: more than"
-    " storm_limit pages go out one by one, and the digest lists fewer pages than were"
-    " folded into it. SQLite, with one writer, is exact.",
-)
 async def test_storm_limit_holds_across_replicas(
     postgres_schema: PostgresSchema, fake_slack: FakeSlack, start_router_async: StartRouter
 ) -> None:

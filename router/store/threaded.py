@@ -1,0 +1,221 @@
+"""Group commit on worker threads: the engine machinery both stores share.
+
+Units of work are synchronous functions of a transaction (see ``router.store``). Each
+worker thread owns one database connection. It takes every unit waiting in the queue
+(up to ``_MAX_BATCH``), runs them all in one transaction and commits once, then
+answers their callers: under load one commit (one fsync, one round trip) serves many
+webhooks. Units almost never fail; when one does, the batch is rolled back and every
+unit runs again in a transaction of its own, so a failing unit never undoes its
+neighbours. Running a unit again after a rollback is safe: a unit is a function of
+the database state it reads.
+
+Engines say how to connect, begin, commit and roll back, and which errors mean "a
+racing replica got there first: run the unit again" (``retryable``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from router.store import StoreError
+from router.store.sql import SqlTx
+
+T = TypeVar("T")
+C = TypeVar("C")  # a connection
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 256
+_ATTEMPTS = 3
+_Item = tuple[Callable[[SqlTx], Any], "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+class ThreadedStore(ABC, Generic[C]):
+    name = "store"
+    retryable: tuple[type[BaseException], ...] = ()  # conflicts: run the unit again
+    database_errors: tuple[type[BaseException], ...] = ()  # become StoreError (503)
+
+    def __init__(self, threads: int) -> None:
+        self._thread_count = threads
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.batches = 0  # commits made; the benchmark prints units per commit
+
+    # -- what an engine provides ----------------------------------------------
+
+    @abstractmethod
+    def connect(self) -> C: ...
+
+    @abstractmethod
+    def migrate(self, conn: C) -> None: ...
+
+    @abstractmethod
+    def transaction(self, conn: C) -> SqlTx: ...
+
+    @abstractmethod
+    def begin(self, conn: C) -> None: ...
+
+    @abstractmethod
+    def commit(self, conn: C) -> None: ...
+
+    @abstractmethod
+    def rollback(self, conn: C) -> None: ...
+
+    @abstractmethod
+    def disconnect(self, conn: C) -> None: ...
+
+    def healthy(self, conn: C) -> bool:
+        """False for a connection that broke (replaced before the next batch)."""
+        return True
+
+    # -- the store contract -----------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for index in range(self._thread_count):
+            ready: asyncio.Future[None] = self._loop.create_future()
+            thread = threading.Thread(
+                target=self._work,
+                args=(ready, index == 0),
+                name=f"{self.name}-{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+            await ready  # the first thread migrates before the others connect
+
+    async def close(self) -> None:
+        if not self._threads:
+            return
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join)
+        self._threads.clear()
+        # Whatever arrived while closing is refused, not left waiting forever.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                _settle_one(item[1], None, StoreError(f"{self.name} store closed"))
+
+    async def run(self, unit: Callable[[SqlTx], T]) -> T:
+        if not self._threads or self._loop is None:
+            raise StoreError("store is not open")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((unit, future))
+        return await future
+
+    async def ping(self) -> None:
+        await self.run(lambda tx: tx._one("SELECT 1"))
+
+    # -- worker threads ---------------------------------------------------------
+
+    def _work(self, ready: asyncio.Future[None], first: bool) -> None:
+        assert self._loop is not None
+        try:
+            conn = self.connect()
+            if first:
+                self.migrate(conn)
+        except Exception as exc:  # report to open() instead of dying silently
+            error = StoreError(f"cannot open the {self.name} store: {exc}")
+            self._loop.call_soon_threadsafe(_settle_one, ready, None, error)
+            return
+        self._loop.call_soon_threadsafe(_settle_one, ready, None, None)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                batch = [item]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._queue.put(None)  # for this thread's next turn
+                        break
+                    batch.append(more)
+                if not self.healthy(conn):
+                    conn = self._replace(conn)
+                outcomes = self._run_batch(conn, batch)
+                # One wake-up of the event loop per batch, not one per unit.
+                self._loop.call_soon_threadsafe(_settle_all, outcomes)
+        finally:
+            with contextlib.suppress(Exception):
+                self.disconnect(conn)
+
+    def _replace(self, conn: C) -> C:
+        with contextlib.suppress(Exception):
+            self.disconnect(conn)
+        try:
+            return self.connect()
+        except Exception as exc:
+            log.error("%s: cannot reconnect: %s", self.name, exc)
+            return conn
+
+    def _run_batch(self, conn: C, batch: list[_Item]) -> list[_Outcome]:
+        tx = self.transaction(conn)
+        try:
+            self.begin(conn)
+            results = [unit(tx) for unit, _ in batch]
+            self.commit(conn)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.rollback(conn)
+            if len(batch) == 1:
+                return [self._run_alone(conn, *batch[0])]
+            return [self._run_alone(conn, unit, future) for unit, future in batch]
+        self.batches += 1
+        return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+
+    def _run_alone(
+        self, conn: C, unit: Callable[[SqlTx], Any], future: asyncio.Future[Any]
+    ) -> _Outcome:
+        for attempt in range(_ATTEMPTS):
+            tx = self.transaction(conn)
+            try:
+                self.begin(conn)
+                result = unit(tx)
+                self.commit(conn)
+            except self.retryable:
+                with contextlib.suppress(Exception):
+                    self.rollback(conn)
+                if attempt == _ATTEMPTS - 1:
+                    return future, None, StoreError(f"{self.name}: conflict persisted")
+                continue
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    self.rollback(conn)
+                if isinstance(exc, self.database_errors):
+                    return future, None, StoreError(f"{self.name}: {exc}")
+                return future, None, exc  # a bug in the unit: the caller answers 500
+            self.batches += 1
+            return future, result, None
+        raise AssertionError("unreachable")
+
+
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        _settle_one(future, result, error)
+
+
+def _settle_one(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled (client went away); nothing to tell
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
