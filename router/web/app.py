@@ -173,7 +173,9 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         try:
-            await asyncio.wait_for(task, timeout=10)
+            # a job in flight gets the same grace as an in-flight request
+            grace = app[SERVICES].config.server.shutdown_grace_seconds
+            await asyncio.wait_for(task, timeout=grace)
         except TimeoutError:
             # Cancelled mid-job (a side effect that hangs): give the claims back anyway,
             # so another replica runs them now rather than when the lease runs out.
