@@ -105,9 +105,9 @@ class Intake:
                 self._metrics.alerts_recorded.labels(source, change.value).inc(count)
         if result.not_paged:
             self._metrics.alerts_not_paged.labels(source).inc(result.not_paged)
-        groups = sorted({short_hash(a.group_key) for a in alerts})
         if not log.isEnabledFor(logging.DEBUG):
             return  # per-request lines cost time at volume; metrics carry the counts
+        groups = sorted({short_hash(a.group_key) for a in alerts})
         # ids and counts only: alert text is confidential and stays out of the log
         log.debug(
             "intake source=%s groups=%s alerts=%d new=%d resolved=%d duplicate=%s",

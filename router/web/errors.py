@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -61,6 +62,14 @@ _AIOHTTP_CODES = {
 
 
 def make_middleware(metrics: Metrics) -> Middleware:
+    @functools.cache
+    def children(endpoint: str, status: int) -> tuple[Any, Any]:
+        # labels() validates and locks on every call; endpoints and codes are few.
+        return (
+            metrics.webhook_requests.labels(endpoint, str(status)),
+            metrics.webhook_latency.labels(endpoint),
+        )
+
     @web.middleware
     async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -80,8 +89,9 @@ def make_middleware(metrics: Metrics) -> Middleware:
         except Exception:
             log.exception("unhandled error on %s", endpoint)
             response = problem_response(500, "internal", "internal error; see the router log")
-        metrics.webhook_requests.labels(endpoint, str(response.status)).inc()
-        metrics.webhook_latency.labels(endpoint).observe(time.perf_counter() - started)
+        requests, latency = children(endpoint, response.status)
+        requests.inc()
+        latency.observe(time.perf_counter() - started)
         return response
 
     return errors_and_metrics

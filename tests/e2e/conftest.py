@@ -103,6 +103,16 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait(timeout=5)
 
 
+def _spawn(
+    argv: list[str], log_path: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with no stdin, its stdout and stderr going to ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
 def _wait_ready(
     process: subprocess.Popen[bytes], url: str, name: str, log: Path, timeout: float
 ) -> None:
@@ -233,15 +243,12 @@ def start_router(tmp_path: Path) -> Iterator[StartRouter]:
             _clean_env() | {"ALERTMANAGER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"} | dict(env or {})
         )
         log_path = home / "router.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
-                cwd=ROOT,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = _spawn(
+            [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
+            log_path,
+            cwd=ROOT,
+            env=full_env,
+        )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         _wait_ready(process, f"{url}/readyz", "router", log_path, STARTUP_TIMEOUT)
@@ -413,21 +420,18 @@ def start_alertmanager(tmp_path: Path) -> Iterator[StartAlertmanager]:
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         log_path = home / "alertmanager.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config_path}",
-                    f"--storage.path={home / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",
-                    "--log.level=debug",
-                ],
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = _spawn(
+            [
+                binary,
+                f"--config.file={config_path}",
+                f"--storage.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=debug",
+            ],
+            log_path,
+            cwd=home,
+        )
         url = f"http://127.0.0.1:{port}"
         am = AlertmanagerProcess(url, process, log_path, amtool)
         started.append(am)
@@ -535,19 +539,16 @@ def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         log_path = home / "prometheus.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    str(binary),
-                    f"--config.file={config_path}",
-                    f"--storage.tsdb.path={home / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = _spawn(
+            [
+                str(binary),
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            log_path,
+            cwd=home,
+        )
         url = f"http://127.0.0.1:{port}"
         prometheus = PrometheusProcess(url, process, log_path, config_path)
         started.append(prometheus)
@@ -636,6 +637,84 @@ async def poll(
             return last
         await asyncio.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
+
+
+# -- Alertmanager webhooks, posted straight to the router ------------------------------
+
+
+def firing_alert(labels: Mapping[str, str], fingerprint: str) -> dict[str, Any]:
+    """One firing alert as an Alertmanager webhook (version 4) carries it."""
+    return {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {"summary": "checkout returns 500"},
+        "startsAt": "2026-03-02T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def alertmanager_webhook(
+    name: str, alerts: list[dict[str, Any]], common_labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An Alertmanager webhook (version 4) for alert group ``name`` carrying ``alerts``.
+
+    ``common_labels`` defaults to ``alertname=name, severity=critical``.
+    """
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "router",
+        "groupLabels": {"alertname": name},
+        "commonLabels": common_labels or {"alertname": name, "severity": "critical"},
+        "commonAnnotations": {"summary": "checkout returns 500"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    }
+
+
+def alert_document(name: str, fingerprint: str = "0123456789abcdef") -> dict[str, Any]:
+    """A webhook for group ``name`` with one critical alert on instance ``api-1``."""
+    labels = {"alertname": name, "severity": "critical", "instance": "api-1"}
+    return alertmanager_webhook(name, [firing_alert(labels, fingerprint)])
+
+
+def post_webhook(router: RouterProcess, body: bytes, token: str = TOKEN) -> tuple[int, str]:
+    """POST ``body`` to the router's Alertmanager webhook: ``(status, response text)``."""
+    request = urllib.request.Request(
+        router.webhook_url,
+        body,
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+# -- page DMs at FakeSlack --------------------------------------------------------------
+
+
+def page_dms(slack: FakeSlack, name: str, user: str = PRIMARY) -> list[dict[str, Any]]:
+    """DMs to ``user`` that page for group ``name`` (they carry a Declare button)."""
+    return [
+        m
+        for m in slack.dms_to(user)
+        if name in m["text"] and "page.declare" in json.dumps(m["blocks"])
+    ]
+
+
+def declare_value(message: dict[str, Any]) -> str:
+    """The page key on the message's Declare button."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements", []):
+            if element.get("action_id") == "page.declare":
+                return str(element["value"])
+    raise AssertionError(f"no Declare button in {message}")
 
 
 # -- signed Slack button presses --------------------------------------------------------

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
-from router.slack.signing import sign
 from router.sources import pagerduty as pd_source
 from tests.e2e.conftest import (
     INCIDENTS,
@@ -29,8 +26,13 @@ from tests.e2e.conftest import (
     RouterProcess,
     StartAlertmanager,
     StartRouter,
+    alert_document,
+    declare_value,
+    page_dms,
     paging_config,
+    press_body,
     slack_env,
+    slack_signed_headers,
 )
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
@@ -43,15 +45,6 @@ OUTAGE_CLAUSE = "extreme or complete production outage"
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def declare_value(message: dict[str, Any]) -> str:
-    """The page key on the message's Declare button."""
-    for block in message.get("blocks") or []:
-        for element in block.get("elements", []):
-            if element.get("action_id") == "page.declare":
-                return str(element["value"])
-    raise AssertionError(f"no Declare button in {message}")
 
 
 def all_text(message: dict[str, Any] | None) -> str:
@@ -72,42 +65,10 @@ def all_text(message: dict[str, Any] | None) -> str:
     return "\n".join(found)
 
 
-def page_dms(slack: FakeSlack, user: str, name: str) -> list[dict[str, Any]]:
-    """DMs to ``user`` that page for ``name`` and carry a Declare button."""
-    return [
-        m
-        for m in slack.dms_to(user)
-        if name in m["text"] and "page.declare" in json.dumps(m["blocks"])
-    ]
-
-
-def block_actions(user: str, page_key: str, slack: FakeSlack, message_ts: str) -> bytes:
-    """The form body Slack posts when ``user`` presses Declare on a page."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": slack.team_id},
-        "team": {"id": slack.team_id, "domain": "acme"},
-        "container": {"type": "message", "message_ts": message_ts, "is_ephemeral": False},
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        "response_url": slack.response_url_for(f"resp-{user}-{uuid.uuid4().hex[:6]}"),
-        "actions": [
-            {
-                "type": "button",
-                "action_id": "page.declare",
-                "block_id": "page_actions",
-                "value": page_key,
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
-
-
 async def post_interaction(
     router: RouterProcess, body: bytes, secret: str = SLACK_SIGNING_SECRET
 ) -> tuple[int, str, Any]:
-    headers = sign(secret, int(time.time()), body)
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers = slack_signed_headers(body, secret)
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{router.url}/slack/interactions", data=body, headers=headers) as response,
@@ -116,7 +77,7 @@ async def post_interaction(
 
 
 async def declare(router: RouterProcess, slack: FakeSlack, page: dict[str, Any]) -> None:
-    body = block_actions(PRIMARY, declare_value(page), slack, page["ts"])
+    body = press_body(PRIMARY, "page.declare", declare_value(page), slack, page["ts"])
     status, _, answer = await post_interaction(router, body)
     assert status == 200, answer
     assert answer == {"ok": True, "refused": [], "replies": []}
@@ -134,7 +95,7 @@ async def wait_announcement(slack: FakeSlack, router: RouterProcess) -> dict[str
 
 async def wait_page(slack: FakeSlack, router: RouterProcess, name: str) -> dict[str, Any]:
     try:
-        pages = await slack.wait_for(lambda: page_dms(slack, PRIMARY, name), timeout=WAIT)
+        pages = await slack.wait_for(lambda: page_dms(slack, name), timeout=WAIT)
     except AssertionError:
         print(f"router output:\n{router.output()}")
         raise
@@ -190,28 +151,7 @@ async def post_pagerduty(
 
 
 async def post_alertmanager(router: RouterProcess, name: str) -> None:
-    document = {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "router",
-        "groupLabels": {"alertname": name},
-        "commonLabels": {"alertname": name, "severity": "critical"},
-        "commonAnnotations": {"summary": "checkout returns 500"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": {"alertname": name, "severity": "critical", "instance": "api-1"},
-                "annotations": {"summary": "checkout returns 500"},
-                "startsAt": "2026-03-02T10:00:00Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": "0123456789abcdef",
-            }
-        ],
-    }
+    document = alert_document(name)
     headers = {"Authorization": f"Bearer {router.token}"}
     async with (
         aiohttp.ClientSession() as session,
@@ -247,7 +187,7 @@ async def test_alertmanager_alert_pages_and_a_signed_declare_announces(
     assert f'policy clause "{OUTAGE_CLAUSE}"' in all_text(page)
 
     # A press signed with the wrong secret is refused with a JSON 401; nothing happens.
-    body = block_actions(PRIMARY, declare_value(page), fake_slack, page["ts"])
+    body = press_body(PRIMARY, "page.declare", declare_value(page), fake_slack, page["ts"])
     status, content_type, answer = await post_interaction(router, body, secret="not-the-secret")
     assert (status, content_type) == (401, "application/json")
     assert answer["error"] == "signature_invalid", answer

@@ -10,8 +10,6 @@ Python client library renders.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +19,9 @@ from tests.e2e.conftest import (
     PrometheusProcess,
     RouterProcess,
     StartPrometheus,
+    alertmanager_webhook,
+    firing_alert,
+    post_webhook,
     wait_until,
 )
 
@@ -37,44 +38,12 @@ UP = f'up{{job="{JOB}"}}'
 def alertmanager_body(name: str, fingerprints: list[str]) -> bytes:
     """An Alertmanager webhook (version 4) with one firing alert per fingerprint."""
     alerts = [
-        {
-            "status": "firing",
-            "labels": {"alertname": name, "severity": "critical", "instance": f"api-{i}"},
-            "annotations": {"summary": "checkout returns 500"},
-            "startsAt": "2026-03-02T10:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": fingerprint,
-        }
+        firing_alert(
+            {"alertname": name, "severity": "critical", "instance": f"api-{i}"}, fingerprint
+        )
         for i, fingerprint in enumerate(fingerprints)
     ]
-    document = {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "router",
-        "groupLabels": {"alertname": name},
-        "commonLabels": {"alertname": name, "severity": "critical"},
-        "commonAnnotations": {"summary": "checkout returns 500"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": alerts,
-    }
-    return json.dumps(document).encode()
-
-
-def post_alertmanager(router: RouterProcess, token: str, body: bytes) -> int:
-    request = urllib.request.Request(
-        router.webhook_url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10.0) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return json.dumps(alertmanager_webhook(name, alerts)).encode()
 
 
 def diagnostics(router: RouterProcess, prometheus: PrometheusProcess) -> str:
@@ -102,10 +71,10 @@ def test_prometheus_scrapes_the_router_counters(
         "E2EPromDiskFull": ["a1b2c3d4e5f60003"],
     }
     for name, fingerprints in accepted.items():
-        status = post_alertmanager(router, router.token, alertmanager_body(name, fingerprints))
+        status, _ = post_webhook(router, alertmanager_body(name, fingerprints), router.token)
         assert status == 200, f"{name}: {status}\n{router.output()}"
     refused = alertmanager_body("E2EPromRefused", ["a1b2c3d4e5f60004"])
-    assert post_alertmanager(router, "not-the-router-token", refused) == 401
+    assert post_webhook(router, refused, "not-the-router-token")[0] == 401
     sent = sum(len(fingerprints) for fingerprints in accepted.values())
 
     # The router itself agrees before Prometheus is asked.

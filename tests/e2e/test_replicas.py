@@ -32,6 +32,10 @@ from tests.e2e.conftest import (
     PostgresSchema,
     RouterProcess,
     StartRouter,
+    alertmanager_webhook,
+    declare_value,
+    firing_alert,
+    page_dms,
     paging_config,
     poll,
     press_body,
@@ -82,30 +86,14 @@ async def start_replicas(
 def alert_webhook(name: str) -> bytes:
     """An Alertmanager v4 notification for group ``name``: two critical alerts."""
     labels = {"alertname": name, "severity": "critical", "service": "checkout"}
-    document = {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "router",
-        "groupLabels": {"alertname": name},
-        "commonLabels": labels,
-        "commonAnnotations": {"summary": "checkout returns 500"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": labels | {"instance": f"api-{i}"},
-                "annotations": {"summary": "checkout returns 500"},
-                "startsAt": "2026-03-02T10:00:00Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": hashlib.sha256(f"{name}/{i}".encode()).hexdigest()[:16],
-            }
-            for i in range(2)
-        ],
-    }
-    return json.dumps(document).encode()
+    alerts = [
+        firing_alert(
+            labels | {"instance": f"api-{i}"},
+            hashlib.sha256(f"{name}/{i}".encode()).hexdigest()[:16],
+        )
+        for i in range(2)
+    ]
+    return json.dumps(alertmanager_webhook(name, alerts, common_labels=labels)).encode()
 
 
 async def post(
@@ -130,23 +118,6 @@ async def ha_pair_sends(
             for replica in replicas
         )
     )
-
-
-def page_dms(slack: FakeSlack, name: str) -> list[dict[str, Any]]:
-    """DMs to eng-primary that page for group ``name`` (they carry a Declare button)."""
-    return [
-        m
-        for m in slack.dms_to(PRIMARY)
-        if name in m["text"] and "page.declare" in json.dumps(m["blocks"])
-    ]
-
-
-def declare_value(message: dict[str, Any]) -> str:
-    for block in message.get("blocks") or []:
-        for element in block.get("elements", []):
-            if element.get("action_id") == "page.declare":
-                return str(element["value"])
-    raise AssertionError(f"no Declare button in {message}")
 
 
 async def settled(schema: PostgresSchema, replicas: list[RouterProcess]) -> None:

@@ -14,8 +14,6 @@ import json
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,9 +26,11 @@ from tests.e2e.conftest import (
     PostgresSchema,
     RouterProcess,
     StartRouter,
+    alert_document,
     http_get,
     paging_config,
     poll,
+    post_webhook,
     slack_env,
     wait_until,
     worker_id,
@@ -59,44 +59,6 @@ def probe(url: str) -> tuple[int, Any] | str:
     except OSError as exc:
         return type(exc).__name__
     return status, json.loads(body)
-
-
-def alert_document(name: str, fingerprint: str = "0123456789abcdef") -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "router",
-        "groupLabels": {"alertname": name},
-        "commonLabels": {"alertname": name, "severity": "critical"},
-        "commonAnnotations": {"summary": "checkout returns 500"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": {"alertname": name, "severity": "critical", "instance": "api-1"},
-                "annotations": {"summary": "checkout returns 500"},
-                "startsAt": "2026-03-02T10:00:00Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": fingerprint,
-            }
-        ],
-    }
-
-
-def post_json(router: RouterProcess, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(
-        router.webhook_url,
-        body,
-        {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def wait_exit(router: RouterProcess, timeout: float = WAIT) -> int:
@@ -318,7 +280,7 @@ async def test_sigterm_releases_claimed_jobs_for_another_replica(
     stuck = await asyncio.to_thread(start_router_async, config=config, env=slack_env())
     name = "ShutdownClaimed"
     body = json.dumps(alert_document(name)).encode()
-    status, answer = await asyncio.to_thread(post_json, stuck, body)
+    status, answer = await asyncio.to_thread(post_webhook, stuck, body)
     assert status == 200, answer
 
     # The page DM is claimed by this router's worker and stuck in Slack.
