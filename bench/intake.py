@@ -18,31 +18,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token-5d1c"
-WEBHOOK = "/webhooks/alertmanager"
-STARTUP_TIMEOUT = 20.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from bench.common import (
+    WEBHOOK,
+    WEBHOOK_HEADERS,
+    BenchError,
+    Server,
+    alertmanager_webhook,
+    clean_env,
+    fingerprint,
+    free_port,
+    http_get,
+    percentile,
+    query,
+    router_server,
+)
 
 # Runs the router exactly as ``python -m router`` does, and in addition writes the
 # SQLite engine's commit count (``SqliteStore.batches``) to stderr when the store
@@ -66,124 +69,9 @@ sys.exit(main(sys.argv[1:]))
 # -- processes ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-
-
-class BenchError(Exception):
-    pass
-
-
-@dataclass
-class Server:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(
-                    f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                status, body = _get(f"{self.url}/readyz", timeout=1.0)
-            except OSError as exc:
-                last = str(exc)
-            else:
-                if status == 200:
-                    return
-                last = f"{status} {body[:200]}"
-            time.sleep(0.1)
-        self.stop()
-        raise BenchError(
-            f"{self.name} not ready after {STARTUP_TIMEOUT}s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server process so far (all its threads)."""
-        fields_ = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
-
-    def log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "(no output)"
-
-
-def clean_env() -> dict[str, str]:
-    secrets = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_TOKEN"}
-    secrets |= {"PAGERDUTY_WEBHOOK_SECRET", "PAGERDUTY_ROUTING_KEY", "ALERTMANAGER_TOKEN"}
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ROUTER__")
-        and k != "ROUTER_CONFIG"
-        and k.removesuffix("_FILE") not in secrets
-    }
-
-
-def router_server(home: Path, db_path: Path, *, count_commits: bool) -> Server:
-    port = free_port()
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
-        "store": {"url": f"sqlite:///{db_path}"},
-        "alertmanager": {"auth": "bearer"},
-    }
-    config_path = home / f"router-{port}.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+def sqlite_router(home: Path, db_path: Path, *, count_commits: bool) -> Server:
     launcher = ["-c", _ROUTER_WITH_COMMIT_COUNT] if count_commits else ["-m", "router"]
-    return Server(
-        name="router",
-        argv=[sys.executable, *launcher, "--config", str(config_path), "serve"],
-        env=clean_env() | {"ALERTMANAGER_TOKEN": TOKEN},
-        log_path=home / f"router-{port}.log",
-        port=port,
-    )
+    return router_server(home, f"sqlite:///{db_path}", launcher=launcher)
 
 
 def bare_server(home: Path) -> Server:
@@ -212,37 +100,17 @@ def make_requests(run: str, count: int, alerts_per_request: int) -> list[Request
     """Alertmanager v4 webhooks; groupKey and fingerprints unique per (run, i, j)."""
     requests = []
     for i in range(count):
-        name = f"Bench_{run}_{i}"
-        group_key = f'{{}}:{{alertname="{name}"}}'
-        common = {"alertname": name, "job": "bench", "severity": "warning"}
-        alerts = []
-        for j in range(alerts_per_request):
-            fingerprint = hashlib.sha256(f"{run}/{i}/{j}".encode()).hexdigest()[:16]
-            alerts.append(
-                {
-                    "status": "firing",
-                    "labels": common | {"instance": f"host-{j}.bench:9100"},
-                    "annotations": {"summary": f"latency above 1s on host-{j}"},
-                    "startsAt": "2024-05-01T10:00:00.123456789Z",
-                    "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-                    "fingerprint": fingerprint,
-                }
-            )
-        document = {
-            "version": "4",
-            "groupKey": group_key,
-            "truncatedAlerts": 0,
-            "status": "firing",
-            "receiver": "bench",
-            "groupLabels": {"alertname": name},
-            "commonLabels": common,
-            "commonAnnotations": {},
-            "externalURL": "http://alertmanager:9093",
-            "alerts": alerts,
-        }
+        document = alertmanager_webhook(
+            f"Bench_{run}_{i}",
+            "warning",
+            "latency above 1s",
+            [fingerprint(f"{run}/{i}/{j}") for j in range(alerts_per_request)],
+            starts_at="2024-05-01T10:00:00.123456789Z",
+            generator_url="http://prometheus:9090/graph?g0.expr=up",
+        )
         body = (json.dumps(document) + "\n").encode()
-        requests.append(Request(body, [(group_key, a["fingerprint"]) for a in alerts]))
+        keys = [(document["groupKey"], a["fingerprint"]) for a in document["alerts"]]
+        requests.append(Request(body, keys))
     return requests
 
 
@@ -266,10 +134,7 @@ class LoadResult:
         return len(self.latencies)
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies, q)
 
 
 async def run_load(
@@ -285,11 +150,7 @@ async def run_load(
     the requests are answered if that comes first, so the kill always lands mid-load.
     """
     result = LoadResult()
-    headers = {
-        "Authorization": f"Bearer {TOKEN}",
-        "Content-Type": "application/json",
-        "User-Agent": "Alertmanager/0.25.0",
-    }
+    headers = WEBHOOK_HEADERS | {"User-Agent": "Alertmanager/0.25.0"}
     pending: Iterator[Request] = iter(requests)
     answered = 0
     half_answered = asyncio.Event()
@@ -343,17 +204,11 @@ async def run_load(
 
 
 def stored_keys(db_path: Path) -> list[AlertKey]:
-    conn = sqlite3.connect(db_path, timeout=10.0)
-    try:
-        return [
-            (row[0], row[1]) for row in conn.execute("SELECT group_key, fingerprint FROM alerts")
-        ]
-    finally:
-        conn.close()
+    return [(row[0], row[1]) for row in query(db_path, "SELECT group_key, fingerprint FROM alerts")]
 
 
 def metric_value(url: str, line_prefix: str) -> float | None:
-    status, text = _get(f"{url}/metrics")
+    status, text = http_get(f"{url}/metrics")
     if status != 200:
         return None
     for line in text.splitlines():
@@ -428,7 +283,7 @@ def throughput(
         rows.append(Row("bare aiohttp", alerts_per_request, result, cpu))
 
         db_path = home / f"throughput-{alerts_per_request}.db"
-        router = router_server(home, db_path, count_commits=True)
+        router = sqlite_router(home, db_path, count_commits=True)
         router.start()
         try:
             warm, result, cpu = measure(
@@ -463,7 +318,7 @@ class CrashCheck:
 
 def crash_check(home: Path, count: int, concurrency: int, kill_after: float) -> CrashCheck:
     db_path = home / "crash.db"
-    router = router_server(home, db_path, count_commits=False)
+    router = sqlite_router(home, db_path, count_commits=False)
     router.start()
     try:
         requests = make_requests("crash", count, 1)
@@ -475,7 +330,7 @@ def crash_check(home: Path, count: int, concurrency: int, kill_after: float) -> 
     finally:
         router.stop()
     # Restart on the same file: the router must open it (WAL recovery) and be ready.
-    again = router_server(home, db_path, count_commits=False)
+    again = sqlite_router(home, db_path, count_commits=False)
     again.start()
     try:
         stored = set(stored_keys(db_path))

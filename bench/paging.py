@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -41,19 +40,27 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from bench.intake import BenchError, Server, clean_env, free_port
+from bench.common import (
+    WEBHOOK,
+    WEBHOOK_HEADERS,
+    BenchError,
+    Server,
+    alertmanager_webhook,
+    fingerprint,
+    query,
+    router_server,
+    settle,
+    spread_ms,
+)
 from tests.fakes.slack_api import FakeSlack
 
-AM_TOKEN = "bench-token-5d1c"
 SLACK_TOKEN = "xoxb-bench-token"
 SIGNING_SECRET = "bench-signing-secret"
+SLACK_ENV = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
 PRIMARY = "U0BENCHPRI"
 INCIDENTS = "C0BENCHINC"
-WEBHOOK = "/webhooks/alertmanager"
 DM_TIMEOUT = 20.0  # seconds one DM may take before it counts as missing
-SETTLE_TIMEOUT = 60.0  # seconds the outbox may take to drain after a storm
 # A storm window far longer than the run: the digest key is the window's number, and a
 # boundary crossed mid-storm would (by design) open a second digest and spoil the count.
 STORM_WINDOW = 10**8
@@ -101,13 +108,10 @@ class TimedSlack(FakeSlack):
 # -- router ------------------------------------------------------------------
 
 
-def router_server(home: Path, db_path: Path, slack: FakeSlack, storm_limit: int) -> Server:
-    port = free_port()
+def paging_config(slack: FakeSlack, storm_limit: int) -> dict[str, Any]:
+    """On-call (eng-primary is FakeSlack's user), Slack at the fake, storm control."""
     rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
-        "store": {"url": f"sqlite:///{db_path}"},
-        "alertmanager": {"auth": "bearer"},
+    return {
         "slack": {"api_url": slack.base_url, "incident_channel": INCIDENTS},
         "paging": {
             "ack_timeout_seconds": 3600,  # no escalation during the run
@@ -116,20 +120,12 @@ def router_server(home: Path, db_path: Path, slack: FakeSlack, storm_limit: int)
         },
         "oncall": {"rotations": {"eng-primary": rotation | {"members": [PRIMARY]}}},
     }
-    config_path = home / f"router-{port}.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = clean_env() | {
-        "ALERTMANAGER_TOKEN": AM_TOKEN,
-        "SLACK_BOT_TOKEN": SLACK_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-    }
-    return Server(
-        name="router",
-        argv=[sys.executable, "-m", "router", "--config", str(config_path), "serve"],
-        env=env,
-        log_path=home / f"router-{port}.log",
-        port=port,
-    )
+
+
+def paging_router(home: Path, db_path: Path, slack: FakeSlack, storm_limit: int) -> Server:
+    """A router on the SQLite file ``db_path`` that pages through ``slack``."""
+    config = paging_config(slack, storm_limit)
+    return router_server(home, f"sqlite:///{db_path}", extra=config, env=SLACK_ENV)
 
 
 @contextlib.asynccontextmanager
@@ -148,36 +144,15 @@ async def running(server: Server) -> Any:
 
 def webhook(name: str, alerts: int) -> bytes:
     """An Alertmanager v4 webhook: one group ``name`` with ``alerts`` firing alerts."""
-    common = {"alertname": name, "job": "bench", "severity": "critical"}
-    document = {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "bench",
-        "groupLabels": {"alertname": name},
-        "commonLabels": common,
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": common | {"instance": f"host-{j}.bench:9100"},
-                "annotations": {"summary": f"error rate above 5% on host-{j}"},
-                "startsAt": "2026-03-02T10:00:00Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": hashlib.sha256(f"{name}/{j}".encode()).hexdigest()[:16],
-            }
-            for j in range(alerts)
-        ],
-    }
-    return json.dumps(document).encode()
+    fingerprints = [fingerprint(f"{name}/{j}") for j in range(alerts)]
+    return json.dumps(
+        alertmanager_webhook(name, "critical", "error rate above 5%", fingerprints)
+    ).encode()
 
 
 def session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        headers={"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"},
+        headers=WEBHOOK_HEADERS,
         timeout=aiohttp.ClientTimeout(total=30),
         connector=aiohttp.TCPConnector(limit=64),
     )
@@ -244,7 +219,7 @@ async def measure_latency(
 
 async def latency_phase(home: Path, count: int, concurrency: int) -> list[Latency]:
     async with TimedSlack() as slack:
-        server = router_server(home, home / "latency.db", slack, storm_limit=100_000)
+        server = paging_router(home, home / "latency.db", slack, storm_limit=100_000)
         async with running(server), session() as client:
             await measure_latency(client, server.url, slack, "warm", 20, 1)
             sequential = await measure_latency(client, server.url, slack, "seq", count, 1)
@@ -282,31 +257,13 @@ class Storm:
             self.problems.append(f"{what}: got {got}, want {want}")
 
 
-def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db_path, timeout=10.0)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+async def outbox_drained(db_path: Path) -> bool:
+    """Wait until the router's outbox on ``db_path`` is drained (``settle``)."""
 
+    async def rows(sql: str) -> list[tuple[Any, ...]]:
+        return query(db_path, sql)
 
-async def settle(db_path: Path) -> bool:
-    """Wait until no side effect is pending or running (timers are due much later)."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    quiet_since: float | None = None
-    while time.monotonic() < deadline:
-        [(busy,)] = query(
-            db_path,
-            "SELECT count(*) FROM jobs WHERE kind != 'timer' AND status IN ('pending', 'running')",
-        )
-        if busy == 0:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= 0.5:
-                return True
-        else:
-            quiet_since = None
-        await asyncio.sleep(0.1)
-    return False
+    return await settle(rows)
 
 
 async def storm_phase(
@@ -319,7 +276,7 @@ async def storm_phase(
     # Some groups again, byte for byte, as Alertmanager resends: nothing may change.
     bodies += bodies[:: max(1, groups // repeats)][:repeats]
     async with TimedSlack() as slack:
-        server = router_server(home, db_path, slack, storm_limit=storm_limit)
+        server = paging_router(home, db_path, slack, storm_limit=storm_limit)
         async with running(server), session() as client:
             pending = iter(bodies)
 
@@ -331,7 +288,7 @@ async def storm_phase(
 
             begin = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            result.settled = await settle(db_path)
+            result.settled = await outbox_drained(db_path)
             result.elapsed = time.perf_counter() - begin
         # The router has stopped: FakeSlack's record and the file are final.
         dms = slack.dms_to(PRIMARY)
@@ -377,13 +334,6 @@ async def storm_phase(
 # -- report ------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def print_latency(rows: list[Latency]) -> None:
     print("\n(a) webhook -> page DM at FakeSlack, one new group per webhook (ms)")
     header = (
@@ -399,12 +349,7 @@ def print_latency(rows: list[Latency]) -> None:
             ("webhook -> DM posted", row.to_dm),
             ("200 -> DM (outbox share)", row.after_200),
         ):
-            ms = [v * 1000 for v in values]
-            print(
-                f"{label:<12}{row.concurrency:>6}{len(values):>8}  {what:<26}"
-                f"{percentile(ms, 0.5):>9.1f}{percentile(ms, 0.9):>9.1f}"
-                f"{percentile(ms, 0.99):>9.1f}{max(ms, default=float('nan')):>9.1f}"
-            )
+            print(f"{label:<12}{row.concurrency:>6}{len(values):>8}  {what:<26}{spread_ms(values)}")
         rate = len(row.to_dm) / row.elapsed if row.elapsed else 0.0
         print(
             f"{'':<12}{'':>6}{'':>8}  {row.sent} sent, {row.non_2xx} non-200,"

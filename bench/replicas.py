@@ -43,33 +43,22 @@ from typing import Any
 
 import aiohttp
 import psycopg
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.intake import (
-    TOKEN,
+from bench.common import (
     WEBHOOK,
+    WEBHOOK_HEADERS,
     BenchError,
-    LoadResult,
     Server,
-    clean_env,
-    free_port,
-    measure,
+    query,
+    router_server,
+    settle,
+    spread_ms,
 )
-from bench.paging import (
-    INCIDENTS,
-    NAME,
-    PRIMARY,
-    SIGNING_SECRET,
-    SLACK_TOKEN,
-    STORM_WINDOW,
-    TimedSlack,
-    percentile,
-    webhook,
-)
+from bench.intake import LoadResult, measure
+from bench.paging import NAME, PRIMARY, SLACK_ENV, TimedSlack, paging_config, webhook
 
 DM_TIMEOUT = 60.0  # seconds all page DMs of the race may take to arrive after the last round
-SETTLE_TIMEOUT = 60.0
 
 
 def postgres_url() -> str:
@@ -106,42 +95,6 @@ class Schema:
 
 
 # -- routers -----------------------------------------------------------------------------
-
-
-def router(home: Path, store_url: str, tag: str, extra: dict[str, Any] | None = None) -> Server:
-    port = free_port()
-    config: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": port, "shutdown_grace_seconds": 2},
-        "store": {"url": store_url},
-        "alertmanager": {"auth": "bearer"},
-    }
-    config |= extra or {}
-    config_path = home / f"router-{tag}-{port}.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = clean_env() | {"ALERTMANAGER_TOKEN": TOKEN}
-    if "slack" in config:
-        env |= {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
-    return Server(
-        name=f"router ({tag})",
-        argv=[sys.executable, "-m", "router", "--config", str(config_path), "serve"],
-        env=env,
-        log_path=home / f"router-{tag}-{port}.log",
-        port=port,
-    )
-
-
-def paging(slack: TimedSlack) -> dict[str, Any]:
-    """On-call (eng-primary is FakeSlack's user), Slack at the fake, no storm folding."""
-    rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
-    return {
-        "slack": {"api_url": slack.base_url, "incident_channel": INCIDENTS},
-        "paging": {
-            "ack_timeout_seconds": 3600,  # no escalation during the run
-            "storm_limit": 1_000_000,  # every group is a page of its own
-            "storm_window_seconds": STORM_WINDOW,
-        },
-        "oncall": {"rotations": {"eng-primary": rotation | {"members": [PRIMARY]}}},
-    }
 
 
 def metric_sum(server: Server, name: str) -> float:
@@ -184,7 +137,7 @@ class Ingest:
 def ingest(
     home: Path, engine: str, store_url: str, count: int, warmup: int, concurrency: int
 ) -> Ingest:
-    server = router(home, store_url, engine)
+    server = router_server(home, store_url, tag=engine)
     server.start()
     try:
         warm, result, cpu = measure(server, engine[:2], 1, count, warmup, concurrency)
@@ -201,11 +154,7 @@ def ingest_phase(
     [(postgres.rows,)] = schema.query("SELECT count(*) FROM alerts")
     db_path = home / "ingest.db"
     sqlite = ingest(home, "sqlite", f"sqlite:///{db_path}", count, warmup, concurrency)
-    conn = sqlite3.connect(db_path, timeout=10.0)
-    try:
-        [(sqlite.rows,)] = conn.execute("SELECT count(*) FROM alerts").fetchall()
-    finally:
-        conn.close()
+    [(sqlite.rows,)] = query(db_path, "SELECT count(*) FROM alerts")
     return [postgres, sqlite]
 
 
@@ -268,31 +217,15 @@ class Race:
             self.problems.append(f"{what}: got {got}, want {want}")
 
 
-async def settle(schema: Schema) -> bool:
-    """Wait until no side effect is pending or running (timers are due much later)."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    quiet_since: float | None = None
-    while time.monotonic() < deadline:
-        [(busy,)] = await asyncio.to_thread(
-            schema.query,
-            "SELECT count(*) FROM jobs WHERE kind != 'timer' AND status IN ('pending', 'running')",
-        )
-        if busy == 0:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= 0.5:
-                return True
-        else:
-            quiet_since = None
-        await asyncio.sleep(0.1)
-    return False
-
-
 async def race_phase(home: Path, schema: Schema, rounds: int) -> Race:
     result = Race(rounds)
     names: Iterator[str] = (f"BenchPage_replicas_{i:05d}" for i in range(rounds))
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     async with TimedSlack() as slack:
-        replicas = [router(home, schema.url, f"replica{i}", paging(slack)) for i in "ab"]
+        config = paging_config(slack, storm_limit=1_000_000)  # every group pages on its own
+        replicas = [
+            router_server(home, schema.url, tag=f"replica{i}", extra=config, env=SLACK_ENV)
+            for i in "ab"
+        ]
         started: list[Server] = []
         try:
             # Off the loop: FakeSlack lives on it. One after the other: migrations.
@@ -302,7 +235,7 @@ async def race_phase(home: Path, schema: Schema, rounds: int) -> Race:
             connector = aiohttp.TCPConnector(limit=8)
             timeout = aiohttp.ClientTimeout(total=30)
             async with aiohttp.ClientSession(
-                connector=connector, timeout=timeout, headers=headers
+                connector=connector, timeout=timeout, headers=WEBHOOK_HEADERS
             ) as session:
 
                 async def send(url: str, body: bytes) -> None:
@@ -333,7 +266,7 @@ async def race_phase(home: Path, schema: Schema, rounds: int) -> Race:
                         at = await asyncio.wait_for(posted, max(0.01, remaining))
                         result.to_dm.append(at - started_at)
                 result.dm_wait = time.perf_counter() - last_round
-            result.settled = await settle(schema)
+            result.settled = await settle(lambda sql: asyncio.to_thread(schema.query, sql))
             result.opened_by = [metric_sum(r, "router_pages_opened_total") for r in replicas]
             result.sent_by = [metric_sum(r, "router_pages_sent_total") for r in replicas]
         finally:
@@ -398,11 +331,7 @@ def print_race(race: Race) -> None:
         ("round: both replicas answered", race.round_trip),
         ("round start -> DM at FakeSlack", race.to_dm),
     ):
-        ms = [v * 1000 for v in values]
-        print(
-            f"  {what:<34}{percentile(ms, 0.5):>9.1f}{percentile(ms, 0.9):>9.1f}"
-            f"{percentile(ms, 0.99):>9.1f}{max(ms, default=float('nan')):>9.1f}"
-        )
+        print(f"  {what:<34}{spread_ms(values)}")
     rate = race.rounds / race.elapsed if race.elapsed else 0.0
     print(
         f"  {race.rounds} rounds in {race.elapsed:.1f}s ({rate:.0f} rounds/s), the last DM"

@@ -103,16 +103,6 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         process.wait(timeout=5)
 
 
-def _spawn(
-    argv: list[str], log_path: Path, cwd: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with no stdin, its stdout and stderr going to ``log_path``."""
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-
-
 def _wait_ready(
     process: subprocess.Popen[bytes], url: str, name: str, log: Path, timeout: float
 ) -> None:
@@ -135,6 +125,27 @@ def _wait_ready(
         time.sleep(0.1)
     _stop(process)
     pytest.fail(f"{name} not ready after {timeout:.0f}s ({last}); its output:\n{_tail(log)}")
+
+
+def _launch(
+    started: list[subprocess.Popen[bytes]],
+    argv: list[str],
+    log_path: Path,
+    *,
+    cwd: Path,
+    ready_url: str,
+    name: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` (no stdin, its output to ``log_path``), add it to ``started`` (the
+    fixture stops those at teardown) and wait until ``ready_url`` answers 200."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    started.append(process)
+    _wait_ready(process, ready_url, name, log_path, STARTUP_TIMEOUT)
+    return process
 
 
 @dataclass
@@ -243,15 +254,16 @@ def start_router(tmp_path: Path) -> Iterator[StartRouter]:
             _clean_env() | {"ALERTMANAGER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"} | dict(env or {})
         )
         log_path = home / "router.log"
-        process = _spawn(
+        url = f"http://127.0.0.1:{port}"
+        process = _launch(
+            started,
             [sys.executable, "-m", "router", "--config", str(config_path), "serve"],
             log_path,
             cwd=ROOT,
+            ready_url=f"{url}/readyz",
+            name="router",
             env=full_env,
         )
-        started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(process, f"{url}/readyz", "router", log_path, STARTUP_TIMEOUT)
         return RouterProcess(url, db_path, TOKEN, process, log_path)
 
     try:
@@ -353,6 +365,44 @@ def _binary(*names: str) -> str | None:
     return None
 
 
+def _launch_prometheus_family(
+    started: list[subprocess.Popen[bytes]],
+    home: Path,
+    name: str,
+    binary: str,
+    config: Mapping[str, Any],
+    storage_flag: str,
+    *args: str,
+) -> tuple[str, subprocess.Popen[bytes], Path, Path]:
+    """Start a Prometheus-style server (Prometheus, Alertmanager) in ``home`` and wait
+    until ``/-/ready`` answers: ``config`` in ``<name>.yml``, its data in ``data/``
+    (``storage_flag``), a free loopback port, output in ``<name>.log``, then ``args``.
+
+    Returns its URL, the process, the log's path and the configuration's path.
+    """
+    (home / "data").mkdir(parents=True)
+    config_path = home / f"{name}.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    log_path = home / f"{name}.log"
+    url = f"http://127.0.0.1:{port}"
+    process = _launch(
+        started,
+        [
+            binary,
+            f"--config.file={config_path}",
+            f"{storage_flag}={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *args,
+        ],
+        log_path,
+        cwd=home,
+        ready_url=f"{url}/-/ready",
+        name=name,
+    )
+    return url, process, log_path, config_path
+
+
 @dataclass
 class AlertmanagerProcess:
     url: str
@@ -387,11 +437,9 @@ def start_alertmanager(tmp_path: Path) -> Iterator[StartAlertmanager]:
             "needs the real prometheus-alertmanager and amtool binaries on PATH"
             " (apt-get install prometheus-alertmanager); CI installs them"
         )
-    started: list[AlertmanagerProcess] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def start(webhook_url: str, token: str) -> AlertmanagerProcess:
-        home = tmp_path / f"alertmanager-{len(started)}"
-        (home / "data").mkdir(parents=True)
         config = {
             "global": {"resolve_timeout": "5m"},
             "route": {
@@ -416,33 +464,24 @@ def start_alertmanager(tmp_path: Path) -> Iterator[StartAlertmanager]:
                 }
             ],
         }
-        config_path = home / "alertmanager.yml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        port = free_port()
-        log_path = home / "alertmanager.log"
-        process = _spawn(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=debug",
-            ],
-            log_path,
-            cwd=home,
+        home = tmp_path / f"alertmanager-{len(started)}"
+        url, process, log_path, _ = _launch_prometheus_family(
+            started,
+            home,
+            "alertmanager",
+            str(binary),
+            config,
+            "--storage.path",
+            "--cluster.listen-address=",
+            "--log.level=debug",
         )
-        url = f"http://127.0.0.1:{port}"
-        am = AlertmanagerProcess(url, process, log_path, amtool)
-        started.append(am)
-        _wait_ready(process, f"{url}/-/ready", "alertmanager", log_path, STARTUP_TIMEOUT)
-        return am
+        return AlertmanagerProcess(url, process, log_path, amtool)
 
     try:
         yield start
     finally:
-        for am in started:
-            _stop(am.process)
+        for process in started:
+            _stop(process)
 
 
 @pytest.fixture
@@ -516,13 +555,11 @@ def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
         skip_unless_ci(
             "needs the real prometheus binary on PATH (apt-get install prometheus); CI installs it"
         )
-    started: list[PrometheusProcess] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def start(
         targets: list[str], job: str = "incident-router", scrape_interval: str = "1s"
     ) -> PrometheusProcess:
-        home = tmp_path / f"prometheus-{len(started)}"
-        (home / "data").mkdir(parents=True)
         config = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "scrape_configs": [
@@ -535,31 +572,17 @@ def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
                 }
             ],
         }
-        config_path = home / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        port = free_port()
-        log_path = home / "prometheus.log"
-        process = _spawn(
-            [
-                str(binary),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            log_path,
-            cwd=home,
+        home = tmp_path / f"prometheus-{len(started)}"
+        url, process, log_path, config_path = _launch_prometheus_family(
+            started, home, "prometheus", str(binary), config, "--storage.tsdb.path"
         )
-        url = f"http://127.0.0.1:{port}"
-        prometheus = PrometheusProcess(url, process, log_path, config_path)
-        started.append(prometheus)
-        _wait_ready(process, f"{url}/-/ready", "prometheus", log_path, STARTUP_TIMEOUT)
-        return prometheus
+        return PrometheusProcess(url, process, log_path, config_path)
 
     try:
         yield start
     finally:
-        for prometheus in started:
-            _stop(prometheus.process)
+        for process in started:
+            _stop(process)
 
 
 # -- PostgreSQL: one schema per test, for routers that share a database ---------------
