@@ -25,10 +25,12 @@ ResultLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 class RetryLater(Exception):
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    def __init__(self, reason: str, after: float | None = None, waiting: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after  # seconds the other side asked us to wait, if it said
+        # Waiting for another job to run first: not a failure, uses up no attempt.
+        self.waiting = waiting
 
 
 class PermanentFailure(Exception):
@@ -68,5 +70,5 @@ async def require_result(results: ResultLookup, key: str) -> dict[str, Any]:
     """The result of the job ``key``; retry later if it has not run yet."""
     result = await results(key)
     if result is None:
-        raise RetryLater(f"waiting for job {key}", after=1.0)
+        raise RetryLater(f"waiting for job {key}", after=1.0, waiting=True)
     return result

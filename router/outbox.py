@@ -107,6 +107,9 @@ class OutboxWorker:
             except StoreError as exc:
                 log.error("outbox: store unavailable, retrying: %s", exc)
                 worked = 0
+            except Exception:  # the loop must outlive any bug: side effects depend on it
+                log.exception("outbox: unexpected error; the worker carries on")
+                worked = 0
             if worked == 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
@@ -157,11 +160,26 @@ class OutboxWorker:
 
     async def _result_of(self, key: str) -> dict[str, Any] | None:
         found = await self._store.run(lambda tx: tx.job_by_key(key))
+        if found is not None and found[0].status in (JobStatus.DEAD, JobStatus.CANCELLED):
+            raise PermanentFailure(f"the job it depends on ({key}) is {found[0].status.value}")
         if found is None or found[0].status is not JobStatus.DONE:
             return None
         return found[1] or {}
 
     async def _execute(self, job: StoredJob) -> None:
+        """Run one job; whatever goes wrong, the worker lives on and the job is
+        retried or dead-lettered, never left claimed by a dead loop."""
+        try:
+            await self._carry_out(job)
+        except StoreError as exc:
+            # The store is down: the claim lapses and the job runs again later.
+            log.error("outbox: job %s (%s): store unavailable: %s", job.id, job.kind.value, exc)
+        except Exception as exc:  # a bug (adapter, timer, stored state): loudly, never drop
+            log.exception("outbox: job %s (%s) failed unexpectedly", job.id, job.kind.value)
+            with contextlib.suppress(StoreError):
+                await self._retry(job, type(exc).__name__, None)
+
+    async def _carry_out(self, job: StoredJob) -> None:
         if job.kind is JobKind.TIMER:
             await self._fire_timer(job)
             return
@@ -179,64 +197,64 @@ class OutboxWorker:
             job = await self._filled(job)
             result = await adapter.run(job, self._result_of)
         except RetryLater as exc:
-            self._metrics.outbound_calls.labels(adapter.system, "retry").inc()
-            if job.attempts >= self._max_attempts:
-                await self._dead(job, f"gave up after {job.attempts} attempts: {exc.reason}")
+            if exc.waiting:
+                # Its parent (the message it threads under, the issue it comments on)
+                # has not run yet: not a failure, and no attempt used up.
+                await self._postpone(job, exc)
                 return
-            delay = exc.after if exc.after is not None else backoff(job.attempts)
-            due = self._clock.now() + timedelta(seconds=delay)
-            # Waiting on an earlier job (a thread reply on its root) is normal: debug.
-            level = logging.DEBUG if exc.reason.startswith("waiting for job") else logging.WARNING
-            log.log(
-                level,
-                "outbox: job %s (%s) will retry in %.1fs: %s",
-                job.id,
-                job.kind.value,
-                delay,
-                exc.reason,
-            )
-            self._metrics.jobs_run.labels(job.kind.value, "retry").inc()
-            now, reason = self._clock.now(), exc.reason
-            await self._store.run(lambda tx: tx.retry_job(job.id, self.worker_id, due, reason, now))
+            self._metrics.outbound_calls.labels(adapter.system, "retry").inc()
+            await self._retry(job, exc.reason, exc.after)
+            return
         except PermanentFailure as exc:
             self._metrics.outbound_calls.labels(adapter.system, "permanent").inc()
             await self._dead(job, exc.reason)
-        except Exception as exc:  # a bug in an adapter: retry, loudly, never drop
-            log.exception("outbox: job %s (%s) failed unexpectedly", job.id, job.kind.value)
-            self._metrics.jobs_run.labels(job.kind.value, "retry").inc()
-            due = self._clock.now() + timedelta(seconds=backoff(job.attempts))
-            now = self._clock.now()
-            reason = f"{type(exc).__name__}"
-            if job.attempts >= self._max_attempts:
-                await self._dead(job, reason)
-                return
-            await self._store.run(lambda tx: tx.retry_job(job.id, self.worker_id, due, reason, now))
-        else:
-            self._metrics.outbound_calls.labels(adapter.system, "ok").inc()
-            self._metrics.jobs_run.labels(job.kind.value, "ok").inc()
-            # Pages only: not a digest, a handoff offer or an end-of-day reminder.
-            not_pages = (None, "digest", "handoff", "reminder")
-            if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in not_pages:
-                self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
-            now = self._clock.now()
+            return
+        self._metrics.outbound_calls.labels(adapter.system, "ok").inc()
+        self._metrics.jobs_run.labels(job.kind.value, "ok").inc()
+        # Pages only: not a digest, a handoff offer or an end-of-day reminder.
+        not_pages = (None, "digest", "handoff", "reminder")
+        if job.kind is JobKind.SLACK_DM and job.payload.get("role") not in not_pages:
+            self._metrics.pages_sent.labels(str(job.payload["role"])).inc()
+        now = self._clock.now()
+        policy = self._policy
 
-            policy = self._policy
-
-            def done(tx: Any) -> Outcome | None:
-                if not tx.finish_job(job.id, self.worker_id, result, now):
-                    return None  # our lease ran out and another worker has it
-                if _is_edit(job):
-                    tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
-                if job.payload.get("on_result") and policy is not None:
-                    # what the adapter found feeds the lifecycle, in the same commit
-                    return job_result(tx, job, result, now, policy)
+        def done(tx: Any) -> Outcome | None:
+            if not tx.finish_job(job.id, self.worker_id, result, now):
+                log.warning("outbox: job %s ran after its lease ran out", job.id)
                 return None
+            if _is_edit(job):
+                tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
+            if job.payload.get("on_result") and policy is not None:
+                # what the adapter found feeds the lifecycle, in the same commit
+                return job_result(tx, job, result, now, policy)
+            return None
 
-            outcome = await self._store.run(done)
-            if outcome is not None and self._on_outcome is not None:
-                self._on_outcome(outcome)
-                if outcome.jobs:
-                    self.kick()
+        outcome = await self._store.run(done)
+        if outcome is not None and self._on_outcome is not None:
+            self._on_outcome(outcome)
+            if outcome.jobs:
+                self.kick()
+
+    async def _retry(self, job: StoredJob, reason: str, after: float | None) -> None:
+        if job.attempts >= self._max_attempts:
+            await self._dead(job, f"gave up after {job.attempts} attempts: {reason}")
+            return
+        delay = after if after is not None else backoff(job.attempts)
+        now = self._clock.now()
+        due = now + timedelta(seconds=delay)
+        log.warning(
+            "outbox: job %s (%s) will retry in %.1fs: %s", job.id, job.kind.value, delay, reason
+        )
+        self._metrics.jobs_run.labels(job.kind.value, "retry").inc()
+        await self._store.run(lambda tx: tx.retry_job(job.id, self.worker_id, due, reason, now))
+
+    async def _postpone(self, job: StoredJob, exc: RetryLater) -> None:
+        now = self._clock.now()
+        due = now + timedelta(seconds=exc.after if exc.after is not None else 1.0)
+        log.debug("outbox: job %s waits: %s", job.id, exc.reason)
+        await self._store.run(
+            lambda tx: tx.retry_job(job.id, self.worker_id, due, exc.reason, now, postpone=True)
+        )
 
     async def _filled(self, job: StoredJob) -> StoredJob:
         """Fill ``{field}`` in the text from another job's result (``fill_from``), e.g.

@@ -179,3 +179,41 @@ async def test_a_retried_older_edit_never_overwrites_a_newer_one(tmp_path: Path)
         assert found is not None and found[1] == {"superseded": True}
         assert len(h.slack.calls_to("chat.update")) == 3  # the stale edit was not sent
         assert "Declared *INC-1*" in str(h.slack.dms_to(PRIMARY)[0]["blocks"])
+
+
+async def test_a_reply_waiting_on_its_rate_limited_parent_uses_up_no_attempts(
+    tmp_path: Path,
+) -> None:
+    async with running_router(tmp_path) as h:
+        await h.alertmanager(am_payload())
+        key = await h.page_key()
+        # the announcement is rate-limited for a long time; its thread replies wait
+        h.slack.fail_next("chat.postMessage", status=429, retry_after=30, times=1)
+        await h.press("page.declare", key, PRIMARY)
+        await h.command("update rolling back v42", PRIMARY)  # a reply in its thread
+        for _ in range(40):  # many polls while the parent waits
+            await h.advance(1.1)
+            await asyncio.sleep(0.01)
+        jobs = await h.store.run(lambda tx: tx.jobs())
+        assert not [j for j in jobs if j.status is JobStatus.DEAD]
+        await h.advance(30)
+        await h.slack.wait_for(
+            lambda: any(
+                "rolling back v42" in str(m["text"]) for m in h.slack.messages_in(INCIDENTS)
+            )
+        )
+
+
+async def test_a_broken_timer_does_not_stop_the_worker(tmp_path: Path) -> None:
+    from router.jobs import Job, JobKind
+    from tests.conftest import T0
+
+    async with running_router(tmp_path) as h:
+        bad = Job(kind=JobKind.TIMER, key="bad-timer", payload={"event": "ack_timeout"})
+        await h.store.run(lambda tx: tx.enqueue([bad], T0))
+        h.kick()
+        await asyncio.sleep(0.2)
+        await h.alertmanager(am_payload())  # the worker still sends pages
+        await h.dm_blocks(PRIMARY)
+        [found] = [j for j in await h.store.run(lambda tx: tx.jobs()) if j.key == "bad-timer"]
+        assert found.status is JobStatus.PENDING and found.last_error == "KeyError"

@@ -340,12 +340,16 @@ class SqlTx:
     # -- outbox --------------------------------------------------------------
 
     def enqueue(self, jobs: Iterable[Job], now: datetime) -> int:
-        """Add jobs; a job whose key already exists is skipped (idempotency)."""
+        """Add jobs; a job whose key already exists is skipped (idempotency), unless it
+        was cancelled: then it is armed again (a timer re-armed after a cancel)."""
         added = 0
         for job in jobs:
             row = self._one(
                 "INSERT INTO jobs (kind, key, payload, status, due_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
+                " VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                " status = 'pending', payload = excluded.payload, due_at = excluded.due_at,"
+                " attempts = 0, last_error = NULL, updated_at = excluded.updated_at"
+                " WHERE jobs.status = 'cancelled' RETURNING id",
                 (
                     job.kind.value,
                     job.key,
@@ -410,13 +414,22 @@ class SqlTx:
         return row is not None
 
     def retry_job(
-        self, job_id: int, worker: str, due_at: datetime, error: str, now: datetime
+        self,
+        job_id: int,
+        worker: str,
+        due_at: datetime,
+        error: str,
+        now: datetime,
+        postpone: bool = False,
     ) -> bool:
+        """Back to pending until ``due_at``. ``postpone``: it only waited for another
+        job, so the attempt its claim counted is given back."""
         row = self._one(
             "UPDATE jobs SET status = 'pending', due_at = ?, last_error = ?,"
-            " claimed_by = NULL, claimed_until = NULL, updated_at = ?"
-            " WHERE id = ? AND claimed_by = ? AND status = 'running' RETURNING id",
-            (epoch(due_at), error, epoch(now), job_id, worker),
+            " claimed_by = NULL, claimed_until = NULL, updated_at = ?,"
+            " attempts = attempts - ? WHERE id = ? AND claimed_by = ? AND status = 'running'"
+            " RETURNING id",
+            (epoch(due_at), error, epoch(now), int(postpone), job_id, worker),
         )
         return row is not None
 
