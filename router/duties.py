@@ -23,6 +23,7 @@ from router.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEnt
 from router.jobs import Job, JobKind
 from router.messages import announcement, handoff_offer_message
 from router.oncall import LEADERSHIP
+from router.page import ROUTER_DEDUP_PREFIX
 from router.policy import Outcome, Policy
 from router.reports import describe, postmortem, tracking_issue
 from router.severity import Severity, Suggestion
@@ -542,6 +543,16 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
         )
     if incident.tracking_issue_job is not None:
         step.jobs.append(_close_issue(incident, incident.tracking_issue_job, "close-tracking"))
+    if ctx.policy.pagerduty and incident.page_key is not None:
+        # The page's PagerDuty alert was acknowledged at declaration; now it is over.
+        step.jobs.append(
+            Job(
+                kind=JobKind.PAGERDUTY_EVENT,
+                key=_key(incident, "pd-resolve"),
+                payload={"event_action": "resolve",
+                         "dedup_key": f"{ROUTER_DEDUP_PREFIX}{incident.page_key}"},
+            )
+        )  # fmt: skip
     if incident.postmortem_required:
         _owe_postmortem(step, incident, ctx)
     else:

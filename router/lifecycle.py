@@ -20,7 +20,7 @@ from router import duties
 from router.alerts import Alert, AlertChange, AlertStatus, short_hash
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
-from router.messages import digest_message, page_message, reminder_message
+from router.messages import digest_message, page_message, refire_message, reminder_message
 from router.oncall import ENG_PRIMARY, ESCALATION_ORDER
 from router.page import ROUTER_DEDUP_PREFIX, Decision, Page, PagedPerson, PageStatus
 from router.policy import Outcome, Policy
@@ -56,7 +56,9 @@ def _pd_job(page: Page, action: str, policy: Policy, alerts: Sequence[Alert]) ->
             "severity": pagerduty_severity(page.suggestion.severity),
             "custom_details": {"alerts": len(alerts), "clause": page.suggestion.clause},
         }
-    return [Job(kind=JobKind.PAGERDUTY_EVENT, key=f"page:{page.key}:pd:{action}", payload=payload)]
+    # The version makes a second trigger (firing again after resolving) a new event.
+    key = f"page:{page.key}:pd:{action}:v{page.version}"
+    return [Job(kind=JobKind.PAGERDUTY_EVENT, key=key, payload=payload)]
 
 
 def _dm(
@@ -118,12 +120,14 @@ def alerts_arrived(
     now: datetime,
     policy: Policy,
     storm: Storm,
+    incident_open: bool = True,
 ) -> Outcome:
     """Alerts of one group were recorded.
 
     ``page`` is the group's active page, if any; ``page_alerts`` its pageable alerts as
     stored now; ``current_alerts`` the group's pageable alerts seen in this delivery
-    (what a new page would show); ``changes`` what this delivery changed.
+    (what a new page would show); ``changes`` what this delivery changed;
+    ``incident_open`` whether the incident declared from ``page`` is still open.
     """
     something_new = any(c in (AlertChange.NEW, AlertChange.REFIRED) for c in changes)
     firing_now = any(a.status is AlertStatus.FIRING for a in current_alerts)
@@ -132,12 +136,19 @@ def alerts_arrived(
         if not (something_new and firing_now):
             return Outcome()  # repeats or resolutions of alerts nobody was paged for
         return _open_page(current_alerts, now, policy, storm)
-    if page.status is PageStatus.DISMISSED and something_new and firing_now:
-        # Dismissed, then something new fires in the group: that deserves a fresh look.
+    # Dismissed, or its incident is over: something new firing deserves a fresh look.
+    finished = page.status is PageStatus.DISMISSED or (
+        page.status is PageStatus.DECLARED and not incident_open
+    )
+    if finished and something_new and firing_now:
         retired = page.model_copy(update={"active": False, "version": page.version + 1})
         outcome = _open_page(current_alerts, now, policy, storm)
         outcome.retire = retired
         return outcome
+    if page.status is PageStatus.DECLARED and not incident_open:
+        # Its incident is closed: the page steps aside quietly (no notes to a thread
+        # nobody reads), and the next firing of the group pages afresh.
+        return Outcome(page=page.model_copy(update={"active": False, "version": page.version + 1}))
     return _update_page(page, changes, page_alerts, now, policy)
 
 
@@ -253,8 +264,24 @@ def _update_page(
         outcome.jobs += _refresh(page, alerts, policy)
     if page.all_resolved and not was_resolved:
         outcome.events.append("page_all_resolved")
-        if page.status is PageStatus.OPEN:
-            outcome.jobs += _pd_job(page, "resolve", policy, alerts)
+        outcome.jobs += _pd_job(page, "resolve", policy, alerts)
+        # Resolved before anyone answered: stop escalating to the next level.
+        outcome.cancel += _cancel_timers(page) if page.status is PageStatus.OPEN else []
+    elif was_resolved and firing and page.status is PageStatus.OPEN:
+        # Firing again before anyone answered: page again, and escalate again if unanswered.
+        outcome.events.append("page_refired")
+        outcome.jobs += _pd_job(page, "trigger", policy, firing)
+        outcome.jobs.append(_ack_timer(page, now, policy))
+        text, blocks = refire_message(page)
+        for person in page.paged:
+            outcome.jobs.append(
+                Job(
+                    kind=JobKind.SLACK_DM,
+                    key=f"{person.dm_job}:refired:v{page.version}",
+                    payload={"user": person.user, "role": "reminder", "text": text,
+                             "blocks": blocks},
+                )
+            )  # fmt: skip
     if page.status is PageStatus.DECLARED and page.incident_number is not None:
         outcome.jobs += _thread_notes(page, changes, alerts, policy)
         outcome.timeline += [
@@ -409,8 +436,9 @@ def ack_timeout(
     page: Page, level: int, now: datetime, policy: Policy, alerts: Sequence[Alert]
 ) -> Outcome:
     """Nobody decided in time: page again and page the next level."""
-    if page.status is not PageStatus.OPEN or page.level != level:
-        return Outcome()  # decided, or already escalated by hand: the timer is stale
+    if page.status is not PageStatus.OPEN or page.level != level or page.all_resolved:
+        # decided, escalated by hand, or resolved on its own: the timer is stale
+        return Outcome()
     return _escalate(page, now, policy, alerts, cause="timeout", actor="router")
 
 

@@ -194,6 +194,12 @@ def reminder_message(page: Page) -> tuple[str, list[Block]]:
 _DIGEST_MAX_LISTED = 40
 
 
+def refire_message(page: Page) -> tuple[str, list[Block]]:
+    text = f"Firing again: {page.title}"
+    return text, [_section(f":rotating_light: {escape(text)}. The page above had resolved "
+                           "on its own; it needs a decision now.")]  # fmt: skip
+
+
 def digest_message(user: str, pages: Sequence[Page], max_shown: int) -> tuple[str, list[Block]]:
     text = f"{len(pages)} more suspected incidents (alert storm: folded into one digest)"
     blocks: list[Block] = [

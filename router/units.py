@@ -69,7 +69,7 @@ def after_alerts_recorded(
         page = tx.active_page(group_key)
         current = tx.alerts_in_group(group_key, since=now, pageable_only=True)
         # Only a new page counts against storm control (and needs its lock).
-        may_open = page is None or page.status is PageStatus.DISMISSED
+        may_open = page is None or page.status is not PageStatus.OPEN
         outcome = lifecycle.alerts_arrived(
             page,
             [r.change for r in records],
@@ -78,10 +78,18 @@ def after_alerts_recorded(
             now,
             policy,
             _storm(tx, now, policy) if may_open else Storm(),
+            _incident_open(tx, page),
         )
         persist(tx, outcome, now)
         outcomes.append(outcome)
     return outcomes
+
+
+def _incident_open(tx: SqlTx, page: Page | None) -> bool:
+    if page is None or page.incident_number is None:
+        return True
+    incident = tx.incident(page.incident_number)
+    return incident is not None and incident.open
 
 
 def _storm(tx: SqlTx, now: datetime, policy: Policy) -> Storm:

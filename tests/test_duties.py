@@ -378,3 +378,11 @@ def test_raising_to_critical_arms_the_escalation_prompt() -> None:
     outcome = duties.change_severity(declared(Severity.HIGH), IC, Severity.CRITICAL, "x", ctx())
     timer = next(j for j in outcome.jobs if j.payload.get("event") == "incident_escalation")
     assert timer.due_at == NOW + timedelta(minutes=60)
+
+
+def test_resolving_a_paged_incident_resolves_its_pagerduty_alert() -> None:
+    policy = Policy(**{**POLICY.__dict__, "pagerduty": True})
+    incident = declared().model_copy(update={"page_key": "p123"})
+    outcome = duties.resolve(incident, IC, "done", ctx(policy))
+    [event] = [j for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT]
+    assert event.payload == {"event_action": "resolve", "dedup_key": "router:p123"}

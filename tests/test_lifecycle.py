@@ -405,3 +405,77 @@ def test_nobody_on_call_is_never_silent() -> None:
 def test_unknown_actor_never_changes_state(decision: Decision) -> None:
     outcome = lifecycle.decide(the_page(), decision, STRANGER, NOW, POLICY, [alert()], 1)
     assert outcome.refusal and not outcome.jobs and outcome.page is None
+
+
+# -- after the end; resolving on its own ----------------------------------------
+
+
+def test_a_group_pages_afresh_once_its_incident_is_over() -> None:
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert declared.page is not None
+    later = NOW + timedelta(days=14)
+    again = [alert("f1-later")]
+    fresh = lifecycle.alerts_arrived(
+        declared.page, [AlertChange.NEW], again, again, later, POLICY, Storm(), incident_open=False
+    )
+    assert fresh.new_page and fresh.retire is not None and not fresh.retire.active
+    assert JobKind.SLACK_DM in kinds(fresh)
+    # while the incident is open, the same delivery only goes to its thread
+    during = lifecycle.alerts_arrived(
+        declared.page, [AlertChange.NEW], again, again, later, POLICY, Storm(), incident_open=True
+    )
+    assert not during.new_page and JobKind.SLACK_DM not in kinds(during)
+
+
+def test_resolutions_after_the_incident_ends_retire_the_page_quietly() -> None:
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert declared.page is not None
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        declared.page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm(),
+        incident_open=False,
+    )  # fmt: skip
+    assert outcome.page is not None and not outcome.page.active and outcome.jobs == []
+
+
+def test_resolving_on_its_own_stops_the_escalation() -> None:
+    page = the_page()
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert lifecycle.ack_timer_key(page, 0) in outcome.cancel
+    assert outcome.page is not None
+    stale = lifecycle.ack_timeout(outcome.page, 0, NOW, POLICY, resolved)
+    assert stale.jobs == [] and stale.page is None
+
+
+def test_firing_again_before_a_decision_pages_again_and_rearms_the_timer() -> None:
+    page = the_page()
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    quiet = lifecycle.alerts_arrived(
+        page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert quiet.page is not None
+    again = [alert("f2")]
+    refired = lifecycle.alerts_arrived(
+        quiet.page, [AlertChange.NEW], [*resolved, *again], again, NOW, POLICY, Storm()
+    )
+    dms = [j for j in refired.jobs if j.kind is JobKind.SLACK_DM]
+    assert [j.payload["user"] for j in dms] == [PRIMARY]
+    assert "Firing again" in dms[0].payload["text"]
+    assert any(j.kind is JobKind.TIMER for j in refired.jobs)
+    triggers = [j for j in refired.jobs if j.payload.get("event_action") == "trigger"]
+    assert len(triggers) == 1 and triggers[0].key != "page:x:pd:trigger"
+
+
+def test_pagerduty_is_resolved_when_a_declared_page_resolves() -> None:
+    declared = lifecycle.decide(the_page(), Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert declared.page is not None
+    resolved = [alert(status=AlertStatus.RESOLVED)]
+    outcome = lifecycle.alerts_arrived(
+        declared.page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
+    )
+    assert [
+        j.payload["event_action"] for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT
+    ] == ["resolve"]
