@@ -11,6 +11,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -21,10 +22,20 @@ def _load(args: argparse.Namespace) -> RouterConfig:
     return load_config(args.config or os.environ.get("ROUTER_CONFIG"))
 
 
+def mask_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args)
     secrets = Secrets.from_env()
     effective = config.model_dump(mode="json")
+    effective["store"]["url"] = mask_url(effective["store"]["url"])
     print("# effective configuration (file + ROUTER__ overrides + defaults)")
     print(yaml.safe_dump(effective, sort_keys=False).rstrip())
     print("# secrets (from the environment; values never shown)")

@@ -13,9 +13,9 @@ updates go straight to ``/repos/{repo}/issues/{n}`` without fetching the issue f
 
 Idempotency. An issue carries its job's marker as an HTML comment, ``<!-- marker -->``.
 Before creating one the adapter looks for an issue holding that exact comment: through
-the search API, and, on a retried job (``attempts > 1``, the only case where an earlier
-attempt may have committed), also in the repository's 100 most recent issues, since
-search indexing lags and does not index HTML comments everywhere (GitHub Enterprise).
+the search API, and also in the repository's 100 most recent issues, since search
+indexing lags and does not index HTML comments everywhere (GitHub Enterprise); issues
+are rare, so the extra call is cheap insurance against a duplicate.
 A retried comment job first looks for its marker among the issue's comments.
 
 Failures are sorted in one place, :func:`github_failure`:
@@ -364,8 +364,9 @@ class GitHubAdapter:
         found = await self._call(
             f"github search issues in {where}", lambda: self._search_marker(marker)
         )
-        if found is None and job.attempts > 1:
-            # A retry: an earlier attempt may have made the issue, too recently for search.
+        if found is None:
+            # An earlier attempt, or another replica whose lease on this job ran out, may
+            # have made the issue too recently for search: look at the newest ones too.
             found = await self._call(
                 f"github list issues in {where}", lambda: self._recent_marked(marker)
             )

@@ -297,13 +297,31 @@ def _incident_controls(incident: Incident) -> list[Block]:
             "type": "actions",
             "block_id": f"incident|{ref}|actions",
             "elements": [
-                _button("Escalate to leadership", INC_ESCALATE, ref),
+                _confirmed(
+                    _button("Escalate to leadership", INC_ESCALATE, ref),
+                    f"Page leadership about {ref}?",
+                ),
                 _button("Open tracking issue", INC_ISSUE, ref),
                 _button("Mark mitigated", INC_MITIGATED, ref),
-                _button("Resolve", INC_RESOLVE, ref, "primary"),
+                _confirmed(
+                    _button("Resolve", INC_RESOLVE, ref, "primary"),
+                    f"Resolve {ref}? Everyone affected is told it is over; "
+                    "`/incident resolve <summary>` lets you say how.",
+                ),
             ],
         },
     ]
+
+
+def _confirmed(button: Block, question: str) -> Block:
+    """Slack asks "are you sure?" first: these buttons tell many people at once."""
+    button["confirm"] = {
+        "title": _plain("Are you sure?"),
+        "text": _mrkdwn(question),
+        "confirm": _plain("Yes"),
+        "deny": _plain("Cancel"),
+    }
+    return button
 
 
 def handoff_offer_message(incident: Incident) -> tuple[str, list[Block]]:

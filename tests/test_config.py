@@ -117,3 +117,13 @@ def test_readme_example_payload_is_accepted_by_the_parser_and_explained(
     assert main(["--config", str(EXAMPLE), "explain", str(fixture)]) == 0
     out = capsys.readouterr().out
     assert out.startswith('critical — "extreme or complete production outage"')
+
+
+def test_check_config_masks_the_database_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTER__STORE__URL", "postgresql://router:hunter2@db:5432/router")
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert "postgresql://router:***@db:5432/router" in out

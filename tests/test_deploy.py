@@ -843,7 +843,7 @@ def test_slack_manifest() -> None:
     assert command["command"] == "/incident"
     assert command["url"] == "https://router.example.com/slack/commands"
     assert command["usage_hint"] == "declare <title> | status | severity <level> <reason> | help"
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True  # so @mentions arrive as user ids
     assert command["description"]
     assert manifest["settings"]["socket_mode_enabled"] is False
 
