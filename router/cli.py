@@ -135,6 +135,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+_SELECTS = ("page.dismiss_reason", "incident.severity")
+
+
 def cmd_press(args: argparse.Namespace) -> int:
     """Press a page's button without Slack: signs a block_actions payload and posts it."""
     import time
@@ -148,7 +151,7 @@ def cmd_press(args: argparse.Namespace) -> int:
     if not secret:
         raise ConfigError("SLACK_SIGNING_SECRET must be set (the router uses it to verify)")
     action: dict[str, object] = {"action_id": args.action_id, "action_ts": f"{time.time():.6f}"}
-    if "|" in args.value:  # a select option such as "Not an incident, because..."
+    if args.action_id in _SELECTS:  # a select option such as "Not an incident, because..."
         action |= {"type": "static_select", "selected_option": {"value": args.value}}
     else:
         action |= {"type": "button", "value": args.value}

@@ -29,6 +29,8 @@ from router.reports import describe, postmortem, tracking_issue
 from router.severity import Severity, Suggestion
 
 OPEN_ONLY = "{ref} is {status}; this needs an open incident."
+# A second escalation this soon is a double click, not a new need.
+ESCALATION_REPEAT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -322,10 +324,15 @@ def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
 def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome:
     if not incident.open:
         return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    since = incident.escalated_at
+    if since is not None and ctx.now - since < ESCALATION_REPEAT:
+        minutes = int((ctx.now - since).total_seconds() // 60)
+        return refuse(f"Leadership was brought into {incident.ref} {minutes} min ago.")
     schedule = ctx.policy.schedule
     lead = schedule.who_is_on(LEADERSHIP, ctx.now) if LEADERSHIP in schedule.roles() else None
     incident = _begin(incident)
     incident.escalated = True
+    incident.escalated_at = ctx.now
     step = Outcome(events=["escalated_to_leadership"])
     reason = note.strip() or "the response needs more support"
     if lead is not None:

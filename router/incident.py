@@ -55,6 +55,7 @@ class Incident(BaseModel):
     flags: list[Flag] = []
     vendors: list[str] = []  # vendors contacted
     escalated: bool = False  # leadership was brought in
+    escalated_at: datetime | None = None
     tracking_issue_job: str | None = None  # key of the GITHUB_ISSUE job
     postmortem_job: str | None = None
     postmortem_owed: bool = False

@@ -338,8 +338,10 @@ def decide(
     alerts: Sequence[Alert],
     incident_number: int | None = None,
     reason: str | None = None,
+    expected_level: int | None = None,
 ) -> Outcome:
-    """A person pressed a button on a page."""
+    """A person pressed a button on a page. ``expected_level``: the escalation level
+    the page showed when Escalate was pressed (a second click must not escalate twice)."""
     if not page.may_decide(actor, policy.responders):
         return Outcome(
             refusal="Only the people paged for this and the configured responders "
@@ -353,6 +355,9 @@ def decide(
     if decision is Decision.ESCALATE:
         if page.status is not PageStatus.OPEN:
             return Outcome(refusal="This page was already answered; nothing to escalate.")
+        if expected_level is not None and expected_level != page.level:
+            paged = ", ".join(f"<@{p.user}> ({p.role})" for p in page.paged)
+            return Outcome(refusal=f"Already escalated: paged {paged}.")
         outcome = _escalate(page, now, policy, alerts, cause="button", actor=actor)
         if outcome.page is None:
             outcome.refusal = "There is nobody further to escalate to."

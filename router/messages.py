@@ -173,7 +173,8 @@ def page_message(page: Page, alerts: Sequence[Alert], max_shown: int) -> tuple[s
                         for i, reason in enumerate(DISMISS_REASONS)
                     ],
                 },
-                _button("Escalate", ESCALATE, page.key),
+                # the level makes a double click (or a stale message) escalate once
+                _button("Escalate", ESCALATE, f"{page.key}|{page.level}"),
             ],
         }
     )

@@ -124,6 +124,7 @@ def decide(
     policy: Policy,
     reason: str | None = None,
     delivery_id: str | None = None,
+    expected_level: int | None = None,
 ) -> DecisionResult:
     if delivery_id is not None and not tx.remember_delivery("slack", delivery_id, now):
         return DecisionResult(Outcome(), duplicate=True)
@@ -132,7 +133,7 @@ def decide(
         return DecisionResult(Outcome(refusal="This page is unknown."), unknown_page=True)
     number = tx.next_incident_number() if decision is Decision.DECLARE else None
     outcome = lifecycle.decide(
-        page, decision, actor, now, policy, _page_alerts(tx, page), number, reason
+        page, decision, actor, now, policy, _page_alerts(tx, page), number, reason, expected_level
     )
     if outcome.refusal is not None:
         return DecisionResult(outcome)

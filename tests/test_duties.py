@@ -386,3 +386,12 @@ def test_resolving_a_paged_incident_resolves_its_pagerduty_alert() -> None:
     outcome = duties.resolve(incident, IC, "done", ctx(policy))
     [event] = [j for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT]
     assert event.payload == {"event_action": "resolve", "dedup_key": "router:p123"}
+
+
+def test_leadership_is_not_paged_twice_by_a_double_click() -> None:
+    first = duties.escalate(declared(), IC, "help", ctx())
+    assert first.incident is not None
+    again = duties.escalate(first.incident, IC, "help", ctx(now=NOW + timedelta(minutes=1)))
+    assert again.refusal is not None and again.jobs == []
+    later = duties.escalate(first.incident, IC, "still", ctx(now=NOW + timedelta(minutes=30)))
+    assert later.refusal is None

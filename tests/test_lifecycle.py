@@ -479,3 +479,17 @@ def test_pagerduty_is_resolved_when_a_declared_page_resolves() -> None:
     assert [
         j.payload["event_action"] for j in outcome.jobs if j.kind is JobKind.PAGERDUTY_EVENT
     ] == ["resolve"]
+
+
+def test_a_second_click_on_escalate_does_not_escalate_twice() -> None:
+    page = the_page()
+    first = lifecycle.decide(page, Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()],
+                             expected_level=0)  # fmt: skip
+    assert first.page is not None and first.page.level == 1
+    again = lifecycle.decide(first.page, Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()],
+                             expected_level=0)  # fmt: skip
+    assert again.refusal is not None and again.refusal.startswith("Already escalated")
+    # from the refreshed page (level 1) a deliberate escalation goes on to leadership
+    onward = lifecycle.decide(first.page, Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()],
+                              expected_level=1)  # fmt: skip
+    assert onward.page is not None and onward.page.paged_users[-1] == LEAD

@@ -42,6 +42,7 @@ class PageAction:
     page_key: str
     reason: str | None
     delivery_id: str
+    expected_level: int | None = None  # Escalate: the level the person saw
 
 
 def verify(request: web.Request, services: Services, body: bytes) -> None:
@@ -77,16 +78,18 @@ def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
         if decision is None:
             continue  # not ours (a link button, a future control): ignore, do not fail
         reason = None
+        expected_level = None
         if action_id == messages.DISMISS_REASON:
             value = str((action.get("selected_option") or {}).get("value", ""))
             page_key, _, index = value.partition("|")
             if index.isdigit() and int(index) < len(messages.DISMISS_REASONS):
                 reason = messages.DISMISS_REASONS[int(index)]
         else:
-            page_key = str(action.get("value", ""))
+            page_key, _, level = str(action.get("value", "")).partition("|")
+            expected_level = int(level) if level.isdigit() else None
         # Slack retries and double clicks repeat action_ts; a new click has a new one.
         delivery = f"{action_id}:{message_ts}:{action.get('action_ts', '')}:{user}"
-        found.append(PageAction(decision, page_key, reason, delivery))
+        found.append(PageAction(decision, page_key, reason, delivery, expected_level))
     return found
 
 
@@ -163,8 +166,17 @@ async def slack_interactions(request: web.Request) -> web.Response:
         now = services.clock.now()
 
         def page_unit(tx: Any, action: PageAction = action, now: datetime = now) -> DecisionResult:
-            result = units.decide(tx, action.page_key, action.decision, user, now, policy,
-                                   action.reason, action.delivery_id)  # fmt: skip
+            result = units.decide(
+                tx,
+                action.page_key,
+                action.decision,
+                user,
+                now,
+                policy,
+                action.reason,
+                action.delivery_id,
+                action.expected_level,
+            )
             answer(tx, action.delivery_id, result.outcome.refusal, now)
             return result
 
