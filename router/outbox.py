@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_INCIDENT_KEY = re.compile(r"^incident:(\d+):")
 
 
 class _Blank(dict[str, Any]):
@@ -193,6 +197,10 @@ class OutboxWorker:
         if adapter is None:
             await self._dead(job, f"no adapter configured for {job.kind.value} jobs")
             return
+        until = self._clock.now() + timedelta(seconds=self._lease)
+        if not await self._store.run(lambda tx: tx.extend_claim(job.id, self.worker_id, until)):
+            log.warning("outbox: job %s was taken over by another worker", job.id)
+            return
         try:
             job = await self._filled(job)
             result = await adapter.run(job, self._result_of)
@@ -293,6 +301,21 @@ class OutboxWorker:
         )
         now = self._clock.now()
         notices: list[Job] = []
+        incident = _INCIDENT_KEY.match(job.key)
+        if incident and job.kind.value.startswith("github."):
+            # GitHub failed for an incident: its commander hears it in the thread.
+            notices.append(
+                Job(
+                    kind=JobKind.SLACK_POST,
+                    key=f"dead:{job.key}:thread",
+                    payload={
+                        "channel": None,
+                        "thread_of": f"incident:{incident.group(1)}:announce",
+                        "text": f":warning: Could not update GitHub ({job.kind.value}): {reason}."
+                        " The operator was told; the record here is complete.",
+                    },
+                )
+            )
         if self._operator_channel and not job.key.startswith("dead:"):
             notices.append(
                 Job(

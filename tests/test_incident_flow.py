@@ -768,3 +768,15 @@ async def test_closing_the_post_mortem_issue_closes_the_incident(tmp_path: Path)
         await h.wait_thread("The post-mortem issue was closed; INC-1 is closed.")
         await h.refresh_gauges()
         assert h.sample("router_postmortems_owed") == 0
+
+
+async def test_a_github_failure_is_told_to_the_commander_in_the_thread(tmp_path: Path) -> None:
+    async with running_router(tmp_path, github=True, config=CONFIG) as h:
+        assert h.github is not None
+        h.github.fail_next(r"/issues$", status=422, method="POST")  # validation failed
+        await h.alertmanager(am_payload())
+        await declare_from_page(h)
+        notice = await h.wait_thread("Could not update GitHub")
+        assert "github.issue" in notice and "HTTP 422" in notice
+        ops = await h.slack.wait_for(lambda: h.slack.messages_in(OPS))
+        assert "failed for good" in ops[0]["text"]

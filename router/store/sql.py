@@ -404,6 +404,16 @@ class SqlTx:
                 claimed.append(_stored_job(row))
         return claimed
 
+    def extend_claim(self, job_id: int, worker: str, until: datetime) -> bool:
+        """Renew the lease just before running: a job queued behind slow ones must
+        not be taken over by another replica meanwhile. False: the claim was lost."""
+        row = self._one(
+            "UPDATE jobs SET claimed_until = ? WHERE id = ? AND claimed_by = ?"
+            " AND status = 'running' RETURNING id",
+            (epoch(until), job_id, worker),
+        )
+        return row is not None
+
     def finish_job(self, job_id: int, worker: str, result: dict[str, Any], now: datetime) -> bool:
         row = self._one(
             "UPDATE jobs SET status = 'done', result = ?, claimed_by = NULL,"
