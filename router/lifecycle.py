@@ -218,6 +218,25 @@ def _fold(
                 payload={"user": user, "role": "digest", "text": text, "blocks": blocks},
             )
         )
+        # The digest escalates as one: if nobody answers it, the next level gets one
+        # digest of what is still open (not a page each), and PagerDuty rings once.
+        outcome.jobs.append(_digest_timer(digest, 0, now, policy))
+        if policy.pagerduty:
+            outcome.jobs.append(
+                Job(
+                    kind=JobKind.PAGERDUTY_EVENT,
+                    key=f"{digest}:pd:trigger",
+                    payload={
+                        "event_action": "trigger",
+                        "dedup_key": f"{ROUTER_DEDUP_PREFIX}{digest}",
+                        "payload": {
+                            "summary": "Alert storm: suspected incidents folded into a digest",
+                            "source": "incident-router",
+                            "severity": "critical",
+                        },
+                    },
+                )
+            )
     else:
         outcome.jobs.append(
             Job(
@@ -228,6 +247,61 @@ def _fold(
         )
     page.paged.append(PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=digest))
     outcome.events.append("page_folded")
+    return outcome
+
+
+def _digest_timer(digest: str, level: int, now: datetime, policy: Policy) -> Job:
+    return Job(
+        kind=JobKind.TIMER,
+        key=f"{digest}:ack:{level}",
+        payload={"event": "digest_timeout", "digest": digest, "level": level},
+        due_at=now + timedelta(seconds=policy.paging.ack_timeout_seconds),
+    )
+
+
+def digest_timeout(
+    digest: str, level: int, pages: Sequence[Page], now: datetime, policy: Policy
+) -> Outcome:
+    """Nobody answered a storm digest: the next level gets one digest of the pages
+    still open, and may decide on them."""
+    waiting = [p for p in pages if p.status is PageStatus.OPEN and not p.all_resolved]
+    if not waiting:
+        return Outcome()
+    already = {person.user for page in waiting for person in page.paged}
+    role, user = None, None
+    for candidate in ESCALATION_ORDER[level + 1 :]:
+        if candidate in policy.schedule.roles():
+            on = policy.schedule.who_is_on(candidate, now)
+            if on is not None and on not in already:
+                role, user = candidate, on
+                break
+    if role is None or user is None:
+        return Outcome(
+            jobs=_operator_notice(
+                policy,
+                f"{digest}:exhausted",
+                f":warning: A storm digest ({len(waiting)} pages) was escalated to every "
+                "on-call level without a decision.",
+            ),
+            events=["escalation_exhausted"],
+        )
+    key = f"{digest}:to:{user}"
+    changed = []
+    for page in waiting:
+        page = page.model_copy(deep=True)
+        page.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
+        page.version += 1
+        changed.append(page)
+    text, blocks = digest_message(user, changed, policy.paging.max_alerts_shown)
+    outcome = Outcome(pages=changed, events=["escalated:timeout", f"paged:{role}"])
+    outcome.jobs.append(
+        Job(
+            kind=JobKind.SLACK_DM,
+            key=key,
+            payload={"user": user, "role": role, "text": text, "blocks": blocks},
+        )
+    )
+    outcome.jobs.append(_digest_timer(digest, ESCALATION_ORDER.index(role), now, policy))
     return outcome
 
 

@@ -36,6 +36,7 @@ class Outcome:
     page: Page | None = None  # the page to insert (new) or save (changed)
     new_page: bool = False
     retire: Page | None = None  # a previous page of the group to make inactive
+    pages: list[Page] = field(default_factory=list)  # more changed pages (a digest's)
     incident: Incident | None = None  # the incident to insert (new) or save (changed)
     new_incident: bool = False
     jobs: list[Job] = field(default_factory=list)

@@ -28,6 +28,8 @@ from router.store.sql import RecordedAlert, SqlTx
 def persist(tx: SqlTx, outcome: Outcome, now: datetime) -> None:
     if outcome.retire is not None:
         tx.save_page(outcome.retire)
+    for changed in outcome.pages:
+        tx.save_page(changed)
     page = outcome.page
     if page is not None:
         if outcome.new_page:
@@ -151,6 +153,13 @@ def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Po
     event = str(job.payload.get("event", ""))
     if event.startswith("incident_"):
         return fire_incident_timer(tx, job, now, policy)
+    if event == "digest_timeout":
+        digest = str(job.payload["digest"])
+        outcome = lifecycle.digest_timeout(
+            digest, int(job.payload["level"]), tx.pages_in_digest(digest), now, policy
+        )
+        persist(tx, outcome, now)
+        return outcome
     if event != "ack_timeout":
         return Outcome()
     page = tx.page(str(job.payload["page"]))

@@ -371,7 +371,8 @@ def test_past_the_storm_limit_pages_fold_into_one_digest() -> None:
     first = open_page(alert(group="g1"), storm=Storm(recent_pages=2), policy=policy)
     page1 = first.page
     assert page1 is not None and page1.digest_key is not None
-    assert kinds(first) == [JobKind.SLACK_DM]  # the digest itself; no timer, no PD
+    # the digest, one timer and one PagerDuty trigger for the digest as a whole
+    assert kinds(first) == [JobKind.SLACK_DM, JobKind.TIMER, JobKind.PAGERDUTY_EVENT]
     assert first.jobs[0].key == page1.digest_key
     second = open_page(
         alert(group="g2", alertname="DiskFull"), storm=Storm(recent_pages=2, folded=(page1,)),
@@ -493,3 +494,38 @@ def test_a_second_click_on_escalate_does_not_escalate_twice() -> None:
     onward = lifecycle.decide(first.page, Decision.ESCALATE, PRIMARY, NOW, POLICY, [alert()],
                               expected_level=1)  # fmt: skip
     assert onward.page is not None and onward.page.paged_users[-1] == LEAD
+
+
+def test_an_unanswered_digest_goes_to_the_next_level_as_one_digest() -> None:
+    policy = make_policy(storm_limit=1)
+    one = open_page(alert(group="g1"), storm=Storm(recent_pages=1), policy=policy).page
+    assert one is not None and one.digest_key is not None
+    two = open_page(
+        alert(group="g2", alertname="DiskFull"), storm=Storm(recent_pages=1, folded=(one,)),
+        policy=policy,
+    ).page  # fmt: skip
+    assert two is not None
+    decided = lifecycle.decide(two, Decision.DISMISS, PRIMARY, NOW, policy, [alert()])
+    assert decided.page is not None
+    later = NOW + timedelta(seconds=300)
+    outcome = lifecycle.digest_timeout(one.digest_key, 0, [one, decided.page], later, policy)
+    [dm] = [j for j in outcome.jobs if j.kind is JobKind.SLACK_DM]
+    assert dm.payload["user"] == SECONDARY
+    assert "HighLatency" in str(dm.payload["blocks"]) and "DiskFull" not in str(
+        dm.payload["blocks"]
+    )
+    assert [p.key for p in outcome.pages] == [one.key]  # only the page still open
+    assert outcome.pages[0].paged_users == [PRIMARY, SECONDARY]
+    timer = next(j for j in outcome.jobs if j.kind is JobKind.TIMER)
+    assert timer.payload == {"event": "digest_timeout", "digest": one.digest_key, "level": 1}
+    # the next level can now decide on the folded page
+    assert lifecycle.decide(outcome.pages[0], Decision.DECLARE, SECONDARY, later, policy,
+                            [alert()], 1).incident is not None  # fmt: skip
+
+
+def test_a_digest_with_nothing_open_escalates_no_further() -> None:
+    page = open_page(storm=Storm(recent_pages=9)).page
+    assert page is not None and page.digest_key is not None
+    declared = lifecycle.decide(page, Decision.DECLARE, PRIMARY, NOW, POLICY, [alert()], 1)
+    assert declared.page is not None
+    assert lifecycle.digest_timeout(page.digest_key, 0, [declared.page], NOW, POLICY).jobs == []
