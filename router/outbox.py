@@ -39,6 +39,12 @@ from router.units import fire_timer, job_result
 log = logging.getLogger(__name__)
 
 
+# Finished jobs and delivery ids are kept this long (for debugging and for dedup of
+# very late retries: PagerDuty retries for up to 48 hours), then pruned.
+RETENTION = timedelta(days=7)
+PRUNE_EVERY_SECONDS = 600.0
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -94,6 +100,7 @@ class OutboxWorker:
         self._on_outcome = on_outcome
         self._wake = asyncio.Event()
         self._gauges_at = 0.0
+        self._pruned_at = time.monotonic()
         self._stopping = False
 
     def kick(self) -> None:
@@ -138,6 +145,12 @@ class OutboxWorker:
         if time.monotonic() - self._gauges_at >= 1.0:
             self._gauges_at = time.monotonic()
             await self.refresh_gauges()
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = time.monotonic()
+            before = now - RETENTION
+            pruned = await self._store.run(lambda tx: tx.prune(before))
+            if pruned:
+                log.info("outbox: pruned %d finished jobs and old deliveries", pruned)
         return len(jobs)
 
     async def _run_lane(self, jobs: list[StoredJob]) -> None:

@@ -154,3 +154,17 @@ async def test_two_stores_on_one_database_record_alerts_once(engine: Store, tmp_
     new = sum(1 for batch in results for r in batch if r.change.value == "new")
     assert new == 20
     assert await engine.run(lambda tx: tx.count_alerts()) == 20
+
+
+async def test_prune_forgets_old_finished_jobs_and_deliveries_only(engine: Store) -> None:
+    jobs = [_job("done"), _job("dead", 1), _job("pending", 60)]
+    await engine.run(lambda tx: tx.enqueue(jobs, T0))
+    done, dead = await engine.run(lambda tx: tx.claim_jobs("w", T0 + timedelta(seconds=2), 2, 30))
+    await engine.run(lambda tx: tx.finish_job(done.id, "w", {}, T0))
+    await engine.run(lambda tx: tx.kill_job(dead.id, "w", "x", T0))
+    await engine.run(lambda tx: tx.remember_delivery("pagerduty", "old", T0))
+    later = T0 + timedelta(days=8)
+    await engine.run(lambda tx: tx.remember_delivery("pagerduty", "new", later))
+    assert await engine.run(lambda tx: tx.prune(later - timedelta(days=7))) == 2
+    assert sorted(j.key for j in await engine.run(lambda tx: tx.jobs())) == ["dead", "pending"]
+    assert await engine.run(lambda tx: tx.remember_delivery("pagerduty", "new", later)) is False

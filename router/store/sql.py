@@ -492,6 +492,20 @@ class SqlTx:
             params = (status.value,)
         return [_stored_job(row) for row in self._rows(sql + " ORDER BY id", params)]
 
+    def prune(self, before: datetime) -> int:
+        """Forget what can no longer matter: finished jobs and remembered deliveries
+        older than ``before``. Alerts, pages, incidents and the timeline are kept."""
+        jobs = self._rows(
+            "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < ?"
+            " RETURNING id",
+            (epoch(before),),
+        )
+        deliveries = self._rows(
+            "DELETE FROM deliveries WHERE received_at < ? RETURNING delivery_id",
+            (iso(before),),
+        )
+        return len(jobs) + len(deliveries)
+
     def outbox_stats(self, now: datetime) -> OutboxStats:
         row = self._one(
             "SELECT count(*), min(due_at) FROM jobs WHERE status = 'pending' AND due_at <= ?",
