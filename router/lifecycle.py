@@ -75,6 +75,18 @@ def _dm(
     )
 
 
+def _page_again(page: Page, why: str, text: str, blocks: list[dict[str, object]]) -> list[Job]:
+    """A new DM to everyone already paged (a re-page, counted as one)."""
+    return [
+        Job(
+            kind=JobKind.SLACK_DM,
+            key=f"{person.dm_job}:{why}",
+            payload={"user": person.user, "role": person.role, "text": text, "blocks": blocks},
+        )
+        for person in page.paged
+    ]
+
+
 def _refresh(page: Page, alerts: Sequence[Alert], policy: Policy) -> list[Job]:
     """Edit every DM of this page in place to show its current state."""
     text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
@@ -346,16 +358,7 @@ def _update_page(
         outcome.events.append("page_refired")
         outcome.jobs += _pd_job(page, "trigger", policy, firing)
         outcome.jobs.append(_ack_timer(page, now, policy))
-        text, blocks = refire_message(page)
-        for person in page.paged:
-            outcome.jobs.append(
-                Job(
-                    kind=JobKind.SLACK_DM,
-                    key=f"{person.dm_job}:refired:v{page.version}",
-                    payload={"user": person.user, "role": "reminder", "text": text,
-                             "blocks": blocks},
-                )
-            )  # fmt: skip
+        outcome.jobs += _page_again(page, f"refired:v{page.version}", *refire_message(page))
     if page.status is PageStatus.DECLARED and page.incident_number is not None:
         outcome.jobs += _thread_notes(page, changes, alerts, policy)
         outcome.timeline += [
@@ -527,16 +530,8 @@ def _escalate(
     page = page.model_copy(deep=True)
     firing = [a for a in alerts if a.status is AlertStatus.FIRING] or list(alerts)
     outcome = Outcome(events=[f"escalated:{cause}"])
-    # Remind everyone already paged ("page again"), in their DM threads' stead.
-    text, blocks = reminder_message(page)
-    for person in page.paged:
-        outcome.jobs.append(
-            Job(
-                kind=JobKind.SLACK_DM,
-                key=f"{person.dm_job}:remind:{page.level}",
-                payload={"user": person.user, "role": person.role, "text": text, "blocks": blocks},
-            )
-        )
+    # Page everyone already paged again, before the next level hears.
+    outcome.jobs += _page_again(page, f"remind:{page.level}", *reminder_message(page))
     next_role, next_user = _next_on_call(page, now, policy)
     page.version += 1
     if next_user is not None and next_role is not None:
