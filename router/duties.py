@@ -234,9 +234,11 @@ def change_severity(
             Job(
                 kind=JobKind.GITHUB_UPDATE,
                 key=_key(incident, "labels"),
+                # swap only the severity label: labels people added stay
                 payload={
                     "issue": incident.tracking_issue_job,
-                    "labels": ["incident", f"severity:{level.value}"],
+                    "remove_labels": [f"severity:{before.value}"],
+                    "add_labels": [f"severity:{level.value}"],
                 },
             )
         )

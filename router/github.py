@@ -451,6 +451,7 @@ class GitHubAdapter:
             )
         labels = _labels(payload, "labels", "github.update")
         add_labels = _labels(payload, "add_labels", "github.update")
+        remove_labels = _labels(payload, "remove_labels", "github.update") or []
         edit: dict[str, Any] = {}
         if state is not None:
             edit["state"] = state
@@ -459,7 +460,7 @@ class GitHubAdapter:
         if labels is not None:
             edit["labels"] = labels
         read_only = bool(payload.get("read_state"))
-        if not edit and not add_labels and not read_only:
+        if not edit and not add_labels and not remove_labels and not read_only:
             raise PermanentFailure("github.update job: nothing to change")
         number = await self._target(job, results, "github.update")
 
@@ -469,6 +470,10 @@ class GitHubAdapter:
                 issue = self._repository().get_issue(number)  # a real GET: its state now
             if edit:
                 issue.edit(**edit)
+            for name in remove_labels:
+                # Only ours goes; labels people added stay. Already gone is fine.
+                if any(label.name.lower() == name.lower() for label in issue.labels):
+                    issue.remove_from_labels(name)
             if add_labels:
                 issue.add_to_labels(*add_labels)
             return issue.state  # known from the PATCH; one GET after labels alone

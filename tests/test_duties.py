@@ -138,7 +138,10 @@ def test_severity_change_with_a_tracking_issue_relabels_it_and_comments() -> Non
     incident = declared().model_copy(update={"tracking_issue_job": "incident:7:tracking-issue"})
     outcome = duties.change_severity(incident, IC, Severity.CRITICAL, "worse", ctx())
     update = next(j for j in outcome.jobs if j.kind is JobKind.GITHUB_UPDATE)
-    assert update.payload["labels"] == ["incident", "severity:critical"]
+    # only the severity label is swapped; labels people added stay
+    assert update.payload["remove_labels"] == ["severity:high"]
+    assert update.payload["add_labels"] == ["severity:critical"]
+    assert "labels" not in update.payload
     comment = next(j for j in outcome.jobs if j.kind is JobKind.GITHUB_COMMENT)
     assert comment.payload["issue"] == "incident:7:tracking-issue"
     assert "severity high -> critical: worse" in comment.payload["body"]

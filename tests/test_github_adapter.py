@@ -449,6 +449,22 @@ async def test_update_adds_labels(gh: FakeGitHub, adapter: GitHubAdapter):
     assert "postmortem" in [label["name"] for label in gh.issue(REPO, 1)["labels"]]
 
 
+async def test_update_swaps_one_label_and_keeps_the_others(gh: FakeGitHub, adapter: GitHubAdapter):
+    made = await open_issue(adapter)  # labels: incident, sev1
+    results = results_from({"k": made})
+    await adapter.run(
+        job({"issue": "k", "add_labels": ["customer-facing"]}, kind=JobKind.GITHUB_UPDATE),
+        results,
+    )
+    swap = {"issue": "k", "remove_labels": ["sev1"], "add_labels": ["sev2"]}
+    await adapter.run(job(swap, kind=JobKind.GITHUB_UPDATE), results)
+    names = [label["name"] for label in gh.issue(REPO, 1)["labels"]]
+    assert names == ["incident", "customer-facing", "sev2"]
+    # a label already gone is not an error (a retried job, or a person removed it)
+    await adapter.run(job(swap, kind=JobKind.GITHUB_UPDATE), results)
+    assert [label["name"] for label in gh.issue(REPO, 1)["labels"]] == names
+
+
 async def test_update_payload_is_checked(gh: FakeGitHub, adapter: GitHubAdapter):
     results = results_from({"k": {"number": 1}})
     for bad in (

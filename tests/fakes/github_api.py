@@ -485,6 +485,11 @@ class FakeGitHub(LoopbackServer):
             ("GET", repo + r"/issues/(?P<number>\d+)/comments", self._list_comments),
             ("POST", repo + r"/issues/(?P<number>\d+)/comments", self._create_comment),
             ("POST", repo + r"/issues/(?P<number>\d+)/labels", self._add_labels),
+            (
+                "DELETE",
+                repo + r"/issues/(?P<number>\d+)/labels/(?P<name>[^/]+)",
+                self._remove_label,
+            ),
             ("GET", repo + r"/labels", self._list_labels),
             ("POST", repo + r"/labels", self._create_label),
             ("GET", repo + r"/labels/(?P<name>[^/]+)", self._get_label),
@@ -689,6 +694,21 @@ class FakeGitHub(LoopbackServer):
             issue["updated_at"] = _now()
             issue["indexed_at"] = time.monotonic() + self.search_delay
         return 200, [self._render_label(r, r.labels[n.lower()]) for n in issue["labels"]], {}
+
+    def _remove_label(
+        self, req: _Request, owner: str, repo: str, number: str, name: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``DELETE /repos/{o}/{r}/issues/{n}/labels/{name}``: 404 if the issue lacks it;
+        else the labels it keeps, as GitHub answers."""
+        r = self._issues_repo(owner, repo)
+        self._check_writable(r)
+        issue = self._find_issue(r, number)
+        kept = [label for label in issue["labels"] if label.lower() != name.lower()]
+        if len(kept) == len(issue["labels"]):
+            raise _not_found()
+        issue["labels"] = kept
+        issue["updated_at"] = _now()
+        return 200, [self._render_label(r, r.labels[n.lower()]) for n in kept], {}
 
     def _get_comment(
         self, req: _Request, owner: str, repo: str, comment_id: str
