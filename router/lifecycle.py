@@ -12,7 +12,7 @@ Events:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -198,13 +198,23 @@ def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: St
     return outcome
 
 
-def first_on_call(policy: Policy, now: datetime) -> tuple[str, str | None]:
-    for role in ESCALATION_ORDER:
+def on_call_after(
+    level: int, now: datetime, policy: Policy, skip: Iterable[str] = ()
+) -> tuple[str | None, str | None]:
+    """(role, person) of the first configured role after ``ESCALATION_ORDER[level]``
+    with someone on call who is not in ``skip``; (None, None) when there is nobody."""
+    skipped = set(skip)
+    for role in ESCALATION_ORDER[level + 1 :]:
         if role in policy.schedule.roles():
             user = policy.schedule.who_is_on(role, now)
-            if user is not None:
+            if user is not None and user not in skipped:
                 return role, user
-    return ENG_PRIMARY, None
+    return None, None
+
+
+def first_on_call(policy: Policy, now: datetime) -> tuple[str, str | None]:
+    role, user = on_call_after(-1, now, policy)
+    return role or ENG_PRIMARY, user
 
 
 def _fold(
@@ -280,13 +290,7 @@ def digest_timeout(
     if not waiting:
         return Outcome()
     already = {person.user for page in waiting for person in page.paged}
-    role, user = None, None
-    for candidate in ESCALATION_ORDER[level + 1 :]:
-        if candidate in policy.schedule.roles():
-            on = policy.schedule.who_is_on(candidate, now)
-            if on is not None and on not in already:
-                role, user = candidate, on
-                break
+    role, user = on_call_after(level, now, policy, already)
     if role is None or user is None:
         return Outcome(
             jobs=_operator_notice(
@@ -532,7 +536,7 @@ def _escalate(
     outcome = Outcome(events=[f"escalated:{cause}"])
     # Page everyone already paged again, before the next level hears.
     outcome.jobs += _page_again(page, f"remind:{page.level}", *reminder_message(page))
-    next_role, next_user = _next_on_call(page, now, policy)
+    next_role, next_user = on_call_after(page.level, now, policy, page.paged_users)
     page.version += 1
     if next_user is not None and next_role is not None:
         page.level = ESCALATION_ORDER.index(next_role)
@@ -555,14 +559,3 @@ def _escalate(
         TimelineEntry(at=now, actor=actor, kind="page_escalated", data={"to": next_role or ""})
     )
     return outcome
-
-
-def _next_on_call(page: Page, now: datetime, policy: Policy) -> tuple[str | None, str | None]:
-    already = set(page.paged_users)
-    for role in ESCALATION_ORDER[page.level + 1 :]:
-        if role not in policy.schedule.roles():
-            continue
-        user = policy.schedule.who_is_on(role, now)
-        if user is not None and user not in already:
-            return role, user
-    return None, None
