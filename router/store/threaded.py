@@ -1,13 +1,15 @@
-"""Group commit on worker threads: the engine machinery both stores share.
+"""Group commit: the engine machinery both stores share.
 
-Units of work are synchronous functions of a transaction (see ``router.store``). Each
-worker thread owns one database connection. It takes every unit waiting in the queue
-(up to ``_MAX_BATCH``), runs them all in one transaction and commits once, then
-answers their callers: under load one commit (one fsync, one round trip) serves many
-webhooks. Units almost never fail; when one does, the batch is rolled back and every
-unit runs again in a transaction of its own, so a failing unit never undoes its
-neighbours. Running a unit again after a rollback is safe: a unit is a function of
-the database state it reads.
+Units of work are synchronous functions of a transaction (see ``router.store``).
+``GroupCommit`` runs a batch of them in one transaction and commits once: under load
+one commit (one fsync, one round trip) serves many webhooks. Units almost never fail;
+when one does, the batch is rolled back and every unit runs again in a transaction of
+its own, so a failing unit never undoes its neighbours. Running a unit again after a
+rollback is safe: a unit is a function of the database state it reads.
+
+``ThreadedStore`` feeds batches to worker threads that each own a connection: the
+PostgreSQL engine, whose units wait on the network. SQLite runs its batches on the
+event loop instead (``router.store.sqlite``).
 
 Engines say how to connect, begin, commit and roll back, and which errors mean "a
 racing replica got there first: run the unit again" (``retryable``).
@@ -38,16 +40,14 @@ _Item = tuple[Callable[[SqlTx], Any], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
-class ThreadedStore(ABC, Generic[C]):
+class GroupCommit(ABC, Generic[C]):
+    """Batches of units, one transaction each, on a connection of type ``C``."""
+
     name = "store"
     retryable: tuple[type[BaseException], ...] = ()  # conflicts: run the unit again
     database_errors: tuple[type[BaseException], ...] = ()  # become StoreError (503)
 
-    def __init__(self, threads: int) -> None:
-        self._thread_count = threads
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self) -> None:
         self.batches = 0  # commits made; the benchmark prints units per commit
 
     # -- what an engine provides ----------------------------------------------
@@ -76,6 +76,59 @@ class ThreadedStore(ABC, Generic[C]):
     def healthy(self, conn: C) -> bool:
         """False for a connection that broke (replaced before the next batch)."""
         return True
+
+    def _run_batch(self, conn: C, batch: list[_Item], *, begun: bool = False) -> list[_Outcome]:
+        """Run ``batch`` in one transaction (already open when ``begun``)."""
+        tx = self.transaction(conn)
+        try:
+            if not begun:
+                self.begin(conn)
+            results = [unit(tx) for unit, _ in batch]
+            self.commit(conn)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.rollback(conn)
+            if len(batch) == 1:
+                return [self._run_alone(conn, *batch[0])]
+            return [self._run_alone(conn, unit, future) for unit, future in batch]
+        self.batches += 1
+        return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+
+    def _run_alone(
+        self, conn: C, unit: Callable[[SqlTx], Any], future: asyncio.Future[Any]
+    ) -> _Outcome:
+        for attempt in range(_ATTEMPTS):
+            tx = self.transaction(conn)
+            try:
+                self.begin(conn)
+                result = unit(tx)
+                self.commit(conn)
+            except self.retryable:
+                with contextlib.suppress(Exception):
+                    self.rollback(conn)
+                if attempt == _ATTEMPTS - 1:
+                    return future, None, StoreError(f"{self.name}: conflict persisted")
+                continue
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    self.rollback(conn)
+                if isinstance(exc, self.database_errors):
+                    return future, None, StoreError(f"{self.name}: {exc}")
+                return future, None, exc  # a bug in the unit: the caller answers 500
+            self.batches += 1
+            return future, result, None
+        raise AssertionError("unreachable")
+
+
+class ThreadedStore(GroupCommit[C]):
+    """Group commit on worker threads, each with a connection of its own."""
+
+    def __init__(self, threads: int) -> None:
+        super().__init__()
+        self._thread_count = threads
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the store contract -----------------------------------------------------
 
@@ -165,46 +218,6 @@ class ThreadedStore(ABC, Generic[C]):
         except Exception as exc:
             log.error("%s: cannot reconnect: %s", self.name, exc)
             return conn
-
-    def _run_batch(self, conn: C, batch: list[_Item]) -> list[_Outcome]:
-        tx = self.transaction(conn)
-        try:
-            self.begin(conn)
-            results = [unit(tx) for unit, _ in batch]
-            self.commit(conn)
-        except Exception:
-            with contextlib.suppress(Exception):
-                self.rollback(conn)
-            if len(batch) == 1:
-                return [self._run_alone(conn, *batch[0])]
-            return [self._run_alone(conn, unit, future) for unit, future in batch]
-        self.batches += 1
-        return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
-
-    def _run_alone(
-        self, conn: C, unit: Callable[[SqlTx], Any], future: asyncio.Future[Any]
-    ) -> _Outcome:
-        for attempt in range(_ATTEMPTS):
-            tx = self.transaction(conn)
-            try:
-                self.begin(conn)
-                result = unit(tx)
-                self.commit(conn)
-            except self.retryable:
-                with contextlib.suppress(Exception):
-                    self.rollback(conn)
-                if attempt == _ATTEMPTS - 1:
-                    return future, None, StoreError(f"{self.name}: conflict persisted")
-                continue
-            except Exception as exc:
-                with contextlib.suppress(Exception):
-                    self.rollback(conn)
-                if isinstance(exc, self.database_errors):
-                    return future, None, StoreError(f"{self.name}: {exc}")
-                return future, None, exc  # a bug in the unit: the caller answers 500
-            self.batches += 1
-            return future, result, None
-        raise AssertionError("unreachable")
 
 
 def _settle_all(outcomes: list[_Outcome]) -> None:
