@@ -7,6 +7,7 @@ answers 2xx only after this returns, so "accepted" always means "durable".
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -61,6 +62,10 @@ class Intake:
     ) -> None:
         self._store = store
         self._metrics = metrics
+        # labels() validates and locks on every call; sources, statuses and changes
+        # are few, so each child is looked up once.
+        self._received = functools.cache(metrics.alerts_received.labels)
+        self._recorded = functools.cache(metrics.alerts_recorded.labels)
         self._clock = clock
         self._triage = triage_config
         self.after_record = after_record
@@ -99,10 +104,10 @@ class Intake:
 
     def _count(self, source: str, alerts: list[Alert], result: IntakeResult) -> None:
         for status, count in Counter(alert.status.value for alert in alerts).items():
-            self._metrics.alerts_received.labels(source, status).inc(count)
+            self._received(source, status).inc(count)
         for change, count in result.changes.items():
             if change is not AlertChange.REPEAT:
-                self._metrics.alerts_recorded.labels(source, change.value).inc(count)
+                self._recorded(source, change.value).inc(count)
         if result.not_paged:
             self._metrics.alerts_not_paged.labels(source).inc(result.not_paged)
         if not log.isEnabledFor(logging.DEBUG):

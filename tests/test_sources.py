@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -85,6 +86,51 @@ def test_alertmanager_body_must_be_an_object() -> None:
     with pytest.raises(PayloadError) as caught:
         alertmanager.parse([1, 2])
     assert caught.value.status == 400
+
+
+def _valid_payloads() -> list[dict[str, object]]:
+    linked = am_alert("l")
+    linked["annotations"] |= {"runbook_url": "https://runbooks/x", "dashboard_url": "ftp://no"}
+    nanos = am_alert("n") | {"startsAt": "2024-05-01T10:00:00.123456789Z"}
+    return [
+        am_payload(),
+        am_payload(alerts=[am_alert("a"), am_alert("b", "resolved")]),
+        am_payload(alerts=[am_alert("")]),  # fingerprint computed from the labels
+        am_payload(alerts=[linked, nanos]),
+        am_payload(futureField={"x": 1}),  # newer Alertmanagers add fields
+    ]
+
+
+@pytest.mark.parametrize("payload", _valid_payloads())
+def test_the_fast_path_reads_exactly_what_parse_reads(payload: dict[str, object]) -> None:
+    body = json.dumps(payload).encode()
+    fast = alertmanager.parse_body(body)
+    assert fast is not None
+    assert fast == alertmanager.parse(json.loads(body))
+    assert [a.model_dump() for a in fast] == [
+        a.model_dump() for a in alertmanager.parse(json.loads(body))
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        json.dumps(am_payload(version="3")).encode(),
+        json.dumps(am_payload(alerts="nope")).encode(),
+        '{"version": "4", "groupKey": "\xe9"'.encode("latin-1"),  # not UTF-8
+    ],
+)
+def test_the_fast_path_leaves_bad_bodies_to_parse_for_a_precise_error(body: bytes) -> None:
+    assert alertmanager.parse_body(body) is None
+
+
+def test_the_fast_path_names_a_bad_time_as_parse_does() -> None:
+    body = json.dumps(am_payload(alerts=[am_alert("f") | {"startsAt": "yesterday"}])).encode()
+    with pytest.raises(PayloadError) as caught:
+        alertmanager.parse_body(body)
+    assert caught.value.field == "alerts.0.startsAt"
 
 
 # -- PagerDuty ---------------------------------------------------------------

@@ -44,6 +44,22 @@ class _AMMessage(BaseModel):
     alerts: list[_AMAlert]
 
 
+def parse_body(body: bytes) -> list[Alert] | None:
+    """The fast path for every delivery: decode and validate the raw body in one pass.
+
+    pydantic's own JSON parser fills the model straight from the bytes, which skips
+    ``json.loads`` and its dicts. None when the body is not a valid version 4
+    payload: the caller then decodes it and calls ``parse``, whose errors name the
+    problem precisely (bad JSON at a line and column, the field at fault)."""
+    try:
+        message = _AMMessage.model_validate_json(body)
+    except ValidationError:
+        return None
+    if message.version != "4":
+        return None
+    return [_to_alert(message, am, index) for index, am in enumerate(message.alerts)]
+
+
 def parse(document: Any) -> list[Alert]:
     """Validate an Alertmanager webhook body (already JSON-decoded) into alerts."""
     if not isinstance(document, dict):
@@ -70,19 +86,21 @@ def _time(value: str, field: str) -> datetime | None:
 
 
 def _to_alert(message: _AMMessage, am: _AMAlert, index: int) -> Alert:
+    # model_construct: every value below is already validated (by _AMMessage, or built
+    # here), and validating it twice cost a fifth of a webhook's parsing time.
     links: list[Link] = []
     if am.generatorURL:
-        links.append(Link(href=am.generatorURL, text="Source"))
+        links.append(Link.model_construct(href=am.generatorURL, text="Source"))
     for key in ("runbook_url", "runbook", "dashboard_url"):
         href = am.annotations.get(key, "")
         if href.startswith(("http://", "https://")):
-            links.append(Link(href=href, text=key.split("_")[0].capitalize()))
+            links.append(Link.model_construct(href=href, text=key.split("_")[0].capitalize()))
     starts_at = _time(am.startsAt, f"alerts.{index}.startsAt")
     if starts_at is None:
         raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
     # The fingerprint is a hash of the label set; recompute one if a sender left it out.
     fingerprint = am.fingerprint or short_hash(repr(sorted(am.labels.items())))
-    return Alert(
+    return Alert.model_construct(
         source=Source.ALERTMANAGER,
         group_key=message.groupKey,
         fingerprint=fingerprint,

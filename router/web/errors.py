@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from pydantic_core import to_json
 
 from router.metrics import Metrics
 
@@ -104,16 +105,20 @@ def _endpoint(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """Read a JSON body, refusing with 415/413/400 as the case may be."""
+async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
+    """The raw body of a request that must be JSON (415/413 otherwise), not decoded."""
     if request.content_type != "application/json":
         raise Problem(
             415,
             "unsupported_media_type",
             f"Content-Type must be application/json, got {request.content_type or 'none'}",
         )
-    body = await read_body(request, max_bytes)
-    return parse_json(body)
+    return await read_body(request, max_bytes)
+
+
+def json_ok(body: Any, status: int = 200) -> web.Response:
+    # pydantic_core's encoder: several times faster than json.dumps per answer.
+    return web.Response(body=to_json(body), status=status, content_type="application/json")
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:

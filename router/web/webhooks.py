@@ -19,7 +19,7 @@ from aiohttp import web
 from router.sources import PayloadError, alertmanager, pagerduty
 from router.store import StoreError
 from router.web.context import SERVICES, Services
-from router.web.errors import Problem, parse_json, read_body, read_json
+from router.web.errors import Problem, json_ok, parse_json, read_body, read_json_body
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,11 @@ def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     _check_alertmanager_auth(request, services)
-    document = await read_json(request, services.config.server.max_body_bytes)
+    body = await read_json_body(request, services.config.server.max_body_bytes)
     try:
-        alerts = alertmanager.parse(document)
+        alerts = alertmanager.parse_body(body)
+        if alerts is None:  # not valid: decode it again, for a precise error
+            alerts = alertmanager.parse(parse_json(body))
     except PayloadError as exc:
         raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
     try:
@@ -70,7 +72,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     except StoreError as exc:
         log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
         raise Problem(503, "store_unavailable", "could not store the alerts; retry") from exc
-    return web.json_response(result.as_json())
+    return json_ok(result.as_json())
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
@@ -101,4 +103,4 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         log.error("store failed, answering 503 so PagerDuty retries: %s", exc)
         raise Problem(503, "store_unavailable", "could not store the event; retry") from exc
     body_out = result.as_json() | {"event_type": event.event_type}
-    return web.json_response(body_out, status=202)
+    return json_ok(body_out, status=202)
