@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -85,6 +86,7 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port)
     await site.start()
+    _quiet_garbage_collector()
     log.info("listening on %s:%s", config.server.host, config.server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,6 +98,17 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
     await asyncio.sleep(config.server.drain_seconds)
     await runner.cleanup()
     log.info("stopped")
+
+
+def _quiet_garbage_collector() -> None:
+    """Keep the cyclic garbage collector out of the webhooks' tail latency.
+
+    Everything built at start-up (modules, config, app) lives as long as the process,
+    yet every older-generation collection walked it all again. Under load (wrk, 32
+    connections) p99 was 45 to 60 ms with it and about 20 ms once frozen. ``gc.freeze``
+    moves it out of the collector's sight. Cycles made later are still collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:
