@@ -103,7 +103,10 @@ class Intake:
         return result
 
     def _count(self, source: str, alerts: list[Alert], result: IntakeResult) -> None:
-        for status, count in Counter(alert.status.value for alert in alerts).items():
+        statuses: dict[str, int] = {}
+        for alert in alerts:
+            statuses[alert.status.value] = statuses.get(alert.status.value, 0) + 1
+        for status, count in statuses.items():
             self._received(source, status).inc(count)
         for change, count in result.changes.items():
             if change is not AlertChange.REPEAT:
