@@ -127,8 +127,10 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._wal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
-        # NORMAL: commits write the WAL without an fsync; the sync thread does it.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: commits write the WAL without an fsync; the sync thread does it. A
+        # file system without WAL support gets FULL: SQLite then syncs in each commit.
+        durable = self._wal or self.path == ":memory:"
+        conn.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'FULL'}")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=0")
@@ -205,10 +207,11 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
                 break
             await asyncio.sleep(0.005)
         conn, self._conn = self._conn, None
+        closed = StoreError(f"{self.name} store closed")
         pending, self._pending = self._pending, []
-        _settle_all(
-            [(future, None, StoreError(f"{self.name} store closed")) for _, future in pending]
-        )
+        committed, self._committed = self._committed, []  # never synced: not answered yes
+        _settle_all([(future, None, closed) for _, future in pending])
+        _settle_all([(future, None, closed) for future, _, _ in committed])
         if self._sync_pool is not None:
             await asyncio.to_thread(self._sync_pool.shutdown, True)
         if self._checkpoint_conn is not None:
