@@ -92,9 +92,12 @@ async def test_a_write_is_answered_only_after_its_fsync(
     assert await store.run(count) == 1
 
 
+@pytest.mark.parametrize("checkpoint_due", [False, True])
 async def test_commits_go_on_during_an_fsync_and_wait_for_the_next(
-    store: SqliteStore, held: HeldFsync
+    store: SqliteStore, held: HeldFsync, checkpoint_due: bool
 ) -> None:
+    if checkpoint_due:  # a checkpoint follows this fsync: commits still go on during it
+        store.checkpoint_seconds = 0.0
     first = asyncio.create_task(store.run(insert("a")))
     await held.wait_started()
     ran: list[str] = []
@@ -224,3 +227,76 @@ async def test_close_answers_work_still_waiting(tmp_path: Path) -> None:
     await write  # answered, not abandoned
     with pytest.raises(StoreError, match="not open"):
         await engine.run(count)
+
+
+async def test_open_makes_what_an_earlier_run_left_durable(tmp_path: Path) -> None:
+    # A run that crashed while waiting for its fsync leaves committed, unsynced frames
+    # in the WAL. Reads must not be answered from them before they are made durable.
+    engine = SqliteStore(str(tmp_path / "reopened.db"))
+    synced: list[int] = []
+    engine.fsync = synced.append
+    await engine.open()
+    try:
+        assert len(synced) == 1  # at open, before anything could be read
+        assert await engine.run(count) == 0
+        assert len(synced) == 1  # nothing written since: reads need no other fsync
+    finally:
+        await engine.close()
+
+
+class Abort(BaseException):
+    """Not an Exception: what KeyboardInterrupt or a stray cancellation looks like."""
+
+
+async def test_a_unit_raising_a_base_exception_leaves_the_store_working(
+    store: SqliteStore,
+) -> None:
+    def aborting(tx: SqlTx) -> None:
+        insert("lost")(tx)
+        raise Abort
+
+    loop = asyncio.get_running_loop()
+    seen: list[BaseException] = []
+    loop.set_exception_handler(lambda _, context: seen.append(context["exception"]))
+    try:
+        neighbour = asyncio.create_task(store.run(insert("neighbour")))
+        aborted = asyncio.create_task(store.run(aborting))
+        results = await asyncio.wait_for(
+            asyncio.gather(neighbour, aborted, return_exceptions=True), 5
+        )
+    finally:
+        loop.set_exception_handler(None)
+    assert all(isinstance(r, StoreError) for r in results)  # both answered, not left
+    assert any(isinstance(e, Abort) for e in seen)  # and the Abort went on up
+    await store.run(insert("after"))  # no transaction left open
+    assert await store.run(count) == 1
+
+
+async def test_the_fallback_waits_briefly_for_another_writer(store: SqliteStore) -> None:
+    # A batch fails, so each unit runs alone; another process takes the write lock in
+    # that gap and holds it for 10 ms. The healthy unit must still be committed.
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    rollback = store.rollback
+
+    def rollback_then_lock(conn: sqlite3.Connection) -> None:
+        rollback(conn)
+        if not other.in_transaction:
+            other.execute("BEGIN IMMEDIATE")
+            threading.Timer(0.01, lambda: other.execute("COMMIT")).start()
+
+    store.rollback = rollback_then_lock  # type: ignore[method-assign]
+
+    def failing(tx: SqlTx) -> None:
+        raise ValueError("a bug in this unit")
+
+    try:
+        healthy = asyncio.create_task(store.run(insert("healthy")))
+        broken = asyncio.create_task(store.run(failing))
+        results = await asyncio.wait_for(asyncio.gather(healthy, broken, return_exceptions=True), 5)
+    finally:
+        store.rollback = rollback  # type: ignore[method-assign]
+        await asyncio.sleep(0.05)
+        other.close()
+    assert results[0] is None
+    assert isinstance(results[1], ValueError)
+    assert await store.run(count) == 1

@@ -18,7 +18,9 @@ Durability is that of ``synchronous=FULL``:
   under load one fsync serves many webhooks.
 - A unit that only read waits for that fsync too when anything it could have read
   is not durable yet: a job must never run on the strength of a row a power cut
-  could take back.
+  could take back. The store knows what it wrote itself (and fsyncs the WAL at open
+  for what an earlier run left), so one router process owns a SQLite file; several
+  replicas need PostgreSQL.
 - If an fsync fails, nothing more is acknowledged (503, and ``/readyz`` fails): after
   a failed fsync the kernel may have dropped the dirty pages, so a later successful
   fsync proves nothing.
@@ -62,6 +64,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BATCH = 256
 _BUSY_RETRY_SECONDS = 0.005
+_FALLBACK_BUSY_SECONDS = 0.05
 
 
 class SqliteTx(SqlTx):
@@ -112,6 +115,8 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self._sync_pool: ThreadPoolExecutor | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._last_checkpoint = 0.0
+        self._wal_path = ""
+        self._closing = False
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -166,7 +171,18 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         return SqliteTx(conn)
 
     def begin(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        # Only the rare fallback (a unit of a batch failed; each runs alone) comes
+        # here: should another writer have taken the lock in that gap, wait a little
+        # rather than answer a healthy unit 503. Batches never wait (_flush).
+        deadline = time.monotonic() + _FALLBACK_BUSY_SECONDS
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
 
     def commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
@@ -194,15 +210,27 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         conn = self.connect()
         self.migrate(conn)
         if self._wal:
-            # The WAL file now exists: make its directory entry durable once.
-            _fsync_directory(Path(self.path).resolve().parent)
+            # Absolute, so that no change of directory can point it elsewhere.
+            self._wal_path = os.path.abspath(self.path) + "-wal"
+            # What a previous run committed may never have been fsynced (it crashed
+            # waiting): make it durable before anything is read from it.
+            self._fsync_wal()
+            # The WAL file now exists: make its directory entry durable too.
+            _fsync_directory(Path(self._wal_path).parent)
         return conn
 
     async def close(self) -> None:
-        if self._conn is None:
+        if self._conn is None or self._closing:
             return
+        self._closing = True
         deadline = time.monotonic() + 10.0
-        while self._pending or self._committed or self._syncing or self._flush_scheduled:
+        while (
+            self._pending
+            or self._committed
+            or self._syncing
+            or self._checkpointing
+            or self._flush_scheduled
+        ):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.005)
@@ -221,6 +249,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             os.close(self._wal_fd)
             self._wal_fd = None
         conn.close()  # the last connection checkpoints and removes the WAL
+        self._closing = False
 
     async def run(self, unit: Callable[[SqlTx], T]) -> T:
         if self._conn is None or self._loop is None:
@@ -253,16 +282,26 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         if not self._pending or self._checkpointing or conn is None:
             return
         try:
-            self.begin(conn)
+            conn.execute("BEGIN IMMEDIATE")  # never waits: busy_timeout is 0
         except sqlite3.Error as exc:
             self._begin_failed(exc)
             return
         self._busy_since = None
         batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
         changes = conn.total_changes
-        outcomes = self._run_batch(conn, batch, begun=True)
-        if self._pending:
-            self._schedule()
+        try:
+            outcomes = self._run_batch(conn, batch, begun=True)
+        except BaseException as exc:
+            # Not an Exception (KeyboardInterrupt, a stray CancelledError): answer the
+            # batch and leave no transaction open, then let it go on up.
+            with contextlib.suppress(Exception):
+                self.rollback(conn)
+            aborted = StoreError(f"{self.name}: batch aborted by {exc!r}")
+            _settle_all([(future, None, aborted) for _, future in batch])
+            raise
+        finally:
+            if self._pending:
+                self._schedule()
         if not self._wal:  # :memory: has nothing to make durable
             _settle_all(outcomes)
             return
@@ -285,15 +324,12 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         outcomes, self._committed = self._committed, []
         self._in_sync, self._in_sync_writes = outcomes, self._writes
         self._syncing = True
-        checkpoint = time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
-        self._checkpointing = checkpoint
-        done = self._loop.run_in_executor(self._sync_pool, self._sync, outcomes, checkpoint)
-        done.add_done_callback(self._sync_done)
+        done = self._loop.run_in_executor(self._sync_pool, self._fsync_wal)
+        done.add_done_callback(self._synced)
 
     def _begin_failed(self, exc: sqlite3.Error) -> None:
-        busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
         now = time.monotonic()
-        if busy:
+        if _is_busy(exc):
             self._busy_since = self._busy_since or now
             if now - self._busy_since < self.busy_seconds:
                 self._schedule(_BUSY_RETRY_SECONDS)  # another writer: try again soon
@@ -308,31 +344,9 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         pending, self._pending = self._pending, []
         _settle_all([(future, None, error) for _, future in pending])
 
-    def _sync(self, outcomes: list[_Outcome], checkpoint: bool) -> bool:
-        """On the sync thread: fsync the WAL, answer the batch, then checkpoint if due.
-
-        The batch is answered as soon as its fsync is done; the checkpoint runs after,
-        while new units wait (``_checkpointing``). With no commit running beside it the
-        checkpoint copies every frame, so the next commit starts the WAL over from its
-        beginning and the file stops growing."""
-        assert self._loop is not None
-        try:
-            self._fsync_wal()
-        except Exception as exc:
-            self._loop.call_soon_threadsafe(self._sync_failed, outcomes, exc)
-            raise
-        self._loop.call_soon_threadsafe(self._synced, outcomes)
-        if not checkpoint:
-            return False
-        try:
-            self._checkpoint()
-        except sqlite3.Error as exc:
-            log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, exc)
-            return False
-        return True
-
     def _fsync_wal(self) -> None:
-        wal = self.path + "-wal"
+        """On the sync thread (and once at open): fsync the WAL file."""
+        wal = self._wal_path
         if self._wal_fd is None or os.fstat(self._wal_fd).st_ino != os.stat(wal).st_ino:
             # Opened on first use; reopened should the file ever be replaced, since an
             # fsync of a replaced file's descriptor would not reach the new file.
@@ -341,24 +355,22 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             self._wal_fd = os.open(wal, os.O_RDONLY)
         self.fsync(self._wal_fd)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file (and fsync both: ``synchronous=NORMAL``)."""
-        if self._checkpoint_conn is None:
-            self._checkpoint_conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
-            self._checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
-        # PASSIVE never waits: should another process hold the database, it copies
-        # what it can and the next checkpoint does the rest.
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def _synced(self, outcomes: list[_Outcome]) -> None:
+    def _synced(self, done: asyncio.Future[None]) -> None:
+        self._syncing = False
+        outcomes, self._in_sync = self._in_sync, []  # reads may have joined the list
+        error = done.exception()
+        if error is not None:
+            self._sync_failed(outcomes, error)
+            return
         self.syncs += 1
         self._durable_writes = max(self._durable_writes, self._in_sync_writes)
-        self._in_sync = []
-        _settle_all(outcomes)  # the list _in_sync was: reads may have joined it
+        _settle_all(outcomes)
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+            self._start_checkpoint()
+        else:
+            self._start_sync()
 
-    def _sync_failed(self, outcomes: list[_Outcome], error: Exception) -> None:
+    def _sync_failed(self, outcomes: list[_Outcome], error: BaseException) -> None:
         # After a failed fsync the kernel may have dropped the dirty pages; a later
         # fsync that succeeds proves nothing. Stop acknowledging until a restart.
         self._failed = (
@@ -372,17 +384,44 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         _settle_all([(future, None, failure) for future, _, _ in outcomes + committed])
         _settle_all([(future, None, failure) for _, future in pending])
 
-    def _sync_done(self, done: asyncio.Future[bool]) -> None:
-        self._syncing = False
+    def _start_checkpoint(self) -> None:
+        """Copy the WAL into the database file, with commits held meanwhile.
+
+        Held, so that the checkpoint copies every frame and the next commit starts
+        the WAL over from its beginning: the file stops growing. Units committed
+        during the fsync just finished wait for the checkpoint, then for their own
+        fsync. (At that first commit SQLite itself syncs the new WAL header, on the
+        loop: one short sync per checkpoint, at most one a second.)"""
+        assert self._loop is not None
+        self._checkpointing = True
+        self._last_checkpoint = time.monotonic()  # a failing checkpoint waits its turn too
+        done = self._loop.run_in_executor(self._sync_pool, self._checkpoint)
+        done.add_done_callback(self._checkpointed)
+
+    def _checkpoint(self) -> None:
+        """On the sync thread: a PASSIVE checkpoint (``synchronous=NORMAL`` makes it
+        fsync the WAL before copying and the database file after)."""
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+            self._checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = False
-        if done.exception() is None and done.result():
+        error = done.exception()
+        if error is None:
             self.checkpoints += 1
-            self._last_checkpoint = time.monotonic()
-        if self._failed is not None:
-            return
+        else:
+            log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
         self._start_sync()
         if self._pending:
             self._schedule()
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def _fsync_directory(path: Path) -> None:
