@@ -66,6 +66,48 @@ async def test_record_alerts_is_idempotent_and_tracks_changes(engine: Store) -> 
     assert await engine.run(lambda tx: tx.count_alerts(AlertStatus.RESOLVED)) == 1
 
 
+async def test_large_deliveries_are_recorded_in_chunks_and_keep_their_order(
+    engine: Store,
+) -> None:
+    # More alerts than one statement takes (500): the chunks must join up.
+    names = [f"fp{i:04d}" for i in range(1200)]
+    firing = alertmanager.parse(am_payload(alerts=[am_alert(n) for n in names]))
+    first = await engine.run(lambda tx: tx.record_alerts(firing, T0))
+    assert [r.alert.fingerprint for r in first] == names  # the delivery's order
+    assert {r.change.value for r in first} == {"new"}
+    assert len({r.id for r in first}) == 1200
+    # Half resolve, half resent: one delivery, known rows found across the chunks.
+    mixed = alertmanager.parse(
+        am_payload(
+            alerts=[am_alert(n, "resolved" if i % 2 else "firing") for i, n in enumerate(names)]
+        )
+    )
+    second = await engine.run(lambda tx: tx.record_alerts(mixed, T0 + timedelta(minutes=1)))
+    assert [r.id for r in second] == [r.id for r in first]
+    assert [r.change.value for r in second] == ["repeat", "resolved"] * 600
+    assert await engine.run(lambda tx: tx.count_alerts(AlertStatus.RESOLVED)) == 600
+    [(seen,)] = await engine.run(
+        lambda tx: tx._rows("SELECT DISTINCT seen_count FROM alerts WHERE fingerprint = 'fp0001'")
+    )
+    assert seen == 2
+
+
+async def test_new_and_known_alerts_and_repeats_in_one_delivery(engine: Store) -> None:
+    known = alertmanager.parse(am_payload(alerts=[am_alert("a")]))
+    await engine.run(lambda tx: tx.record_alerts(known, T0))
+    # "b" is new and comes twice, first firing then resolved; "a" is known.
+    delivery = alertmanager.parse(
+        am_payload(alerts=[am_alert("b"), am_alert("a"), am_alert("b", "resolved")])
+    )
+    other_group = alertmanager.parse(am_payload(groupKey="{}:{other}", alerts=[am_alert("a")]))
+    recorded = await engine.run(lambda tx: tx.record_alerts(delivery + other_group, T0))
+    assert [r.change.value for r in recorded] == ["new", "repeat", "resolved", "new"]
+    assert recorded[0].id == recorded[2].id
+    assert recorded[3].id not in {r.id for r in recorded[:3]}  # same fingerprint, other group
+    assert await engine.run(lambda tx: tx.count_alerts()) == 3
+    assert await engine.run(lambda tx: tx.count_alerts(AlertStatus.RESOLVED)) == 1
+
+
 async def test_alerts_round_trip(engine: Store) -> None:
     alerts = alertmanager.parse(am_payload())
     await engine.run(lambda tx: tx.record_alerts(alerts, T0))

@@ -36,6 +36,11 @@ class PostgresTx(SqlTx):
         cursor = self._conn.execute(sql.replace("?", "%s"), params)
         return cursor.fetchall() if cursor.description is not None else []
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg pipelines the rows: one round trip, not one per row.
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
     def lock(self, name: str) -> None:
         # Held to the end of the transaction; other replicas wait for it.
         self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))

@@ -7,6 +7,7 @@ Placeholders are ``?``; the PostgreSQL engine rewrites them. Engine-specific SQL
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,10 @@ def _json(value: Any) -> str:
     return to_json(value).decode()
 
 
+_AlertKey = tuple[str, str, str, str]  # source, group key, fingerprint, starts_at
+_ROWS_PER_STATEMENT = 500  # well under SQLite's 32766 and PostgreSQL's 65535 parameters
+
+
 def _links_json(links: Sequence[Link]) -> str:
     # Plain dicts: model_dump() per link cost more than the INSERT it feeds.
     return _json([{"href": link.href, "text": link.text} for link in links]) if links else "[]"
@@ -78,26 +83,64 @@ class SqlTx:
 
     # -- alerts --------------------------------------------------------------
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row (the driver loops, not Python)."""
+        for params in rows:
+            self._rows(sql, params)
+
     def record_alerts(self, alerts: Iterable[Alert], now: datetime) -> list[RecordedAlert]:
-        recorded = []
+        """Record a delivery's alerts: new ones inserted, known ones updated.
+
+        A few statements per delivery, not per alert: Alertmanager resends whole
+        groups, so a delivery of 50 alerts is common, and usually all known."""
+        alerts = list(alerts)
         seen = iso(now)
-        for alert in alerts:
-            natural_key = (
-                alert.source.value,
-                alert.group_key,
-                alert.fingerprint,
-                iso(alert.starts_at),
+        keys: list[_AlertKey] = [
+            (a.source.value, a.group_key, a.fingerprint, iso(a.starts_at) or "") for a in alerts
+        ]
+        # Insert first: a delivery is mostly all new (a new group) or all known.
+        inserted = self._insert_alerts(alerts, keys, seen)
+        missing = {key for key in keys if key not in inserted}
+        # Known (a resend, a resolution, or a racing replica's insert).
+        state = self._alert_states(missing) if missing else {}
+        recorded = []
+        updates = []
+        for alert, key in zip(alerts, keys, strict=True):
+            if key in inserted:
+                alert_id = inserted.pop(key)  # the first of duplicates is the new one
+                state[key] = (alert_id, alert.status.value)
+                recorded.append(RecordedAlert(alert_id, alert, AlertChange.NEW))
+                continue
+            alert_id, old_status = state[key]
+            if old_status == alert.status.value:
+                change = AlertChange.REPEAT
+            elif alert.status is AlertStatus.RESOLVED:
+                change = AlertChange.RESOLVED
+            else:
+                change = AlertChange.REFIRED
+            state[key] = (alert_id, alert.status.value)
+            updates.append((alert.status.value, iso(alert.ends_at), seen, alert_id))
+            recorded.append(RecordedAlert(alert_id, alert, change))
+        if updates:
+            self._many(
+                "UPDATE alerts SET status = ?, ends_at = ?, last_seen = ?,"
+                " seen_count = seen_count + 1 WHERE id = ?",
+                updates,
             )
-            # Insert first: most alerts in a delivery are either all new (a new group)
-            # or all known; the common new case then costs one statement.
-            inserted = self._one(
-                "INSERT INTO alerts (source, group_key, fingerprint, starts_at, status,"
-                " ends_at, labels, annotations, links, pageable, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (source, group_key, fingerprint, starts_at) DO NOTHING"
-                " RETURNING id",
-                (
-                    *natural_key,
+        return recorded
+
+    def _insert_alerts(
+        self, alerts: list[Alert], keys: list[_AlertKey], seen: str | None
+    ) -> dict[_AlertKey, int]:
+        """Insert what is new, many rows per statement; the ids of the rows inserted."""
+        inserted: dict[_AlertKey, int] = {}
+        for start in range(0, len(alerts), _ROWS_PER_STATEMENT):
+            chunk = range(start, min(start + _ROWS_PER_STATEMENT, len(alerts)))
+            params: list[Any] = []
+            for i in chunk:
+                alert = alerts[i]
+                params += (
+                    *keys[i],
                     alert.status.value,
                     iso(alert.ends_at),
                     _json(alert.labels),
@@ -106,32 +149,43 @@ class SqlTx:
                     int(alert.pageable),
                     seen,
                     seen,
-                ),
+                )
+            rows = self._rows(
+                "INSERT INTO alerts (source, group_key, fingerprint, starts_at, status,"
+                " ends_at, labels, annotations, links, pageable, first_seen, last_seen)"
+                " VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (source, group_key, fingerprint, starts_at) DO NOTHING"
+                # RETURNING's order is not the VALUES' order: the key comes back too.
+                " RETURNING id, source, group_key, fingerprint, starts_at",
+                params,
             )
-            if inserted is not None:
-                recorded.append(RecordedAlert(inserted[0], alert, AlertChange.NEW))
-                continue
-            # Known (a resend, a resolution, or a racing replica's insert): update it.
-            row = self._one(
-                "SELECT id, status FROM alerts WHERE source = ? AND group_key = ?"
-                " AND fingerprint = ? AND starts_at = ?",
-                natural_key,
-            )
-            assert row is not None
-            alert_id, old_status = row
-            if old_status == alert.status.value:
-                change = AlertChange.REPEAT
-            elif alert.status is AlertStatus.RESOLVED:
-                change = AlertChange.RESOLVED
-            else:
-                change = AlertChange.REFIRED
-            self._rows(
-                "UPDATE alerts SET status = ?, ends_at = ?, last_seen = ?,"
-                " seen_count = seen_count + 1 WHERE id = ?",
-                (alert.status.value, iso(alert.ends_at), seen, alert_id),
-            )
-            recorded.append(RecordedAlert(alert_id, alert, change))
-        return recorded
+            for alert_id, *key in rows:
+                inserted[(key[0], key[1], key[2], key[3])] = alert_id
+        return inserted
+
+    def _alert_states(self, keys: set[_AlertKey]) -> dict[_AlertKey, tuple[int, str]]:
+        """Id and status of known alerts, one query per group (and chunk)."""
+        by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for source, group_key, fingerprint, _ in keys:
+            by_group[(source, group_key)].append(fingerprint)
+        states: dict[_AlertKey, tuple[int, str]] = {}
+        for (source, group_key), fingerprints in by_group.items():
+            unique = sorted(set(fingerprints))
+            for start in range(0, len(unique), _ROWS_PER_STATEMENT):
+                chunk = unique[start : start + _ROWS_PER_STATEMENT]
+                rows = self._rows(
+                    "SELECT id, fingerprint, starts_at, status FROM alerts"
+                    " WHERE source = ? AND group_key = ? AND fingerprint IN ("
+                    + ", ".join("?" * len(chunk))
+                    + ")",
+                    (source, group_key, *chunk),
+                )
+                for alert_id, fingerprint, starts_at, status in rows:
+                    key = (source, group_key, fingerprint, starts_at)
+                    if key in keys:
+                        states[key] = (alert_id, status)
+        return states
 
     def alerts_in_group(
         self, group_key: str, since: datetime | None = None, pageable_only: bool = False

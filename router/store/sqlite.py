@@ -74,6 +74,9 @@ class SqliteTx(SqlTx):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, params).fetchall()
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
     def claim_jobs(
         self, worker: str, now: datetime, limit: int, lease_seconds: float
     ) -> list[StoredJob]:
