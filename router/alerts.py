@@ -6,6 +6,7 @@ Alertmanager and PagerDuty describe trouble differently; the lifecycle only ever
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -79,11 +80,13 @@ _ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"\.(\d+)")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_time(value: str) -> datetime | None:
     """Parse an RFC 3339 timestamp; Go's zero time (year 1) means "no time" (None).
 
     Alertmanager sends up to nine fractional digits; Python keeps six, so the rest
-    are cut rather than rejected.
+    are cut rather than rejected. Cached: the alerts of a group mostly share their
+    times, and a datetime never changes.
     """
     if not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
