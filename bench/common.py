@@ -120,6 +120,13 @@ class Server:
         fields_ = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
 
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def log_tail(self, limit: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-limit:]

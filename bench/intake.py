@@ -329,6 +329,7 @@ class Row:
     alerts_per_request: int
     result: Measured
     server_cpu: float
+    peak_rss_mb: float  # the server's peak resident memory when the run ended
 
 
 @dataclass
@@ -378,9 +379,10 @@ def throughput(
             _, result, cpu = measure(
                 bare, f"b{alerts_per_request}", alerts_per_request, count, warmup, concurrency
             )
+            rss = bare.peak_rss_mb()
         finally:
             bare.stop()
-        rows.append(Row("bare aiohttp", alerts_per_request, Measured.of(result), cpu))
+        rows.append(Row("bare aiohttp", alerts_per_request, Measured.of(result), cpu, rss))
 
         db_path = home / f"throughput-{alerts_per_request}.db"
         router = sqlite_router(home, db_path, count_commits=True)
@@ -390,9 +392,10 @@ def throughput(
                 router, f"r{alerts_per_request}", alerts_per_request, count, warmup, concurrency
             )
             units = metric_value(router.url, "router_store_transaction_duration_seconds_count")
+            rss = router.peak_rss_mb()
         finally:
             router.stop()
-        rows.append(Row("router", alerts_per_request, Measured.of(result), cpu))
+        rows.append(Row("router", alerts_per_request, Measured.of(result), cpu, rss))
         checks.append(
             StoreCheck(
                 generator="in-process",
@@ -435,7 +438,7 @@ def throughput_wrk(
                     cpu = server.cpu_seconds()
                     result = run_wrk(server.url + WEBHOOK, template, seconds, concurrency)
                     cpu = server.cpu_seconds() - cpu
-                    rows.append(Row(f"{target} #{n}", size, result, cpu))
+                    rows.append(Row(f"{target} #{n}", size, result, cpu, server.peak_rss_mb()))
             units = metric_value(router.url, "router_store_transaction_duration_seconds_count")
         runs = [warm[1]] + [
             row.result
@@ -507,6 +510,7 @@ def print_table(rows: list[Row], concurrency: int, generator: str, ratios: bool 
     header = (
         f"{'target':<14}{'alerts/req':>11}{'requests':>10}{'non-2xx':>9}{'req/s':>10}"
         f"{'alerts/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'srv CPU ms/req':>16}{'gen CPU ms/req':>16}"
+        f"{'srv peak RSS MiB':>18}"
     )
     print(header)
     print("-" * len(header))
@@ -516,7 +520,7 @@ def print_table(rows: list[Row], concurrency: int, generator: str, ratios: bool 
             f"{row.target:<14}{row.alerts_per_request:>11}{r.requests:>10}{r.non_2xx:>9}"
             f"{r.rate:>10.0f}{r.rate * row.alerts_per_request:>10.0f}{r.p50 * 1000:>9.2f}"
             f"{r.p99 * 1000:>9.2f}{row.server_cpu / max(r.requests, 1) * 1000:>16.3f}"
-            f"{r.client_cpu / max(r.requests, 1) * 1000:>16.3f}"
+            f"{r.client_cpu / max(r.requests, 1) * 1000:>16.3f}{row.peak_rss_mb:>18.1f}"
         )
     print()
     if not ratios:
