@@ -71,7 +71,7 @@ _close = _sqlite.SqliteStore.close
 
 async def _close_and_report(self):
     await _close(self)
-    print(f"BENCH_SQLITE_COMMITS {self.batches}", file=sys.stderr, flush=True)
+    print(f"BENCH_SQLITE_COMMITS {self.batches} {self.syncs}", file=sys.stderr, flush=True)
 
 _sqlite.SqliteStore.close = _close_and_report
 from router.cli import main
@@ -313,10 +313,12 @@ def metric_value(url: str, line_prefix: str) -> float | None:
     return None
 
 
-def commits_from_log(server: Server) -> int | None:
+def commits_from_log(server: Server) -> tuple[int, int] | None:
+    """(commits, fsyncs) the SQLite engine made, as it reported them at shutdown."""
     for line in server.log_tail(limit=100_000).splitlines():
         if line.startswith("BENCH_SQLITE_COMMITS "):
-            return int(line.split()[1])
+            _, commits, fsyncs = line.split()
+            return int(commits), int(fsyncs)
     return None
 
 
@@ -339,7 +341,7 @@ class StoreCheck:
     sent: int
     acknowledged: int
     rows: int
-    commits: int | None
+    commits: tuple[int, int] | None  # commits, fsyncs
     units: float | None
     in_flight: int = 0  # wrk stops mid-request: these may be stored, unanswered
 
@@ -554,15 +556,18 @@ def print_rounds(rows: list[Row], concurrency: int) -> None:
 def print_checks(checks: list[StoreCheck]) -> None:
     print("\nstore after the throughput runs (warmup included)")
     for c in checks:
-        commits = "n/a" if c.commits is None else str(c.commits)
-        units = "n/a" if c.units is None else f"{c.units:.0f}"
-        per_commit = f", {c.units / c.commits:.1f} units/commit" if c.commits and c.units else ""
         verdict = "ok" if c.ok else "MISMATCH"
+        store = ""
+        if c.commits is not None and c.units:
+            commits, fsyncs = c.commits
+            store = (
+                f"; {c.units:.0f} intake units in {commits} sqlite commits"
+                f" ({c.units / max(commits, 1):.1f} a commit) and {fsyncs} fsyncs"
+                f" ({c.units / max(fsyncs, 1):.1f} a fsync)"
+            )
         print(
             f"  {c.generator:<10} {c.alerts_per_request:>2} alert(s)/request: {c.sent} alerts"
-            f" sent, {c.acknowledged} acknowledged, {c.rows} rows [{verdict}];"
-            f" sqlite commits {commits} for {units} intake units"
-            f"{per_commit}"
+            f" sent, {c.acknowledged} acknowledged, {c.rows} rows [{verdict}]{store}"
         )
 
 

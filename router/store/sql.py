@@ -85,8 +85,7 @@ class SqlTx:
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each parameter row (the driver loops, not Python)."""
-        for params in rows:
-            self._rows(sql, params)
+        raise NotImplementedError
 
     def record_alerts(self, alerts: Iterable[Alert], now: datetime) -> list[RecordedAlert]:
         """Record a delivery's alerts: new ones inserted, known ones updated.

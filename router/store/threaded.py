@@ -73,10 +73,6 @@ class GroupCommit(ABC, Generic[C]):
     @abstractmethod
     def disconnect(self, conn: C) -> None: ...
 
-    def healthy(self, conn: C) -> bool:
-        """False for a connection that broke (replaced before the next batch)."""
-        return True
-
     def _run_batch(self, conn: C, batch: list[_Item], *, begun: bool = False) -> list[_Outcome]:
         """Run ``batch`` in one transaction (already open when ``begun``)."""
         tx = self.transaction(conn)
@@ -129,6 +125,10 @@ class ThreadedStore(GroupCommit[C]):
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def healthy(self, conn: C) -> bool:
+        """False for a connection that broke (replaced before the next batch)."""
+        return True
 
     # -- the store contract -----------------------------------------------------
 
