@@ -33,7 +33,13 @@ class ConfigError(Exception):
 class ServerConfig(Strict):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
+    # 16 MiB: an Alertmanager group of 5,000 alerts is about 3 MB (max_alerts: 0 sends
+    # every alert of the group in one body, and Alertmanager never retries a 413), so
+    # this takes groups of about 25,000. Bigger ones: set max_alerts on the receiver.
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="larger bodies get 413")
+    # Bytes of bodies read, checked and stored at once; past it a request waits up to
+    # 2 s, then gets 503 (retried). Bounds the memory many big groups at once can take.
+    max_inflight_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     shutdown_grace_seconds: float = Field(10.0, ge=0, description="in-flight requests")
     # Seconds between readiness going false and the listener closing on SIGTERM, so a
     # load balancer stops sending first (0 where a preStop hook already waits).
@@ -79,6 +85,10 @@ class PagingConfig(Strict):
     storm_limit: int = Field(5, ge=1, description="new pages per person per window")
     storm_window_seconds: int = Field(600, ge=10)
     max_alerts_shown: int = Field(10, ge=1)
+    # At most one edit of a Slack message per this many seconds: a burst of deliveries
+    # to one page (or digest, or announcement) becomes one chat.update with the newest
+    # state. Slack allows about one update a second per channel.
+    edit_interval_seconds: float = Field(1.0, ge=0)
 
     @property
     def ack_timeout(self) -> timedelta:

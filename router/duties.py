@@ -14,16 +14,15 @@ and mirrors the entry to the tracking issue once there is one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from router.alerts import Alert
 from router.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
 from router.jobs import Job, JobKind
 from router.messages import announcement, handoff_offer_message
 from router.oncall import LEADERSHIP
-from router.page import ROUTER_DEDUP_PREFIX
+from router.page import ROUTER_DEDUP_PREFIX, PageAlerts
 from router.policy import Outcome, Policy
 from router.reports import describe, postmortem, tracking_issue
 from router.severity import Severity, Suggestion
@@ -39,7 +38,7 @@ class Context:
 
     now: datetime
     policy: Policy
-    alerts: Sequence[Alert] = ()
+    alerts: PageAlerts = field(default_factory=PageAlerts)  # its page's, bounded
     timeline: Sequence[TimelineEntry] = ()  # the record so far (for issue bodies)
 
 

@@ -1,8 +1,17 @@
-"""Intake: the pipeline from parsed alerts to a committed transaction.
+"""Intake: the pipeline from a delivery to a committed transaction.
 
-Order, in one place: triage (policy: what must not page) -> record alerts and
-deliveries -> lifecycle decisions -> enqueue their jobs -> commit. The web handler
-answers 2xx only after this returns, so "accepted" always means "durable".
+Two ways in, one pipeline:
+
+* **The inbox** (Alertmanager): the webhook handler checks the body, ``enqueue``
+  commits it as received and the handler answers; ``router.inbox`` then processes
+  waiting deliveries in batches through ``process``. Accepted means the delivery is
+  durable and will be processed exactly once: the inbox row is deleted in the
+  transaction that records its alerts and the jobs they cause.
+* **Inline** (PagerDuty, whose events are few and name their delivery): ``accept``
+  runs the same pipeline in the request's own transaction.
+
+The order, in one place (``process``): triage (policy: what must not page) -> record
+alerts -> lifecycle decisions -> enqueue their jobs -> commit.
 """
 
 from __future__ import annotations
@@ -11,23 +20,23 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
+from router import units
 from router.alerts import Alert, AlertChange, short_hash
 from router.clock import Clock
 from router.metrics import Metrics
-from router.policy import Outcome
+from router.policy import Outcome, Policy
 from router.store import Store, StoreError
-from router.store.sql import RecordedAlert, SqlTx
+from router.store.sql import SqlTx
 from router.triage import TriageConfig, triage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# A hook the paging lifecycle plugs into: called inside the intake transaction with
-# what was recorded, it writes its own state and enqueues its jobs.
-AfterRecord = Callable[[SqlTx, list[RecordedAlert], datetime], list[Outcome]]
 # Called after the commit with what the lifecycle did (metrics, waking the worker).
 OnCommitted = Callable[[list[Outcome]], None]
 
@@ -57,7 +66,7 @@ class Intake:
         metrics: Metrics,
         clock: Clock,
         triage_config: TriageConfig,
-        after_record: AfterRecord | None = None,
+        policy: Policy | None = None,
         on_committed: OnCommitted | None = None,
     ) -> None:
         self._store = store
@@ -68,57 +77,87 @@ class Intake:
         self._recorded = functools.cache(metrics.alerts_recorded.labels)
         self._clock = clock
         self._triage = triage_config
-        self.after_record = after_record
+        self.policy = policy
         self.on_committed = on_committed
+        self.on_enqueued: Callable[[], None] = lambda: None  # wakes the inbox processor
+        self.enqueued = 0  # deliveries put in the inbox by this process
+
+    # -- the inbox ---------------------------------------------------------------
+
+    async def enqueue(self, source: str, body: bytes, statuses: Sequence[str]) -> None:
+        """Commit a checked delivery as received, for ``router.inbox`` to process.
+
+        Returns once it is durable (SQLite: after the fsync that covers it);
+        ``statuses`` are its alerts' statuses, counted as received."""
+        now = self._clock.now()
+        await self._run(lambda tx: tx.append_inbox(source, body, now))
+        self.enqueued += 1
+        counted: dict[str, int] = {}
+        for status in statuses:
+            counted[status] = counted.get(status, 0) + 1
+        for status, count in counted.items():
+            self._received(source, status).inc(count)
+        self.on_enqueued()
+
+    def process(
+        self, tx: SqlTx, deliveries: Sequence[tuple[str, list[Alert]]], now: datetime
+    ) -> IntakeResult:
+        """Inside a unit: triage, record and page a batch of deliveries (in order)."""
+        triaged = [triage(alerts, self._triage) for _, alerts in deliveries]
+        recorded = units.record_deliveries(tx, triaged, now, self.policy)
+        result = IntakeResult(received=sum(len(alerts) for alerts in triaged))
+        result.changes.update(r.change for r in recorded.alerts)
+        result.not_paged = sum(1 for alerts in triaged for a in alerts if not a.pageable)
+        result.outcomes = recorded.outcomes
+        return result
+
+    def processed(self, source: str, result: IntakeResult) -> None:
+        """After a batch committed: count what it changed, tell the lifecycle's observers."""
+        self._count_changes(source, result)
+        if self.on_committed is not None and result.outcomes:
+            self.on_committed(result.outcomes)
+
+    # -- inline ------------------------------------------------------------------
 
     async def accept(
         self, source: str, alerts: list[Alert], delivery_id: str | None = None
     ) -> IntakeResult:
-        alerts = triage(alerts, self._triage)
+        """The whole pipeline in the request's own transaction (2xx after its commit)."""
         now = self._clock.now()
 
         def unit(tx: SqlTx) -> IntakeResult:
-            result = IntakeResult(received=len(alerts))
             if delivery_id is not None and not tx.remember_delivery(source, delivery_id, now):
-                result.duplicate_delivery = True
-                return result
-            recorded = tx.record_alerts(alerts, now)
-            result.changes.update(r.change for r in recorded)
-            result.not_paged = sum(1 for a in alerts if not a.pageable)
-            if self.after_record is not None:
-                result.outcomes = self.after_record(tx, recorded, now)
-            return result
+                return IntakeResult(duplicate_delivery=True, received=len(alerts))
+            return self.process(tx, [(source, alerts)], now)
 
+        result = await self._run(unit)
+        for alert in alerts:
+            self._received(source, alert.status.value).inc()
+        self.processed(source, result)
+        return result
+
+    async def _run(self, unit: Callable[[SqlTx], T]) -> T:
         started = time.perf_counter()
         try:
-            result = await self._store.run(unit)
+            return await self._store.run(unit)
         except StoreError:
             self._metrics.store_errors.inc()
             raise
         finally:
             self._metrics.store_latency.observe(time.perf_counter() - started)
-        self._count(source, alerts, result)
-        if self.on_committed is not None and result.outcomes:
-            self.on_committed(result.outcomes)
-        return result
 
-    def _count(self, source: str, alerts: list[Alert], result: IntakeResult) -> None:
-        statuses: dict[str, int] = {}
-        for alert in alerts:
-            statuses[alert.status.value] = statuses.get(alert.status.value, 0) + 1
-        for status, count in statuses.items():
-            self._received(source, status).inc(count)
+    def _count_changes(self, source: str, result: IntakeResult) -> None:
         for change, count in result.changes.items():
             if change is not AlertChange.REPEAT:
                 self._recorded(source, change.value).inc(count)
         if result.not_paged:
             self._metrics.alerts_not_paged.labels(source).inc(result.not_paged)
         if not log.isEnabledFor(logging.DEBUG):
-            return  # per-request lines cost time at volume; metrics carry the counts
-        groups = sorted({short_hash(a.group_key) for a in alerts})
+            return  # per-delivery lines cost time at volume; metrics carry the counts
+        groups = sorted({short_hash(o.page.group_key) for o in result.outcomes if o.page})
         # ids and counts only: alert text is confidential and stays out of the log
         log.debug(
-            "intake source=%s groups=%s alerts=%d new=%d resolved=%d duplicate=%s",
+            "intake source=%s pages=%s alerts=%d new=%d resolved=%d duplicate=%s",
             source,
             ",".join(groups),
             result.received,

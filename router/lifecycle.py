@@ -7,32 +7,48 @@ the time in, and commits what comes back in one transaction.
 Events:
 * ``alerts_arrived``: a webhook brought alerts of one group;
 * ``decide``: a person pressed Declare / Not an incident / Escalate;
-* ``ack_timeout``: a page was not answered in time (a timer job fired).
+* ``ack_timeout``: a page was not answered in time (a timer job fired);
+* ``digest_timeout``: nobody answered a storm digest in time.
+
+A step never sees a whole alert group: it gets the delivery's own alerts and the
+page's ``PageAlerts`` (counts, the alerts shown, the worst firing one), which the
+store reads by index. A storm digest is its ``Digest`` row; ``digest_parts`` renders
+the parts whose lines changed. So the work of a step depends on what it was given,
+not on how big the group or the digest already is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from router import duties
 from router.alerts import Alert, AlertChange, AlertStatus, short_hash
+from router.digest import PART_SIZE, Digest, DigestLine, part_key
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
-from router.messages import digest_message, page_message, refire_message, reminder_message
+from router.messages import digest_part, page_message, refire_message, reminder_message
 from router.oncall import ENG_PRIMARY, ESCALATION_ORDER
-from router.page import ROUTER_DEDUP_PREFIX, Decision, Page, PagedPerson, PageStatus
+from router.page import (
+    ROUTER_DEDUP_PREFIX,
+    Decision,
+    Page,
+    PageAlerts,
+    PagedPerson,
+    PageStatus,
+)
 from router.policy import Outcome, Policy
-from router.severity import pagerduty_severity, suggest
+from router.severity import pagerduty_severity
 
 
 @dataclass(frozen=True)
 class Storm:
-    """How many pages the assignee got in the current window, and the digest so far."""
+    """How many pages the assignee got one by one in the current window, and the
+    window's digest so far (None until a page is folded)."""
 
     recent_pages: int = 0
-    folded: tuple[Page, ...] = ()
+    digest: Digest | None = None
 
 
 def page_key(group_key: str, now: datetime) -> str:
@@ -44,17 +60,22 @@ def ack_timer_key(page: Page, level: int) -> str:
     return f"page:{page.key}:ack:{level}"
 
 
-def _pd_job(page: Page, action: str, policy: Policy, alerts: Sequence[Alert]) -> list[Job]:
+def digest_key(user: str, now: datetime, policy: Policy) -> str:
+    """The digest of ``user``'s storm window at ``now``."""
+    return f"digest:{user}:{int(now.timestamp()) // policy.paging.storm_window_seconds}"
+
+
+def _pd_job(page: Page, action: str, policy: Policy, alerts: PageAlerts) -> list[Job]:
     if not policy.pagerduty:
         return []
     payload: dict[str, object] = {"event_action": action, "dedup_key": page.pagerduty_dedup_key}
     if action == "trigger":
-        first = alerts[0] if alerts else None
+        first = alerts.worst or (alerts.shown[0] if alerts.shown else None)
         payload["payload"] = {
             "summary": page.title[:1024],
             "source": (first.labels.get("instance") or first.source.value) if first else "router",
             "severity": pagerduty_severity(page.suggestion.severity),
-            "custom_details": {"alerts": len(alerts), "clause": page.suggestion.clause},
+            "custom_details": {"alerts": alerts.firing, "clause": page.suggestion.clause},
         }
     # The version makes a second trigger (firing again after resolving) a new event.
     key = f"page:{page.key}:pd:{action}:v{page.version}"
@@ -62,7 +83,7 @@ def _pd_job(page: Page, action: str, policy: Policy, alerts: Sequence[Alert]) ->
 
 
 def _dm(
-    page: Page, role: str, user: str, now: datetime, alerts: Sequence[Alert], policy: Policy
+    page: Page, role: str, user: str, now: datetime, alerts: PageAlerts, policy: Policy
 ) -> tuple[PagedPerson, Job]:
     key = f"page:{page.key}:dm:{len(page.paged)}:{user}"
     person = PagedPerson(role=role, user=user, at=now, dm_job=key)
@@ -87,8 +108,9 @@ def _page_again(page: Page, why: str, text: str, blocks: list[dict[str, object]]
     ]
 
 
-def _refresh(page: Page, alerts: Sequence[Alert], policy: Policy) -> list[Job]:
-    """Edit every DM of this page in place to show its current state."""
+def _refresh(page: Page, alerts: PageAlerts, policy: Policy) -> list[Job]:
+    """Edit every DM of this page in place to show its current state. The store keeps
+    one pending edit per message and gives it the newest state (coalesced edits)."""
     text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
     return [
         Job(
@@ -127,8 +149,8 @@ def _title(alerts: Sequence[Alert]) -> str:
 def alerts_arrived(
     page: Page | None,
     changes: Sequence[AlertChange],
-    page_alerts: Sequence[Alert],
-    current_alerts: Sequence[Alert],
+    delivery: Sequence[Alert],
+    alerts: PageAlerts | None,
     now: datetime,
     policy: Policy,
     storm: Storm,
@@ -136,36 +158,40 @@ def alerts_arrived(
 ) -> Outcome:
     """Alerts of one group were recorded.
 
-    ``page`` is the group's active page, if any; ``page_alerts`` its pageable alerts as
-    stored now; ``current_alerts`` the group's pageable alerts seen in this delivery
-    (what a new page would show); ``changes`` what this delivery changed;
+    ``page`` is the group's active page, if any; ``alerts`` what it holds now,
+    this delivery included (``PageAlerts``; given whenever there is a page);
+    ``delivery`` the group's pageable alerts in this delivery, each as it stands now
+    (what a new page would hold); ``changes`` what this delivery changed;
     ``incident_open`` whether the incident declared from ``page`` is still open.
     """
     something_new = any(c in (AlertChange.NEW, AlertChange.REFIRED) for c in changes)
-    firing_now = any(a.status is AlertStatus.FIRING for a in current_alerts)
+    firing_now = any(a.status is AlertStatus.FIRING for a in delivery)
 
     if page is None:
         if not (something_new and firing_now):
             return Outcome()  # repeats or resolutions of alerts nobody was paged for
-        return _open_page(current_alerts, now, policy, storm)
+        return _open_page(delivery, now, policy, storm)
     # Dismissed, or its incident is over: something new firing deserves a fresh look.
     finished = page.status is PageStatus.DISMISSED or (
         page.status is PageStatus.DECLARED and not incident_open
     )
     if finished and something_new and firing_now:
         retired = page.model_copy(update={"active": False, "version": page.version + 1})
-        outcome = _open_page(current_alerts, now, policy, storm)
+        outcome = _open_page(delivery, now, policy, storm)
         outcome.retire = retired
         return outcome
     if page.status is PageStatus.DECLARED and not incident_open:
         # Its incident is closed: the page steps aside quietly (no notes to a thread
         # nobody reads), and the next firing of the group pages afresh.
         return Outcome(page=page.model_copy(update={"active": False, "version": page.version + 1}))
-    return _update_page(page, changes, page_alerts, now, policy)
+    if alerts is None:
+        raise ValueError("a page's alerts are needed to update it")
+    return _update_page(page, changes, alerts, now, policy)
 
 
-def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: Storm) -> Outcome:
-    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+def _open_page(delivery: Sequence[Alert], now: datetime, policy: Policy, storm: Storm) -> Outcome:
+    alerts = PageAlerts.of(delivery, policy.paging.max_alerts_shown, policy.severity)
+    firing = [a for a in delivery if a.status is AlertStatus.FIRING]
     group_key = firing[0].group_key
     page = Page(
         key=page_key(group_key, now),
@@ -173,7 +199,8 @@ def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: St
         source=firing[0].source.value,
         title=_title(firing),
         opened_at=now,
-        suggestion=suggest(firing, policy.severity),
+        suggestion=alerts.suggestion(policy.severity),
+        counts=alerts.counts,
     )
     page.pagerduty_dedup_key = f"{ROUTER_DEDUP_PREFIX}{page.key}"
     outcome = Outcome(page=page, new_page=True, events=["page_opened"])
@@ -190,10 +217,10 @@ def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: St
         return outcome
     page.assignee = user
     if storm.recent_pages >= policy.paging.storm_limit:
-        return _fold(page, user, now, alerts, policy, storm, outcome)
-    _, dm = _dm(page, role, user, now, firing, policy)
+        return _fold(page, user, now, policy, storm, outcome)
+    _, dm = _dm(page, role, user, now, alerts, policy)
     outcome.jobs.append(dm)
-    outcome.jobs += _pd_job(page, "trigger", policy, firing)
+    outcome.jobs += _pd_job(page, "trigger", policy, alerts)
     outcome.jobs.append(_ack_timer(page, now, policy))
     return outcome
 
@@ -218,39 +245,37 @@ def first_on_call(policy: Policy, now: datetime) -> tuple[str, str | None]:
 
 
 def _fold(
-    page: Page,
-    user: str,
-    now: datetime,
-    alerts: Sequence[Alert],
-    policy: Policy,
-    storm: Storm,
-    outcome: Outcome,
+    page: Page, user: str, now: datetime, policy: Policy, storm: Storm, outcome: Outcome
 ) -> Outcome:
-    """Storm control: past the limit, new pages join one digest instead of paging."""
-    window = int(now.timestamp()) // policy.paging.storm_window_seconds
-    digest = f"digest:{user}:{window}"
-    page.digest_key = digest
-    folded = [*storm.folded, page]
-    text, blocks = digest_message(user, folded, policy.paging.max_alerts_shown)
-    if not storm.folded:
-        outcome.jobs.append(
-            Job(
-                kind=JobKind.SLACK_DM,
-                key=digest,
-                payload={"user": user, "role": "digest", "text": text, "blocks": blocks},
-            )
-        )
+    """Storm control: past the limit, new pages join one digest instead of paging.
+
+    The page becomes the digest's next line; ``digest_parts`` (called once the step's
+    changes are stored) renders the messages whose lines changed."""
+    first = storm.digest is None
+    if storm.digest is None:
+        key = digest_key(user, now, policy)
+        assignee = PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=key)
+        digest = Digest(key=key, assignee=user, opened_at=now, paged=[assignee])
+    else:
+        digest = storm.digest.model_copy(deep=True)
+    digest.pages += 1
+    digest.version += 1
+    page.digest_key = digest.key
+    page.digest_position = digest.pages
+    page.paged.append(PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=digest.key))
+    outcome.digest = digest
+    if first:
         # The digest escalates as one: if nobody answers it, the next level gets one
         # digest of what is still open (not a page each), and PagerDuty rings once.
-        outcome.jobs.append(_digest_timer(digest, 0, now, policy))
+        outcome.jobs.append(_digest_timer(digest.key, 0, now, policy))
         if policy.pagerduty:
             outcome.jobs.append(
                 Job(
                     kind=JobKind.PAGERDUTY_EVENT,
-                    key=f"{digest}:pd:trigger",
+                    key=f"{digest.key}:pd:trigger",
                     payload={
                         "event_action": "trigger",
-                        "dedup_key": f"{ROUTER_DEDUP_PREFIX}{digest}",
+                        "dedup_key": f"{ROUTER_DEDUP_PREFIX}{digest.key}",
                         "payload": {
                             "summary": "Alert storm: suspected incidents folded into a digest",
                             "source": "incident-router",
@@ -259,17 +284,36 @@ def _fold(
                     },
                 )
             )
-    else:
-        outcome.jobs.append(
-            Job(
-                kind=JobKind.SLACK_UPDATE,
-                key=f"{digest}:{len(folded)}",
-                payload={"target": digest, "seq": len(folded), "text": text, "blocks": blocks},
-            )
-        )
-    page.paged.append(PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=digest))
     outcome.events.append("page_folded")
     return outcome
+
+
+def digest_parts(
+    digest: Digest, lines: Mapping[int, Sequence[DigestLine]]
+) -> tuple[Digest, list[Job]]:
+    """The messages of ``digest`` whose lines changed (``lines``: part -> its lines):
+    a DM for a part not posted yet (after the part before it, so they read in order),
+    an edit for one already posted. Returns the digest to store (its version is the
+    edits' ``seq``) and the jobs."""
+    digest = digest.model_copy(deep=True)
+    digest.version += 1
+    jobs = []
+    for part in sorted(lines):
+        text, blocks = digest_part(digest.assignee, digest.pages, part, lines[part])
+        key = part_key(digest.key, part)
+        if part >= digest.parts_posted:
+            payload: dict[str, object] = {
+                "user": digest.assignee, "role": "digest", "text": text, "blocks": blocks,
+            }  # fmt: skip
+            if part > 0:
+                payload["after"] = part_key(digest.key, part - 1)
+            jobs.append(Job(kind=JobKind.SLACK_DM, key=key, payload=payload))
+            digest.parts_posted = part + 1
+        else:
+            seq = digest.version
+            edit = {"target": key, "seq": seq, "text": text, "blocks": blocks}
+            jobs.append(Job(kind=JobKind.SLACK_UPDATE, key=f"{key}:v{seq}", payload=edit))
+    return digest, jobs
 
 
 def _digest_timer(digest: str, level: int, now: datetime, policy: Policy) -> Job:
@@ -282,42 +326,39 @@ def _digest_timer(digest: str, level: int, now: datetime, policy: Policy) -> Job
 
 
 def digest_timeout(
-    digest: str, level: int, pages: Sequence[Page], now: datetime, policy: Policy
+    digest: Digest, level: int, waiting: Sequence[DigestLine], now: datetime, policy: Policy
 ) -> Outcome:
     """Nobody answered a storm digest: the next level gets one digest of the pages
-    still open, and may decide on them."""
-    waiting = [p for p in pages if p.status is PageStatus.OPEN and not p.all_resolved]
-    if not waiting:
-        return Outcome()
-    already = {person.user for page in waiting for person in page.paged}
-    role, user = on_call_after(level, now, policy, already)
+    still waiting for a decision (``waiting``), and may decide on them."""
+    if digest.level != level or not waiting:
+        return Outcome()  # stale, or nothing left to decide
+    role, user = on_call_after(level, now, policy, digest.paged_users)
     if role is None or user is None:
         return Outcome(
             jobs=_operator_notice(
                 policy,
-                f"{digest}:exhausted",
+                f"{digest.key}:exhausted",
                 f":warning: A storm digest ({len(waiting)} pages) was escalated to every "
                 "on-call level without a decision.",
             ),
             events=["escalation_exhausted"],
         )
-    key = f"{digest}:to:{user}"
-    changed = []
-    for page in waiting:
-        page = page.model_copy(deep=True)
-        page.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
-        page.version += 1
-        changed.append(page)
-    text, blocks = digest_message(user, changed, policy.paging.max_alerts_shown)
-    outcome = Outcome(pages=changed, events=["escalated:timeout", f"paged:{role}"])
-    outcome.jobs.append(
-        Job(
-            kind=JobKind.SLACK_DM,
-            key=key,
-            payload={"user": user, "role": role, "text": text, "blocks": blocks},
-        )
-    )
-    outcome.jobs.append(_digest_timer(digest, ESCALATION_ORDER.index(role), now, policy))
+    key = f"{digest.key}:to:{user}"
+    digest = digest.model_copy(deep=True)
+    digest.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
+    digest.level = ESCALATION_ORDER.index(role)
+    digest.version += 1
+    outcome = Outcome(digest=digest, events=["escalated:timeout", f"paged:{role}"])
+    for part, start in enumerate(range(0, len(waiting), PART_SIZE)):
+        text, blocks = digest_part(
+            user, len(waiting), part, waiting[start : start + PART_SIZE],
+            escalated_from=digest.assignee,
+        )  # fmt: skip
+        payload: dict[str, object] = {"user": user, "role": role, "text": text, "blocks": blocks}
+        if part > 0:
+            payload["after"] = part_key(key, part - 1)
+        outcome.jobs.append(Job(kind=JobKind.SLACK_DM, key=part_key(key, part), payload=payload))
+    outcome.jobs.append(_digest_timer(digest.key, digest.level, now, policy))
     return outcome
 
 
@@ -333,21 +374,22 @@ def _ack_timer(page: Page, now: datetime, policy: Policy) -> Job:
 def _update_page(
     page: Page,
     changes: Sequence[AlertChange],
-    alerts: Sequence[Alert],
+    alerts: PageAlerts,
     now: datetime,
     policy: Policy,
 ) -> Outcome:
-    if all(c is AlertChange.REPEAT for c in changes):
+    if all(c is AlertChange.REPEAT for c in changes) and page.counts == alerts.counts:
         return Outcome()  # Alertmanager resent the group; nothing to tell anyone
     page = page.model_copy(deep=True)
     page.version += 1
-    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+    page.counts = alerts.counts
     was_resolved = page.all_resolved
-    page.all_resolved = not firing
+    page.all_resolved = alerts.firing == 0
     outcome = Outcome(page=page)
-    if page.status is PageStatus.OPEN and firing:
-        # The suggestion follows the evidence while nobody has decided yet.
-        page.suggestion = suggest(firing, policy.severity)
+    if page.status is PageStatus.OPEN and alerts.firing:
+        # The suggestion follows the evidence while nobody has decided yet: the worst
+        # firing alert's (an indexed row, not a pass over the group).
+        page.suggestion = alerts.suggestion(policy.severity)
     if page.status is PageStatus.DISMISSED and page.all_resolved:
         page.active = False  # dismissed and quiet: the group may page afresh later
     if page.digest_key is None:
@@ -357,29 +399,26 @@ def _update_page(
         outcome.jobs += _pd_job(page, "resolve", policy, alerts)
         # Resolved before anyone answered: stop escalating to the next level.
         outcome.cancel += _cancel_timers(page) if page.status is PageStatus.OPEN else []
-    elif was_resolved and firing and page.status is PageStatus.OPEN:
+    elif was_resolved and alerts.firing and page.status is PageStatus.OPEN:
         # Firing again before anyone answered: page again, and escalate again if unanswered.
         outcome.events.append("page_refired")
-        outcome.jobs += _pd_job(page, "trigger", policy, firing)
+        outcome.jobs += _pd_job(page, "trigger", policy, alerts)
         outcome.jobs.append(_ack_timer(page, now, policy))
         outcome.jobs += _page_again(page, f"refired:v{page.version}", *refire_message(page))
     if page.status is PageStatus.DECLARED and page.incident_number is not None:
-        outcome.jobs += _thread_notes(page, changes, alerts, policy)
+        outcome.jobs += _thread_notes(page, changes, alerts)
         outcome.timeline += [
             TimelineEntry(
                 at=now,
                 actor="router",
                 kind="alerts_changed",
-                data={"firing": len(firing), "resolved": len(alerts) - len(firing)},
+                data={"firing": alerts.firing, "resolved": alerts.resolved},
             )
         ]
     return outcome
 
 
-def _thread_notes(
-    page: Page, changes: Sequence[AlertChange], alerts: Sequence[Alert], policy: Policy
-) -> list[Job]:
-    firing = sum(1 for a in alerts if a.status is AlertStatus.FIRING)
+def _thread_notes(page: Page, changes: Sequence[AlertChange], alerts: PageAlerts) -> list[Job]:
     new = sum(1 for c in changes if c in (AlertChange.NEW, AlertChange.REFIRED))
     resolved = sum(1 for c in changes if c is AlertChange.RESOLVED)
     parts = []
@@ -389,7 +428,7 @@ def _thread_notes(
         parts.append(f"{resolved} alert(s) resolved")
     if not parts:
         return []
-    status = "all alerts resolved" if firing == 0 else f"{firing} still firing"
+    status = "all alerts resolved" if alerts.firing == 0 else f"{alerts.firing} still firing"
     return [
         Job(
             kind=JobKind.SLACK_POST,
@@ -416,14 +455,16 @@ def decide(
     actor: str,
     now: datetime,
     policy: Policy,
-    alerts: Sequence[Alert],
+    alerts: PageAlerts,
     incident_number: int | None = None,
     reason: str | None = None,
     expected_level: int | None = None,
+    deciders: Iterable[str] = (),
 ) -> Outcome:
     """A person pressed a button on a page. ``expected_level``: the escalation level
-    the page showed when Escalate was pressed (a second click must not escalate twice)."""
-    if not page.may_decide(actor, policy.responders):
+    the page showed when Escalate was pressed (a second click must not escalate twice).
+    ``deciders``: who else was sent the page (a digest's escalations)."""
+    if not page.may_decide(actor, policy.responders | frozenset(deciders)):
         return Outcome(
             refusal="Only the people paged for this and the configured responders "
             "can decide on it.",
@@ -470,7 +511,7 @@ def _dismiss(
     actor: str,
     now: datetime,
     policy: Policy,
-    alerts: Sequence[Alert],
+    alerts: PageAlerts,
     reason: str | None,
 ) -> Outcome:
     page = _decided(page, PageStatus.DISMISSED, actor, now)
@@ -484,7 +525,7 @@ def _dismiss(
 
 
 def _declare(
-    page: Page, actor: str, now: datetime, policy: Policy, alerts: Sequence[Alert], number: int
+    page: Page, actor: str, now: datetime, policy: Policy, alerts: PageAlerts, number: int
 ) -> Outcome:
     page = _decided(page, PageStatus.DECLARED, actor, now)
     page.incident_number = number
@@ -519,7 +560,7 @@ def _declare(
 
 
 def ack_timeout(
-    page: Page, level: int, now: datetime, policy: Policy, alerts: Sequence[Alert]
+    page: Page, level: int, now: datetime, policy: Policy, alerts: PageAlerts
 ) -> Outcome:
     """Nobody decided in time: page again and page the next level."""
     if page.status is not PageStatus.OPEN or page.level != level or page.all_resolved:
@@ -529,10 +570,9 @@ def ack_timeout(
 
 
 def _escalate(
-    page: Page, now: datetime, policy: Policy, alerts: Sequence[Alert], cause: str, actor: str
+    page: Page, now: datetime, policy: Policy, alerts: PageAlerts, cause: str, actor: str
 ) -> Outcome:
     page = page.model_copy(deep=True)
-    firing = [a for a in alerts if a.status is AlertStatus.FIRING] or list(alerts)
     outcome = Outcome(events=[f"escalated:{cause}"])
     # Page everyone already paged again, before the next level hears.
     outcome.jobs += _page_again(page, f"remind:{page.level}", *reminder_message(page))
@@ -540,7 +580,7 @@ def _escalate(
     page.version += 1
     if next_user is not None and next_role is not None:
         page.level = ESCALATION_ORDER.index(next_role)
-        _, dm = _dm(page, next_role, next_user, now, firing, policy)
+        _, dm = _dm(page, next_role, next_user, now, alerts, policy)
         outcome.jobs.append(dm)
         outcome.events.append(f"paged:{next_role}")
         outcome.jobs += _refresh(page, alerts, policy)

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from router.alerts import Alert, AlertStatus
+from router.alerts import AlertStatus
+from router.digest import DigestLine
 from router.incident import Incident
-from router.page import Page, PageStatus
+from router.page import Page, PageAlerts, PageStatus
 from router.severity import Suggestion
 
 Block = dict[str, Any]
@@ -24,6 +25,7 @@ DECLARE = "page.declare"
 DISMISS = "page.dismiss"
 DISMISS_REASON = "page.dismiss_reason"
 ESCALATE = "page.escalate"
+DIGEST_DECLARE = "digest.declare"  # the select under a digest's lines
 
 # on the announcement, for the commander's duties
 INC_SEVERITY = "incident.severity"
@@ -88,12 +90,12 @@ def severity_text(suggestion: Suggestion) -> str:
     return "\n".join(lines)
 
 
-def alert_lines(alerts: Sequence[Alert], max_shown: int) -> str:
-    firing = [a for a in alerts if a.status is AlertStatus.FIRING]
-    resolved = [a for a in alerts if a.status is AlertStatus.RESOLVED]
-    ordered = firing + resolved  # what still fires matters most
+def alert_lines(view: PageAlerts, max_shown: int) -> str:
+    """The counts, then the alerts shown (firing first, then newest), then how many
+    more there are: a page of thousands reads as well as a page of one."""
     lines = []
-    for alert in ordered[:max_shown]:
+    shown = view.shown[:max_shown]
+    for alert in shown:
         mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
         where = alert.labels.get("instance") or alert.labels.get("service") or ""
         detail = f" ({escape(where)})" if where else ""
@@ -102,9 +104,9 @@ def alert_lines(alerts: Sequence[Alert], max_shown: int) -> str:
         if _USER_ID.match(reporter):  # reported in Slack: mention who, by id
             links += f" (reported by <@{reporter}>)"
         lines.append(f"{mark} *{escape(alert.name)}*{detail}: {escape(alert.summary)} {links}")
-    if len(ordered) > max_shown:
-        lines.append(f"…and {len(ordered) - max_shown} more")
-    summary = f"{len(firing)} firing, {len(resolved)} resolved"
+    if view.total > len(shown):
+        lines.append(f"…and {view.total - len(shown)} more")
+    summary = f"{view.firing} firing, {view.resolved} resolved"
     return summary + "\n" + "\n".join(lines)
 
 
@@ -115,7 +117,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def page_message(page: Page, alerts: Sequence[Alert], max_shown: int) -> tuple[str, list[Block]]:
+def page_message(page: Page, alerts: PageAlerts, max_shown: int) -> tuple[str, list[Block]]:
     text = f"Suspected incident: {page.title} (suggested severity {page.suggestion.severity})"
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f":rotating_light: {page.title}")},
@@ -191,45 +193,108 @@ def reminder_message(page: Page) -> tuple[str, list[Block]]:
     ]
 
 
-# Slack refuses messages of more than 50 blocks; the digest keeps well under it.
-_DIGEST_MAX_LISTED = 40
-
-
 def refire_message(page: Page) -> tuple[str, list[Block]]:
     text = f"Firing again: {page.title}"
     return text, [_section(f":rotating_light: {escape(text)}. The page above had resolved "
                            "on its own; it needs a decision now.")]  # fmt: skip
 
 
-def digest_message(user: str, pages: Sequence[Page], max_shown: int) -> tuple[str, list[Block]]:
-    text = f"{len(pages)} more suspected incidents (alert storm: folded into one digest)"
-    blocks: list[Block] = [
-        {"type": "header", "text": _plain(":cyclone: Alert storm digest")},
-        _section(
-            f"<@{user}>, you have reached the page limit for now; these were folded "
-            "here instead of paging you one by one. Nothing was dropped."
-        ),
-    ]
-    max_shown = min(max_shown, _DIGEST_MAX_LISTED)
-    for page in pages[:max_shown]:
-        state = {
-            PageStatus.OPEN: "open",
-            PageStatus.DECLARED: f"declared INC-{page.incident_number}",
-            PageStatus.DISMISSED: "dismissed",
-        }[page.status]
-        line = f"*{escape(page.title)}*: suggested {page.suggestion.severity}, {state}"
-        block = _section(line)
-        if page.status is PageStatus.OPEN:
-            block["accessory"] = _button("Declare", DECLARE, page.key, "danger")
-        blocks.append(block)
-    if len(pages) > max_shown:
-        blocks.append(_context(f"…and {len(pages) - max_shown} more"))
+# Slack's limits for a message: 50 blocks, 3,000 characters of section text, 100
+# options in a select, 75 characters of option text.
+_SECTION_CHARS = 3000
+_OPTION_CHARS = 75
+_LINE_TITLE_CHARS = 120
+
+
+def digest_line(line: DigestLine) -> str:
+    """One folded page: title, suggested severity, alert count and state."""
+    if line.status is PageStatus.DECLARED:
+        state = f"declared INC-{line.incident_number}"
+    elif line.status is PageStatus.DISMISSED:
+        state = "dismissed"
+    else:
+        state = "open, all resolved" if line.all_resolved else "open"
+    alerts = f"{line.firing} firing" + (f", {line.resolved} resolved" if line.resolved else "")
+    title = line.title if len(line.title) <= _LINE_TITLE_CHARS else line.title[:119] + "…"
+    return f"{line.position}. *{escape(title)}*: {line.severity.value}, {alerts}; {state}"
+
+
+def digest_part(
+    user: str, count: int, part: int, lines: Sequence[DigestLine], *, escalated_from: str = ""
+) -> tuple[str, list[Block]]:
+    """One message of a digest: its lines, and a select to declare any open one of them.
+
+    Part 0 opens the digest and counts everything folded; later parts continue the
+    list. ``escalated_from``: the copy sent to the next level, of what still waits."""
+    first = lines[0].position if lines else 0
+    last = lines[-1].position if lines else 0
+    blocks: list[Block] = []
+    if part == 0:
+        if escalated_from:
+            text = f"{count} suspected incidents still need a decision (alert storm digest)"
+            intro = (
+                f"<@{user}>, these suspected incidents were folded into a digest for "
+                f"<@{escalated_from}> and are still waiting for a decision; it was "
+                "escalated to you."
+            )
+        else:
+            text = f"{count} more suspected incidents (alert storm: folded into one digest)"
+            intro = (
+                f"<@{user}>, you have reached the page limit for now: {count} suspected "
+                "incidents were folded here instead of paging you one by one. Nothing was "
+                "dropped: every one is listed, and any open one can be declared from the "
+                "menu under its list."
+            )
+        blocks += [{"type": "header", "text": _plain(":cyclone: Alert storm digest")}]
+        blocks.append(_section(intro))
+    else:
+        text = f"Alert storm digest, continued: suspected incidents {first}–{last}"
+        blocks.append(_context(escape(text)))
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        rendered = digest_line(line)
+        if chunk and size + 1 + len(rendered) > _SECTION_CHARS:
+            blocks.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(rendered)
+        size += len(rendered) + (1 if size else 0)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    declarable = [line for line in lines if line.status is not PageStatus.DECLARED]
+    if declarable:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"digest|{part}",
+                "elements": [
+                    {
+                        "type": "static_select",
+                        "action_id": DIGEST_DECLARE,
+                        "placeholder": _plain("Declare one as an incident…"),
+                        "options": [
+                            {
+                                "text": _plain(f"{line.position}. {line.title}", _OPTION_CHARS),
+                                "value": line.page_key,
+                            }
+                            for line in declarable
+                        ],
+                        "confirm": {
+                            "title": _plain("Declare an incident?"),
+                            "text": _mrkdwn(
+                                "You become its Incident Commander, and it is announced."
+                            ),
+                            "confirm": _plain("Declare"),
+                            "deny": _plain("Cancel"),
+                        },
+                    }
+                ],
+            }
+        )
     return text, blocks
 
 
-def announcement(
-    incident: Incident, alerts: Sequence[Alert], max_shown: int
-) -> tuple[str, list[Block]]:
+def announcement(incident: Incident, alerts: PageAlerts, max_shown: int) -> tuple[str, list[Block]]:
     text = (
         f"{incident.ref} declared: {incident.title}. Incident Commander "
         f"<@{incident.commander}>, severity {incident.severity}"
@@ -257,7 +322,7 @@ def announcement(
         blocks.append(
             _section(f"Severity *{incident.severity.value}*: {escape(incident.severity_reason)}")
         )
-    if alerts:
+    if alerts.total:
         blocks.append(_section(alert_lines(alerts, max_shown)))
     if incident.open:
         blocks += _incident_controls(incident)

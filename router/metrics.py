@@ -70,6 +70,33 @@ class Metrics:
         self.store_errors = Counter(
             "router_store_errors", "Units of work that failed to commit.", registry=r
         )
+        # -- inbox (Alertmanager deliveries accepted, waiting to be applied)
+        self.inbox_pending = Gauge(
+            "router_inbox_deliveries",
+            "Deliveries accepted and waiting to be applied (the inbox's depth).",
+            registry=r,
+        )
+        self.inbox_oldest_age = Gauge(
+            "router_inbox_oldest_age_seconds",
+            "How long the oldest waiting delivery has waited (0 when none waits).",
+            registry=r,
+        )
+        self.inbox_dead = Gauge(
+            "router_inbox_dead_deliveries",
+            "Deliveries that could not be applied and were set aside for a person.",
+            registry=r,
+        )
+        self.inbox_processed = Counter(
+            "router_inbox_processed",
+            "Deliveries applied by this process's inbox processor.",
+            registry=r,
+        )
+        self.inbox_lag = Histogram(
+            "router_inbox_lag_seconds",
+            "Time from a delivery's acceptance (2xx) to its being applied.",
+            buckets=(*_LATENCY_BUCKETS, 10.0, 30.0, 60.0, 300.0),
+            registry=r,
+        )
         # -- paging and incidents
         self.pages_sent = Counter(
             "router_pages_sent", "Pages delivered, by on-call role.", ["role"], registry=r

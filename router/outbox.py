@@ -244,7 +244,7 @@ class OutboxWorker:
                 log.warning("outbox: job %s ran after its lease ran out", job.id)
                 return None
             if _is_edit(job):
-                tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]))
+                tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]), now)
             if job.payload.get("on_result") and policy is not None:
                 # what the adapter found feeds the lifecycle, in the same commit
                 return job_result(tx, job, result, now, policy)

@@ -7,12 +7,15 @@ then: a flapping outage is still an outage). At most one page per alert group is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
 
-from router.severity import Suggestion
+from router.alerts import Alert, AlertStatus
+from router.severity import SeverityConfig, Suggestion, order, suggest
 
 # dedup_key prefix of the PagerDuty Events the router triggers for its own pages; the
 # PagerDuty webhook source ignores incidents carrying it (no paging loop).
@@ -38,6 +41,48 @@ class PagedPerson(BaseModel):
     dm_job: str  # key of the job that sent the DM; updates edit that message
 
 
+class AlertCounts(BaseModel):
+    """How many of a page's alerts fire and how many resolved, kept as they change."""
+
+    firing: int = 0
+    resolved: int = 0
+
+
+@dataclass(frozen=True)
+class PageAlerts:
+    """What a decision sees of a page's alerts, however big its group: the counts, the
+    alerts it shows (firing first, then newest) and the worst firing alert, the one
+    the severity suggestion rests on. The store reads it by index (``SqlTx.page_view``);
+    ``of`` builds it from a list (a new page's delivery, tests)."""
+
+    firing: int = 0
+    resolved: int = 0
+    shown: tuple[Alert, ...] = ()
+    worst: Alert | None = None
+
+    @property
+    def total(self) -> int:
+        return self.firing + self.resolved
+
+    @property
+    def counts(self) -> AlertCounts:
+        return AlertCounts(firing=self.firing, resolved=self.resolved)
+
+    def suggestion(self, config: SeverityConfig) -> Suggestion:
+        """The suggestion over every firing alert: the worst one's (``severity.order``)."""
+        return suggest([self.worst] if self.worst is not None else [], config)
+
+    @classmethod
+    def of(cls, alerts: Iterable[Alert], limit: int, config: SeverityConfig) -> PageAlerts:
+        alerts = list(alerts)
+        firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+        resolved = [a for a in alerts if a.status is AlertStatus.RESOLVED]
+        shown = (firing[::-1] + resolved[::-1])[:limit]  # a list's newest is its last
+        # min() keeps the first of equals: the earlier alert, as suggest() does
+        worst = min(firing, key=lambda a: order(a, config)) if firing else None
+        return cls(len(firing), len(resolved), tuple(shown), worst)
+
+
 class Page(BaseModel):
     key: str
     group_key: str
@@ -52,6 +97,9 @@ class Page(BaseModel):
     suggestion: Suggestion
     all_resolved: bool = False
     digest_key: str | None = None  # folded into a digest by storm control
+    digest_position: int | None = None  # its line in that digest (1, 2, ...)
+    # None on pages stored before counts were kept: counted once, then kept.
+    counts: AlertCounts | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None

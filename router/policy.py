@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from router.config import IncidentConfig, PagingConfig
+from router.digest import Digest
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job
 from router.oncall import Schedule
@@ -36,7 +37,7 @@ class Outcome:
     page: Page | None = None  # the page to insert (new) or save (changed)
     new_page: bool = False
     retire: Page | None = None  # a previous page of the group to make inactive
-    pages: list[Page] = field(default_factory=list)  # more changed pages (a digest's)
+    digest: Digest | None = None  # the storm digest to store (new or changed)
     incident: Incident | None = None  # the incident to insert (new) or save (changed)
     new_incident: bool = False
     jobs: list[Job] = field(default_factory=list)

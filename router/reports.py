@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from router.alerts import Alert, AlertStatus
+from router.alerts import AlertStatus
 from router.config import IncidentConfig
 from router.incident import Flag, Incident, TimelineEntry
+from router.page import PageAlerts
+
+# Alerts listed in an issue body; the store reads no more than these (firing first).
+ISSUE_ALERTS = 20
+# Timeline entries in the tracking issue body: the newest; the rest are comments.
+ISSUE_TIMELINE = 50
 
 _WHEN = "%Y-%m-%d %H:%M UTC"
 
@@ -42,18 +48,26 @@ def describe(entry: TimelineEntry) -> str:
     return f"{entry.at.strftime(_WHEN)} — {who}: {words}"
 
 
-def timeline_markdown(entries: Sequence[TimelineEntry]) -> str:
-    return "\n".join(f"- {describe(e)}" for e in entries) or "- (nothing recorded yet)"
+def timeline_markdown(entries: Sequence[TimelineEntry], limit: int | None = None) -> str:
+    """The record as a list; with ``limit``, its newest entries and how many came before."""
+    earlier = len(entries) - limit if limit is not None and len(entries) > limit else 0
+    lines = [f"- {describe(e)}" for e in entries[earlier:]]
+    if earlier:
+        lines.insert(0, f"- …{earlier} earlier entries (all of them go in the post-mortem)")
+    return "\n".join(lines) or "- (nothing recorded yet)"
 
 
-def _alerts_markdown(alerts: Sequence[Alert], limit: int = 20) -> str:
+def _alerts_markdown(alerts: PageAlerts, limit: int = ISSUE_ALERTS) -> str:
     lines = []
-    for alert in alerts[:limit]:
+    shown = alerts.shown[:limit]
+    for alert in shown:
         state = "firing" if alert.status is AlertStatus.FIRING else "resolved"
         links = " ".join(f"[{link.text}]({link.href})" for link in alert.links[:3])
         lines.append(f"- **{alert.name}** ({state}): {alert.summary} {links}".rstrip())
-    if len(alerts) > limit:
-        lines.append(f"- …and {len(alerts) - limit} more")
+    if alerts.total > len(shown):
+        lines.append(f"- …and {alerts.total - len(shown)} more")
+    if alerts.total:
+        lines.insert(0, f"{alerts.firing} firing, {alerts.resolved} resolved:")
     return "\n".join(lines) or "- (declared by a person; no alerts attached)"
 
 
@@ -89,7 +103,7 @@ def checklist(incident: Incident, config: IncidentConfig) -> str:
 
 def tracking_issue(
     incident: Incident,
-    alerts: Sequence[Alert],
+    alerts: PageAlerts,
     timeline: Sequence[TimelineEntry],
     config: IncidentConfig,
 ) -> tuple[str, str, list[str]]:
@@ -109,7 +123,7 @@ def tracking_issue(
 {checklist(incident, config)}
 
 ## Timeline so far
-{timeline_markdown(timeline)}
+{timeline_markdown(timeline, ISSUE_TIMELINE)}
 
 _Incident information is confidential. Updates are mirrored here as comments._
 """
@@ -118,7 +132,7 @@ _Incident information is confidential. Updates are mirrored here as comments._
 
 def postmortem(
     incident: Incident,
-    alerts: Sequence[Alert],
+    alerts: PageAlerts,
     timeline: Sequence[TimelineEntry],
     config: IncidentConfig,
 ) -> tuple[str, str, list[str]]:

@@ -531,6 +531,18 @@ def classify(alert: Alert, config: SeverityConfig) -> Suggestion:
     return _classify(alert, config)[1]
 
 
+_ORDER_STEP = 1_000_000  # more than any config has rules
+
+
+def order(alert: Alert, config: SeverityConfig) -> int:
+    """The alert's place in a page's suggestion, lower is worse: its severity, then its
+    rule's place in the config. ``suggest`` over many alerts is the suggestion of the
+    one with the lowest order (the earliest of equals), so the store can keep the
+    order per alert and find a page's suggestion in one indexed row."""
+    index, suggestion = _classify(alert, config)
+    return (Severity.CRITICAL.rank - suggestion.severity.rank) * _ORDER_STEP + index
+
+
 def suggest(alerts: Iterable[Alert], config: SeverityConfig) -> Suggestion:
     """The suggestion for a page: the worst of its alerts' suggestions.
 

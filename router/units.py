@@ -8,34 +8,47 @@ nothing here does I/O beyond the transaction it is given.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from router import duties, lifecycle, messages
 from router.alerts import Alert, AlertStatus, Source, short_hash
 from router.commands import HELP, Command
+from router.digest import DigestLine, part_of
 from router.duties import Context
 from router.incident import Incident
 from router.jobs import Job, JobKind, StoredJob
 from router.lifecycle import Storm
-from router.page import Decision, Page, PageStatus
+from router.page import AlertCounts, Decision, Page, PageAlerts, PageStatus
 from router.policy import Outcome, Policy
-from router.severity import suggest
+from router.reports import ISSUE_ALERTS
+from router.severity import order, suggest
 from router.store.sql import RecordedAlert, SqlTx
 
+DigestParts = set[tuple[str, int]]  # (digest key, part) whose lines changed
 
-def persist(tx: SqlTx, outcome: Outcome, now: datetime) -> None:
+
+def persist(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> DigestParts:
+    """Write what a step returned. Returns the digest parts whose lines changed:
+    ``refresh_digests`` renders them once, after every step of the unit."""
+    changed: DigestParts = set()
     if outcome.retire is not None:
         tx.save_page(outcome.retire)
-    for changed in outcome.pages:
-        tx.save_page(changed)
     page = outcome.page
     if page is not None:
         if outcome.new_page:
             tx.insert_page(page)
         else:
             tx.save_page(page)
+    if outcome.digest is not None:
+        tx.save_digest(outcome.digest)
+    if page is not None and page.digest_key is not None and page.digest_position is not None:
+        tx.save_digest_line(page.digest_key, DigestLine.of(page))
+        changed.add((page.digest_key, part_of(page.digest_position)))
+        if outcome.new_page:
+            changed.add((page.digest_key, 0))  # the first part counts the digest's pages
     incident = outcome.incident
     if incident is not None:
         if outcome.new_incident:
@@ -48,43 +61,157 @@ def persist(tx: SqlTx, outcome: Outcome, now: datetime) -> None:
     if outcome.cancel_prefixes:
         tx.cancel_jobs(outcome.cancel_prefixes, now, prefix=True)
     if outcome.jobs:
-        tx.enqueue(outcome.jobs, now)
+        tx.enqueue(outcome.jobs, now, policy.paging.edit_interval_seconds)
     if outcome.timeline:
         number = incident.number if incident else page.incident_number if page else None
         tx.append_timeline(outcome.timeline, page.key if page else None, number)
+    return changed
 
 
-def _page_alerts(tx: SqlTx, page: Page) -> list[Alert]:
-    return tx.alerts_in_group(page.group_key, since=page.opened_at, pageable_only=True)
+def refresh_digests(tx: SqlTx, changed: DigestParts, now: datetime, policy: Policy) -> None:
+    """Render each changed digest part once, from its own lines (at most a part's
+    worth), and queue its DM or its (coalesced) edit."""
+    parts: dict[str, set[int]] = defaultdict(set)
+    for key, part in changed:
+        parts[key].add(part)
+    for key, wanted in parts.items():
+        digest = tx.digest(key)
+        if digest is None:
+            continue
+        lines = {part: tx.digest_lines(key, part) for part in wanted}
+        digest, jobs = lifecycle.digest_parts(digest, {p: ls for p, ls in lines.items() if ls})
+        tx.save_digest(digest)
+        tx.enqueue(jobs, now, policy.paging.edit_interval_seconds)
 
 
-def after_alerts_recorded(
-    tx: SqlTx, recorded: list[RecordedAlert], now: datetime, policy: Policy
-) -> list[Outcome]:
-    """Intake hook: one lifecycle step per alert group in the delivery."""
-    by_group: dict[str, list[RecordedAlert]] = defaultdict(list)
-    for record in recorded:
-        if record.alert.pageable:
-            by_group[record.alert.group_key].append(record)
-    outcomes = []
-    for group_key, records in by_group.items():
-        page = tx.active_page(group_key)
-        current = tx.alerts_in_group(group_key, since=now, pageable_only=True)
-        # Only a new page counts against storm control (and needs its lock).
-        may_open = page is None or page.status is not PageStatus.OPEN
-        outcome = lifecycle.alerts_arrived(
-            page,
-            [r.change for r in records],
-            _page_alerts(tx, page) if page is not None else current,
-            current,
-            now,
-            policy,
-            _storm(tx, now, policy) if may_open else Storm(),
-            _incident_open(tx, page),
+def commit(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> None:
+    """``persist`` and ``refresh_digests`` for a unit of one step."""
+    refresh_digests(tx, persist(tx, outcome, now, policy), now, policy)
+
+
+# -- alerts ------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """What recording some deliveries did."""
+
+    alerts: list[RecordedAlert] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def record_deliveries(
+    tx: SqlTx, deliveries: Sequence[Sequence[Alert]], now: datetime, policy: Policy | None
+) -> Recorded:
+    """Record deliveries (in the order they arrived) and take the paging steps.
+
+    One step serves a run of deliveries of one group (``_runs``), so a burst of
+    webhooks into a group costs one step, not one each. Each step reads the group's
+    page, its counts and the alerts it shows, never the whole group."""
+    result = Recorded()
+    changed: DigestParts = set()
+    ranked = (lambda alert: order(alert, policy.severity)) if policy is not None else None
+    for group_key, alerts in _runs(deliveries):
+        page = tx.active_page(group_key) if policy is not None else None
+        if page is not None and page.counts is None and policy is not None:
+            page = _counted(tx, page, policy)
+        records = tx.record_alerts(
+            alerts, now, page_key=page.key if page is not None else None, order=ranked
         )
-        persist(tx, outcome, now)
-        outcomes.append(outcome)
-    return outcomes
+        result.alerts += records
+        pageable = [r for r in records if r.alert.pageable]
+        if policy is None or not pageable:
+            continue
+        outcome = _alerts_arrived(tx, page, pageable, now, policy)
+        if outcome.new_page and outcome.page is not None:
+            tx.move_alerts((r.id for r in pageable), outcome.page.key)
+        changed |= persist(tx, outcome, now, policy)
+        result.outcomes.append(outcome)
+    if policy is not None:
+        refresh_digests(tx, changed, now, policy)
+    return result
+
+
+def _runs(deliveries: Sequence[Sequence[Alert]]) -> list[tuple[str, list[Alert]]]:
+    """The deliveries' alerts by group, in the order the groups first came; a group's
+    consecutive deliveries join one run unless an alert changes status between them
+    (then each status is a step of its own, as if they had come one by one)."""
+    runs: dict[str, list[list[Alert]]] = {}
+    statuses: dict[str, dict[tuple[str, datetime], AlertStatus]] = {}
+    for delivery in deliveries:
+        by_group: dict[str, list[Alert]] = defaultdict(list)
+        for alert in delivery:
+            by_group[alert.group_key].append(alert)
+        for group_key, alerts in by_group.items():
+            seen = statuses.setdefault(group_key, {})
+            flips = any(seen.get((a.fingerprint, a.starts_at), a.status) != a.status
+                        for a in alerts)  # fmt: skip
+            group_runs = runs.setdefault(group_key, [])
+            if flips or not group_runs:
+                group_runs.append([])
+                seen.clear()
+            group_runs[-1] += alerts
+            seen.update(((a.fingerprint, a.starts_at), a.status) for a in alerts)
+    return [(key, run) for key, group_runs in runs.items() for run in group_runs]
+
+
+def _alerts_arrived(
+    tx: SqlTx, page: Page | None, records: list[RecordedAlert], now: datetime, policy: Policy
+) -> Outcome:
+    latest: dict[int, Alert] = {}
+    for record in records:
+        latest[record.id] = record.alert  # each alert as it stands after the delivery
+    alerts = None
+    if page is not None and page.counts is not None:
+        counts = _counts_after(page.counts, records, page.key)
+        alerts = tx.page_view(page.key, counts, policy.paging.max_alerts_shown)
+    # Only a new page counts against storm control (and needs its lock).
+    may_open = page is None or page.status is not PageStatus.OPEN
+    return lifecycle.alerts_arrived(
+        page,
+        [r.change for r in records],
+        list(latest.values()),
+        alerts,
+        now,
+        policy,
+        _storm(tx, now, policy) if may_open else Storm(),
+        _incident_open(tx, page),
+    )
+
+
+def _counts_after(counts: AlertCounts, records: list[RecordedAlert], page_key: str) -> AlertCounts:
+    """The page's counts after these records: each alert leaves the status it had on
+    this page (if it was on it) and counts under its new one."""
+    firing, resolved = counts.firing, counts.resolved
+    before: dict[int, tuple[str, str | None] | None] = {}
+    now: dict[int, AlertStatus] = {}
+    for record in records:
+        before.setdefault(record.id, record.before)  # before the first of its records
+        now[record.id] = record.alert.status
+    for alert_id, was in before.items():
+        if was is not None and was[1] == page_key:
+            firing -= was[0] == AlertStatus.FIRING.value
+            resolved -= was[0] == AlertStatus.RESOLVED.value
+        firing += now[alert_id] is AlertStatus.FIRING
+        resolved += now[alert_id] is AlertStatus.RESOLVED
+    return AlertCounts(firing=firing, resolved=resolved)
+
+
+def _counted(tx: SqlTx, page: Page, policy: Policy) -> Page:
+    """A page stored before pages kept their counts: count it once, and rank its
+    alerts, then every delivery keeps both."""
+    tx.rank_page_alerts(page.key, lambda alert: order(alert, policy.severity))
+    page = page.model_copy(update={"counts": tx.count_page_alerts(page.key),
+                                   "version": page.version + 1})  # fmt: skip
+    tx.save_page(page)
+    return page
+
+
+def _view(tx: SqlTx, page: Page, policy: Policy, limit: int | None = None) -> PageAlerts:
+    if page.counts is None:
+        page = _counted(tx, page, policy)
+    assert page.counts is not None
+    return tx.page_view(page.key, page.counts, limit or policy.paging.max_alerts_shown)
 
 
 def _incident_open(tx: SqlTx, page: Page | None) -> bool:
@@ -105,8 +232,7 @@ def _storm(tx: SqlTx, now: datetime, policy: Policy) -> Storm:
     recent = tx.recent_pages(user, now - window)
     if recent < policy.paging.storm_limit:
         return Storm(recent_pages=recent)
-    digest = f"digest:{user}:{int(now.timestamp()) // policy.paging.storm_window_seconds}"
-    return Storm(recent_pages=recent, folded=tuple(tx.pages_in_digest(digest)))
+    return Storm(recent_pages=recent, digest=tx.digest(lifecycle.digest_key(user, now, policy)))
 
 
 @dataclass(frozen=True)
@@ -133,13 +259,19 @@ def decide(
     page = tx.page(page_key)
     if page is None:
         return DecisionResult(Outcome(refusal="This page is unknown."), unknown_page=True)
+    if page.counts is None:
+        page = _counted(tx, page, policy)
     number = tx.next_incident_number() if decision is Decision.DECLARE else None
+    # A declaration may open the tracking issue, which lists more alerts than a page.
+    alerts = _view(tx, page, policy, max(policy.paging.max_alerts_shown, ISSUE_ALERTS))
+    digest = tx.digest(page.digest_key) if page.digest_key is not None else None
     outcome = lifecycle.decide(
-        page, decision, actor, now, policy, _page_alerts(tx, page), number, reason, expected_level
-    )
+        page, decision, actor, now, policy, alerts, number, reason, expected_level,
+        deciders=digest.paged_users if digest is not None else (),
+    )  # fmt: skip
     if outcome.refusal is not None:
         return DecisionResult(outcome)
-    persist(tx, outcome, now)
+    commit(tx, outcome, now, policy)
     waited = None
     if decision is not Decision.ESCALATE and page.decided_at is None:
         waited = (now - page.opened_at).total_seconds()
@@ -154,11 +286,12 @@ def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Po
     if event.startswith("incident_"):
         return fire_incident_timer(tx, job, now, policy)
     if event == "digest_timeout":
-        digest = str(job.payload["digest"])
-        outcome = lifecycle.digest_timeout(
-            digest, int(job.payload["level"]), tx.pages_in_digest(digest), now, policy
-        )
-        persist(tx, outcome, now)
+        digest = tx.digest(str(job.payload["digest"]))
+        if digest is None:
+            return Outcome()
+        waiting = tx.waiting_digest_lines(digest.key)
+        outcome = lifecycle.digest_timeout(digest, int(job.payload["level"]), waiting, now, policy)
+        commit(tx, outcome, now, policy)
         return outcome
     if event != "ack_timeout":
         return Outcome()
@@ -166,9 +299,9 @@ def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Po
     if page is None:
         return Outcome()
     outcome = lifecycle.ack_timeout(
-        page, int(job.payload["level"]), now, policy, _page_alerts(tx, page)
+        page, int(job.payload["level"]), now, policy, _view(tx, page, policy)
     )
-    persist(tx, outcome, now)
+    commit(tx, outcome, now, policy)
     return outcome
 
 
@@ -196,14 +329,20 @@ class CommandResult:
     blocks: list[dict[str, Any]] | None = None
 
 
-def _duty_context(tx: SqlTx, incident: Incident, now: datetime, policy: Policy) -> Context:
-    alerts = (
-        tx.alerts_in_group(incident.group_key, since=incident.declared_at - timedelta(days=1),
-                           pageable_only=True)
-        if incident.group_key
-        else []
-    )  # fmt: skip
-    return Context(now, policy, alerts, tx.timeline(incident.number, incident.page_key))
+# Steps that may write an issue body (tracking issue, post-mortem): they get the timeline.
+_WRITE_ISSUES = frozenset({"severity", "flag", "issue", "resolve"})
+
+
+def _duty_context(
+    tx: SqlTx, incident: Incident, now: datetime, policy: Policy, timeline: bool = False
+) -> Context:
+    """What a duty reads: the page's counts and shown alerts (a bounded view, however
+    big the group), and the timeline only for the steps that write issue bodies."""
+    page = tx.page(incident.page_key) if incident.page_key else None
+    limit = max(policy.paging.max_alerts_shown, ISSUE_ALERTS)
+    alerts = _view(tx, page, policy, limit) if page is not None else PageAlerts()
+    record = tx.timeline(incident.number, incident.page_key) if timeline else ()
+    return Context(now, policy, alerts, record)
 
 
 def _target(tx: SqlTx, number: int | None, name: str = "") -> Incident | str:
@@ -242,7 +381,7 @@ def incident_command(
     if isinstance(found, str):
         return CommandResult(Outcome(refusal=found), found)
     incident = found
-    ctx = _duty_context(tx, incident, now, policy)
+    ctx = _duty_context(tx, incident, now, policy, timeline=command.name in _WRITE_ISSUES)
     if command.name == "accept":
         outcome = duties.accept_handoff(incident, actor, ctx)
     elif not duties.may_act(incident, actor, ctx):
@@ -256,7 +395,7 @@ def incident_command(
     else:
         outcome = _dispatch(incident, command, actor, ctx)
     if outcome.refusal is None:
-        persist(tx, outcome, now)
+        commit(tx, outcome, now, policy)
     reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
     return CommandResult(outcome, reply)
 
@@ -315,7 +454,7 @@ def declare_reported(
         return CommandResult(duties.refuse(refusal, unauthorized=True), refusal)
     suggestion = suggest([], policy.severity)
     outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
-    persist(tx, outcome, now)
+    commit(tx, outcome, now, policy)
     return CommandResult(outcome, outcome.reply or "Declared.")
 
 
@@ -334,8 +473,7 @@ def page_reported(
         labels={"alertname": title, "reporter": actor},
         annotations={"summary": f"Reported in Slack: {title}"},
     )
-    recorded = tx.record_alerts([alert], now)
-    outcomes = after_alerts_recorded(tx, recorded, now, policy)
+    outcomes = record_deliveries(tx, [[alert]], now, policy).outcomes
     return CommandResult(
         outcomes[0] if outcomes else Outcome(),
         "Paged eng-primary; they will investigate and decide.",
@@ -370,7 +508,7 @@ def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy
         return Outcome()
     what = str(job.payload["event"]).removeprefix("incident_")
     outcome = duties.reminder_due(incident, what, _duty_context(tx, incident, now, policy))
-    persist(tx, outcome, now)
+    commit(tx, outcome, now, policy)
     return outcome
 
 
@@ -385,5 +523,5 @@ def job_result(
         return Outcome()
     ctx = _duty_context(tx, incident, now, policy)
     outcome = duties.postmortem_issue_state(incident, str(result.get("state")), ctx)
-    persist(tx, outcome, now)
+    commit(tx, outcome, now, policy)
     return outcome

@@ -100,12 +100,17 @@ class Harness:
     def store(self) -> Any:
         return self.client.server.app[SERVICES].store
 
-    async def alertmanager(self, payload: dict[str, Any]) -> Any:
+    async def alertmanager(self, payload: dict[str, Any], *, applied: bool = True) -> Any:
+        """Post a webhook as Alertmanager does; with ``applied``, also wait until the
+        inbox processor has applied it (the answer comes once it is durable)."""
         response = await self.client.post(
             "/webhooks/alertmanager", json=payload, headers={"Authorization": f"Bearer {AM_TOKEN}"}
         )
         assert response.status == 200, await response.text()
-        return await response.json()
+        answer = await response.json()
+        if applied:
+            await inbox_drained(self.store)
+        return answer
 
     # -- people acting in Slack ---------------------------------------------------
 
@@ -301,6 +306,19 @@ class Harness:
                 if element.get("action_id") == "page.declare":
                     return str(element["value"])
         raise AssertionError("no Declare button in the page")
+
+
+async def inbox_drained(store: Any, within: float = 10.0) -> None:
+    """Wait until no accepted delivery waits in the inbox (all applied, or set aside)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        stats = await store.run(lambda tx: tx.inbox_stats(T0))
+        if stats.pending == 0:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"the inbox did not drain: {stats}")
+        await asyncio.sleep(0.01)
 
 
 def fake_github(*, private: bool = True, repo: str = GITHUB_REPO, **options: Any) -> FakeGitHub:

@@ -12,6 +12,7 @@ from router.duties import Context
 from router.incident import Flag, Incident, IncidentStatus
 from router.jobs import JobKind
 from router.oncall import OncallConfig, Schedule
+from router.page import PageAlerts
 from router.policy import Outcome, Policy
 from router.severity import DEFAULT_RULES, Severity, suggest
 
@@ -236,7 +237,7 @@ def test_critical_resolution_owes_a_post_mortem_prefilled_with_the_timeline() ->
     history = [*handoff.timeline, *accepted.timeline]
     resolved = duties.resolve(
         accepted.incident, OTHER, "failover done",  # type: ignore[arg-type]
-        Context(NOW + timedelta(hours=2), POLICY, (), history),
+        Context(NOW + timedelta(hours=2), POLICY, PageAlerts(), history),
     )  # fmt: skip
     incident = resolved.incident
     assert incident is not None

@@ -154,7 +154,7 @@ class SlackAdapter:
         self._ensure_session()
         payload = job.payload
         if job.kind == JobKind.SLACK_DM:
-            return await self._dm(payload)
+            return await self._dm(payload, results)
         if job.kind == JobKind.SLACK_POST:
             return await self._post(payload, results)
         if job.kind == JobKind.SLACK_UPDATE:
@@ -163,7 +163,8 @@ class SlackAdapter:
             return await self._respond(payload)
         raise PermanentFailure(f"slack adapter cannot run {job.kind} jobs")
 
-    async def _dm(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    async def _dm(self, payload: Mapping[str, Any], results: ResultLookup) -> dict[str, Any]:
+        await posted_after(payload, results)
         user = payload_str(payload, "user")
         opened = await _call("conversations.open", self.client.conversations_open(users=user))
         channel = (opened.get("channel") or {}).get("id")
@@ -260,6 +261,14 @@ async def post_destination(
     if parent:
         return result_ref(await require_result(results, str(parent)), str(parent))
     return payload_str(payload, "channel"), None
+
+
+async def posted_after(payload: Mapping[str, Any], results: ResultLookup) -> None:
+    """A message that must come after another (``after``: a digest's next part) waits
+    until that one was posted."""
+    after = payload.get("after")
+    if after:
+        await require_result(results, str(after))
 
 
 async def target_message(payload: Mapping[str, Any], results: ResultLookup) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from router.slack.client import (
     payload_blocks,
     payload_str,
     post_destination,
+    posted_after,
     target_message,
 )
 
@@ -44,6 +45,7 @@ class ConsoleAdapter:
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         payload = job.payload
         if job.kind == JobKind.SLACK_DM:
+            await posted_after(payload, results)
             user = payload_str(payload, "user")
             self._show(f"Slack DM to {user}", payload, user)
             return {"channel": f"D-console-{user}", "ts": self._next_ts()}

@@ -8,6 +8,8 @@ to nine fractional digits; ``groupKey`` is opaque.
 from __future__ import annotations
 
 import functools
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +61,52 @@ def parse_body(body: bytes) -> list[Alert] | None:
     if message.version != "4":
         return None
     return [_to_alert(message, am, index) for index, am in enumerate(message.alerts)]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A valid delivery, not yet turned into alerts (the inbox stores its bytes)."""
+
+    group_key: str
+    statuses: tuple[str, ...]  # each alert's status, in order
+
+
+def check_body(body: bytes) -> Checked | None:
+    """What the webhook does before it answers: the whole body validated (so a bad
+    one is refused now), without building the alerts, which the inbox processor does
+    later. None when the body is not a valid version 4 payload (the caller decodes it
+    again and calls ``parse`` for a precise error, as with ``parse_body``); a bad
+    time raises ``PayloadError``."""
+    try:
+        message = _AMMessage.model_validate_json(body)
+    except ValidationError:
+        return None
+    if message.version != "4":
+        return None
+    for index, am in enumerate(message.alerts):
+        if _time(am.startsAt, f"alerts.{index}.startsAt") is None:
+            raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
+        if am.status is AlertStatus.RESOLVED:
+            _time(am.endsAt, f"alerts.{index}.endsAt")
+    return Checked(message.groupKey, tuple(am.status.value for am in message.alerts))
+
+
+def parse_raw(body: bytes) -> list[Alert]:
+    """A stored body (checked when it arrived) as alerts; ``PayloadError`` if not valid."""
+    alerts = parse_body(body)
+    return alerts if alerts is not None else parse(json_document(body))
+
+
+def json_document(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise PayloadError(f"body is not valid JSON{where}", status=400) from exc
 
 
 def parse(document: Any) -> list[Alert]:

@@ -45,6 +45,10 @@ class PostgresTx(SqlTx):
         # Held to the end of the transaction; other replicas wait for it.
         self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
 
+    def try_lock(self, name: str) -> bool:
+        row = self._one("SELECT pg_try_advisory_xact_lock(hashtext(?))", (name,))
+        return bool(row and row[0])
+
     def claim_jobs(
         self, worker: str, now: datetime, limit: int, lease_seconds: float
     ) -> list[StoredJob]:

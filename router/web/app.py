@@ -1,7 +1,9 @@
 """The one application factory, used by ``router serve`` and by the tests.
 
-The order of things at start: open the store, then start the outbox worker; at stop,
-readiness goes false first, the worker releases its claims, then the store closes.
+The order of things at start: open the store, then start the outbox worker and the
+inbox processor; at stop, readiness goes false first, in-flight requests finish, the
+inbox processor applies what is waiting (up to the shutdown grace), the worker
+releases its claims, then the store closes.
 """
 
 from __future__ import annotations
@@ -14,24 +16,26 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from router import units
 from router.clock import Clock, SystemClock
 from router.config import RouterConfig, Secrets
 from router.effects import Adapter
+from router.inbox import InboxProcessor
 from router.intake import Intake
 from router.metrics import Metrics
 from router.oncall import Schedule
 from router.outbox import OutboxWorker
 from router.policy import Outcome, Policy
 from router.slack import commands, interactions, signing
-from router.store import Store, open_store
+from router.store import Store, StoreError, open_store
 from router.web import health, webhooks
+from router.web.budget import BodyBudget
 from router.web.context import SERVICES, Services
 from router.web.errors import make_middleware
 
 log = logging.getLogger(__name__)
 
 WORKER = web.AppKey("worker", OutboxWorker)
+INBOX = web.AppKey("inbox", InboxProcessor)
 
 
 def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
@@ -91,6 +95,7 @@ def create_app(
     clock: Clock | None = None,
     adapters: Sequence[Adapter] | None = None,
     run_worker: bool = True,
+    run_inbox: bool = True,
     worker_id: str | None = None,
     poll_seconds: float = 1.0,
 ) -> web.Application:
@@ -98,13 +103,14 @@ def create_app(
     clock = clock or SystemClock()
     store = store or open_store(config.store.url)
     policy = build_policy(config, secrets)
-    intake = Intake(store, metrics, clock, config.triage)
+    intake = Intake(store, metrics, clock, config.triage, policy)
     verifier = (
         signing.verifier(secrets.SLACK_SIGNING_SECRET, clock)
         if secrets.SLACK_SIGNING_SECRET
         else None
     )
-    services = Services(config, secrets, store, metrics, clock, intake, policy, verifier)
+    services = Services(config, secrets, store, metrics, clock, intake, policy, verifier,
+                        body_budget=BodyBudget(config.server.max_inflight_body_bytes))  # fmt: skip
     worker = OutboxWorker(
         store,
         list(adapters) if adapters is not None else build_adapters(config, secrets),
@@ -117,17 +123,18 @@ def create_app(
         on_outcome=services.observe,
     )
     services.kick = worker.kick
-    if policy is not None:
-        intake.after_record = lambda tx, recorded, now: units.after_alerts_recorded(
-            tx, recorded, now, policy
-        )
+    inbox = InboxProcessor(
+        store, intake, metrics, clock, poll_seconds=poll_seconds,
+        operator_channel=config.slack.operator_channel,
+    )  # fmt: skip
+    intake.on_enqueued = inbox.kick
 
-        def committed(outcomes: list[Outcome]) -> None:
-            for outcome in outcomes:
-                services.observe(outcome)
-            worker.kick()
+    def committed(outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            services.observe(outcome)
+        worker.kick()
 
-        intake.on_committed = committed
+    intake.on_committed = committed
 
     app = web.Application(
         middlewares=[make_middleware(metrics)],
@@ -136,6 +143,7 @@ def create_app(
     )
     app[SERVICES] = services
     app[WORKER] = worker
+    app[INBOX] = inbox
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/slack/interactions", interactions.slack_interactions)
@@ -146,6 +154,8 @@ def create_app(
     app.cleanup_ctx.append(_store_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)
+    if run_inbox:
+        app.cleanup_ctx.append(_inbox_ctx)  # cleaned up first: its jobs reach the store
     app.on_shutdown.append(_drain)
     return app
 
@@ -185,6 +195,24 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
         close = getattr(adapter, "close", None)
         if close is not None:
             await close()
+
+
+async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    inbox = app[INBOX]
+    task = asyncio.create_task(inbox.run(), name="inbox-processor")
+    yield
+    inbox.stop()
+    grace = app[SERVICES].config.server.shutdown_grace_seconds
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            await asyncio.wait_for(task, timeout=grace)
+            # What is still waiting is applied now, within the grace; the rest waits
+            # durably for the next start (or another replica's processor).
+            await asyncio.wait_for(inbox.drain(), timeout=grace)
+        except TimeoutError:
+            log.warning("inbox: shutdown grace over; the rest is applied at the next start")
+        except StoreError as exc:
+            log.error("inbox: store unavailable at shutdown; applied at the next start: %s", exc)
 
 
 async def _drain(app: web.Application) -> None:

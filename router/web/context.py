@@ -14,6 +14,7 @@ from router.intake import Intake
 from router.metrics import Metrics
 from router.policy import Outcome, Policy
 from router.store import Store
+from router.web.budget import BodyBudget
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Services:
     intake: Intake
     policy: Policy | None = None  # None: no on-call schedule, so intake only
     slack_verifier: SignatureVerifier | None = None
+    body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(64 * 1024 * 1024))
     kick: Callable[[], None] = field(default=lambda: None)  # wake the outbox worker
     draining: bool = False  # set on shutdown: readiness goes false
 

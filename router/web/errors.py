@@ -105,15 +105,22 @@ def _endpoint(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
-    """The raw body of a request that must be JSON (415/413 otherwise), not decoded."""
+def check_json_request(request: web.Request, max_bytes: int) -> None:
+    """Before reading the body: it must be JSON (415) and, by its length, fit (413)."""
     if request.content_type != "application/json":
         raise Problem(
             415,
             "unsupported_media_type",
             f"Content-Type must be application/json, got {request.content_type or 'none'}",
         )
-    return await read_body(request, max_bytes)
+    _check_length(request, max_bytes)
+
+
+def _check_length(request: web.Request, max_bytes: int) -> None:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise Problem(
+            413, "body_too_large", f"body is {request.content_length} bytes; limit {max_bytes}"
+        )
 
 
 def json_ok(body: Any, status: int = 200) -> web.Response:
@@ -122,10 +129,7 @@ def json_ok(body: Any, status: int = 200) -> web.Response:
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise Problem(
-            413, "body_too_large", f"body is {request.content_length} bytes; limit {max_bytes}"
-        )
+    _check_length(request, max_bytes)
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:

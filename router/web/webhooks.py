@@ -1,10 +1,13 @@
-"""Alertmanager and PagerDuty webhooks: verify, parse, commit, answer.
+"""Alertmanager and PagerDuty webhooks: verify, check, commit, answer.
 
 Both senders time out quickly (Alertmanager's deadline is max(group_interval, 10 s);
-PagerDuty wants 2xx within 5 s), so handlers never call Slack or GitHub: they commit
-the alerts and the jobs they cause, then answer. 4xx means "do not retry" to both
-senders, so it is used only for requests that can never succeed; a store failure is
-503, which both retry.
+PagerDuty wants 2xx within 5 s), so handlers never call Slack or GitHub. The
+Alertmanager handler checks the whole body (a bad one is refused now, naming the
+field) and commits it to the inbox as received; the inbox processor applies it
+(``router.inbox``). PagerDuty events, few and each with a delivery id, are applied in
+the request's own transaction. 4xx means "do not retry" to both senders, so it is
+used only for requests that can never succeed; a store failure, or too many big
+bodies at once, is 503, which both retry.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ from aiohttp import web
 
 from router.sources import PayloadError, alertmanager, pagerduty
 from router.store import StoreError
+from router.web.budget import BudgetSpent
 from router.web.context import SERVICES, Services
-from router.web.errors import Problem, json_ok, parse_json, read_body, read_json_body
+from router.web.errors import (
+    Problem,
+    check_json_request,
+    json_ok,
+    parse_json,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +70,32 @@ def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     _check_alertmanager_auth(request, services)
-    body = await read_json_body(request, services.config.server.max_body_bytes)
+    limit = services.config.server.max_body_bytes
+    check_json_request(request, limit)
     try:
-        alerts = alertmanager.parse_body(body)
-        if alerts is None:  # not valid: decode it again, for a precise error
-            alerts = alertmanager.parse(parse_json(body))
-    except PayloadError as exc:
-        raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
-    try:
-        result = await services.intake.accept("alertmanager", alerts)
-    except StoreError as exc:
-        log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
-        raise Problem(503, "store_unavailable", "could not store the alerts; retry") from exc
-    return json_ok(result.as_json())
+        async with services.body_budget.hold(request.content_length or limit):
+            body = await read_body(request, limit)
+            try:
+                checked = alertmanager.check_body(body)
+                if checked is None:  # not valid: decode it again, for a precise error
+                    alertmanager.parse(parse_json(body))
+                    raise PayloadError("not an Alertmanager version 4 payload")
+            except PayloadError as exc:
+                raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
+            try:
+                await services.intake.enqueue("alertmanager", body, checked.statuses)
+            except StoreError as exc:
+                log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
+                raise Problem(
+                    503, "store_unavailable", "could not store the alerts; retry"
+                ) from exc
+    except BudgetSpent as exc:
+        raise Problem(
+            503, "too_busy", "too many large bodies in flight; retry",
+            headers={"Retry-After": "1"},
+        ) from exc  # fmt: skip
+    # Durable now, and applied exactly once by the inbox processor (router.inbox).
+    return json_ok({"status": "accepted", "alerts": len(checked.statuses)})
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:

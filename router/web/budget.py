@@ -1,0 +1,60 @@
+"""How many bytes of request bodies the router holds at once.
+
+A big Alertmanager group is megabytes of JSON, and checking it takes a few times its
+size in memory for a moment. Each body holds its size from this budget while it is
+read, checked and stored; when the budget is spent, a request waits a little, then
+gets 503 (which Alertmanager retries), so many big groups at once cannot take the
+process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class BudgetSpent(Exception):
+    """The bytes a request needs did not come free in time."""
+
+
+class BodyBudget:
+    def __init__(self, limit: int, wait_seconds: float = 2.0) -> None:
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self.held = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        size = max(0, min(size, self.limit))  # one body alone always fits
+        if self.held + size > self.limit:
+            await self._wait_for(size)
+        self.held += size
+        try:
+            yield
+        finally:
+            self.held -= size
+            self._wake()
+
+    async def _wait_for(self, size: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        while self.held + size > self.limit:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise BudgetSpent(f"{self.held} of {self.limit} body bytes in flight")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter, left)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
