@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -167,3 +168,34 @@ def skip_unless_ci(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+def _postgres_available() -> bool:
+    try:
+        psycopg.connect(postgres_url(), connect_timeout=2).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Each engine in turn: a SQLite file, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path}/contract.db")
+        await store.open()
+        yield store
+        await store.close()
+        return
+    if not _postgres_available():
+        skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
+    schema = "router_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in postgres_url() else "?"
+    store = open_store(f"{postgres_url()}{separator}options=-csearch_path%3D{schema}")
+    await store.open()
+    yield store
+    await store.close()
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")

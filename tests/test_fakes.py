@@ -196,6 +196,40 @@ async def test_posting_errors(slack: FakeSlack, web_client: AsyncWebClient) -> N
     assert slack.messages == []
 
 
+def _select(options: int, text: str = "x") -> dict[str, object]:
+    return {"type": "actions", "elements": [{"type": "static_select", "action_id": "s",
+            "options": [{"text": {"type": "plain_text", "text": text}, "value": str(i)}
+                        for i in range(options)]}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([{"type": "divider"}] * 51, "/blocks"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}], "/blocks/0/text"),
+        ([{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}], "/blocks/0"),
+        ([_select(101)], "/blocks/0/elements/0/options"),
+        ([_select(1, "x" * 76)], "/blocks/0/elements/0/options/0/text/text"),
+        ([{"type": "actions", "elements": [{"type": "button", "action_id": "b",
+           "text": {"type": "plain_text", "text": "ok"}, "value": "v" * 2001}]}],
+         "/blocks/0/elements/0/value"),
+        ([{"type": "divider", "block_id": "same"}, {"type": "divider", "block_id": "same"}],
+         "/blocks/1"),
+    ],
+)  # fmt: skip
+async def test_blocks_over_slack_limits_are_invalid_blocks(
+    slack: FakeSlack, web_client: AsyncWebClient, blocks: list[dict[str, object]], pointer: str
+) -> None:
+    with pytest.raises(SlackApiError) as err:
+        await web_client.chat_postMessage(channel="C0INCIDENTS", text="x", blocks=blocks)
+    assert err.value.response["error"] == "invalid_blocks"
+    assert any(f"[json-pointer:{pointer}" in e for e in err.value.response["errors"])
+    at_the_limit = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}]
+    await web_client.chat_postMessage(channel="C0INCIDENTS", text="x", blocks=at_the_limit)
+    await web_client.chat_postMessage(channel="C0INCIDENTS", text="x", blocks=[_select(100)])
+    assert len(slack.messages) == 2
+
+
 async def test_post_to_user_id_lands_in_a_stable_dm(
     slack: FakeSlack, web_client: AsyncWebClient
 ) -> None:

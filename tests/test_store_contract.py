@@ -1,55 +1,28 @@
 """The store contract, run against both engines (design rule 5).
 
 PostgreSQL tests use the server at ROUTER_TEST_POSTGRES_URL (default: the local
-127.0.0.1:5432 database ``test``), each test in a schema of its own, dropped after.
+127.0.0.1:5432 database ``test``), each test in a schema of its own, dropped after
+(the ``engine`` fixture, in conftest).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
+import time
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from router.alerts import AlertStatus
+from router.alerts import Alert, AlertStatus
+from router.digest import Digest, DigestLine
 from router.jobs import Job, JobKind, JobStatus
+from router.page import PageStatus
+from router.severity import Severity
 from router.sources import alertmanager
-from router.store import Store, open_store
-from tests.conftest import T0, am_alert, am_payload, postgres_url, skip_unless_ci
-
-
-def _postgres_available() -> bool:
-    try:
-        psycopg.connect(postgres_url(), connect_timeout=2).close()
-    except psycopg.Error:
-        return False
-    return True
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path}/contract.db")
-        await store.open()
-        yield store
-        await store.close()
-        return
-    if not _postgres_available():
-        skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
-    schema = "router_test_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_url(), autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in postgres_url() else "?"
-    store = open_store(f"{postgres_url()}{separator}options=-csearch_path%3D{schema}")
-    await store.open()
-    yield store
-    await store.close()
-    with psycopg.connect(postgres_url(), autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+from router.store import Store, StoreError
+from router.store.sql import SqlTx, StaleState
+from tests.conftest import T0, am_alert, am_payload
 
 
 async def test_record_alerts_is_idempotent_and_tracks_changes(engine: Store) -> None:
@@ -210,3 +183,184 @@ async def test_prune_forgets_old_finished_jobs_and_deliveries_only(engine: Store
     assert await engine.run(lambda tx: tx.prune(later - timedelta(days=7))) == 2
     assert sorted(j.key for j in await engine.run(lambda tx: tx.jobs())) == ["dead", "pending"]
     assert await engine.run(lambda tx: tx.remember_delivery("pagerduty", "new", later)) is False
+
+
+# -- storms: what a delivery reads is bounded ---------------------------------------
+
+
+def _alerts(*specs: tuple[str, str], **labels: str) -> list[Alert]:
+    """Alerts of the test group from (fingerprint, status) pairs."""
+    return alertmanager.parse(
+        am_payload(alerts=[am_alert(fp, status, **labels) for fp, status in specs])
+    )
+
+
+async def test_record_alerts_tells_each_alerts_status_and_page_before(engine: Store) -> None:
+    first = await engine.run(
+        lambda tx: tx.record_alerts(_alerts(("a", "firing")), T0, page_key="P1")
+    )
+    assert first[0].before is None  # new
+    moved = await engine.run(
+        lambda tx: tx.record_alerts(_alerts(("a", "resolved"), ("b", "firing")), T0,
+                                    page_key="P2")
+    )  # fmt: skip
+    assert [(r.change.value, r.before) for r in moved] == [
+        ("resolved", ("firing", "P1")),
+        ("new", None),
+    ]
+    # without a page to join, an alert stays with the one it had
+    again = await engine.run(lambda tx: tx.record_alerts(_alerts(("a", "resolved")), T0))
+    assert again[0].before == ("resolved", "P2")
+    [(page,)] = await engine.run(
+        lambda tx: tx._rows("SELECT page_key FROM alerts WHERE fingerprint = 'a'")
+    )
+    assert page == "P2"
+
+
+async def test_page_view_reads_firing_first_newest_first_and_the_worst(engine: Store) -> None:
+    severities = ["warning", "critical", "info", "critical", "warning"]
+    alerts = alertmanager.parse(
+        am_payload(alerts=[am_alert(f"f{i}", severity=s) for i, s in enumerate(severities)]
+                   + [am_alert(f"r{i}", "resolved") for i in range(3)])
+    )  # fmt: skip
+    rank = {"critical": 0, "warning": 2, "info": 3}
+
+    def order(alert: Alert) -> int:
+        return rank.get(alert.labels.get("severity", ""), 9)
+
+    await engine.run(lambda tx: tx.record_alerts(alerts, T0, page_key="P", order=order))
+    counts = await engine.run(lambda tx: tx.count_page_alerts("P"))
+    assert (counts.firing, counts.resolved) == (5, 3)
+    view = await engine.run(lambda tx: tx.page_view("P", counts, 7))
+    assert [a.fingerprint for a in view.shown] == ["f4", "f3", "f2", "f1", "f0", "r2", "r1"]
+    assert view.worst is not None and view.worst.fingerprint == "f1"  # the first critical
+    assert (view.firing, view.resolved) == (5, 3)
+    # the page's alerts move to another page (a page opened for them)
+    ids = [r[0] for r in await engine.run(lambda tx: tx._rows("SELECT id FROM alerts"))]
+    await engine.run(lambda tx: tx.move_alerts(ids[:2], "Q"))
+    assert (await engine.run(lambda tx: tx.count_page_alerts("Q"))).firing == 2
+
+
+async def test_digests_are_versioned_and_their_lines_kept_by_part(engine: Store) -> None:
+    digest = Digest(key="digest:U:1", assignee="U", opened_at=T0, pages=2, version=1)
+    await engine.run(lambda tx: tx.save_digest(digest))
+    newer = digest.model_copy(update={"version": 2, "parts_posted": 1})
+    await engine.run(lambda tx: tx.save_digest(newer))
+    # a racing replica stored version 2 first (PostgreSQL runs the unit again, then gives up)
+    with pytest.raises((StaleState, StoreError)):
+        await engine.run(lambda tx: tx.save_digest(newer))
+    assert await engine.run(lambda tx: tx.digest("digest:U:1")) == newer
+    for position in (1, 2, 101):
+        line = DigestLine(position=position, page_key=f"p{position}", title=f"t{position}",
+                          severity=Severity.HIGH, firing=1, resolved=0,
+                          status=PageStatus.OPEN)  # fmt: skip
+        await engine.run(lambda tx, line=line: tx.save_digest_line("digest:U:1", line))
+    decided = DigestLine(
+        position=2,
+        page_key="p2",
+        title="t2",
+        severity=Severity.HIGH,
+        firing=1,
+        resolved=0,
+        status=PageStatus.DECLARED,
+        incident_number=4,
+    )
+    await engine.run(lambda tx: tx.save_digest_line("digest:U:1", decided))  # fmt: skip
+    first = await engine.run(lambda tx: tx.digest_lines("digest:U:1", 0))
+    assert [(line.position, line.status.value) for line in first] == [
+        (1, "open"), (2, "declared"),
+    ]  # fmt: skip
+    assert [line.position for line in await engine.run(lambda tx: tx.digest_lines(
+        "digest:U:1", 1))] == [101]  # fmt: skip
+    waiting = await engine.run(lambda tx: tx.waiting_digest_lines("digest:U:1"))
+    assert [line.position for line in waiting] == [1, 101]
+
+
+def _edit(target: str, seq: int, text: str) -> Job:
+    return Job(kind=JobKind.SLACK_UPDATE, key=f"{target}:v{seq}",
+               payload={"target": target, "seq": seq, "text": text})  # fmt: skip
+
+
+async def test_edits_of_a_message_are_coalesced_and_spaced(engine: Store) -> None:
+    dm = Job(kind=JobKind.SLACK_DM, key="m", payload={"user": "U", "text": "v0"})
+    await engine.run(lambda tx: tx.enqueue([dm], T0))
+    # 1. not sent yet: the message itself goes out with the newest state
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 1, "v1")], T0, 1.0))
+    [job] = await engine.run(lambda tx: tx.jobs())
+    assert (job.key, job.payload["text"], job.payload["seq"]) == ("m", "v1", 1)
+    [claimed] = await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30))
+    await engine.run(lambda tx: tx.finish_job(claimed.id, "w", {"ts": "1.1"}, T0))
+    # 3. sent, nothing applied since: an edit, due now
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 2, "v2")], T0, 1.0))
+    [edit] = await engine.run(lambda tx: tx.jobs(JobStatus.PENDING))
+    assert (edit.key, edit.due_at) == ("m:v2", T0)
+    [running] = await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30))
+    # while it is being applied, the next one waits the interval
+    later = T0 + timedelta(seconds=0.2)
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 3, "v3")], later, 1.0))
+    await engine.run(lambda tx: tx.finish_job(running.id, "w", {}, later))
+    await engine.run(lambda tx: tx.record_message_seq("m", 2, later))
+    # 2. one waits already: it takes the newest state (and an older one changes nothing)
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 5, "v5"), _edit("m", 4, "v4")], later,
+                                           1.0))  # fmt: skip
+    [waiting] = await engine.run(lambda tx: tx.jobs(JobStatus.PENDING))
+    assert (waiting.payload["seq"], waiting.payload["text"]) == (5, "v5")
+    assert waiting.due_at == later + timedelta(seconds=1)
+    # a version the message already shows is not queued again
+    await engine.run(lambda tx: tx.record_message_seq("m", 5, later))
+    await engine.run(lambda tx: tx.cancel_jobs([waiting.key], later))
+    assert await engine.run(lambda tx: tx.enqueue([_edit("m", 5, "v5")], later, 1.0)) == 0
+    assert await engine.run(lambda tx: tx.jobs(JobStatus.PENDING)) == []
+
+
+async def test_a_failed_edit_with_a_newer_one_waiting_is_done_not_retried(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 1, "v1")], T0, 1.0))
+    [first] = await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30))
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 2, "v2")], T0, 1.0))
+    later = T0 + timedelta(seconds=5)
+    assert await engine.run(lambda tx: tx.retry_job(first.id, "w", later, "429", T0))
+    found = await engine.run(lambda tx: tx.job_by_key("m:v1"))
+    assert found is not None
+    assert (found[0].status, found[1]) == (JobStatus.DONE, {"superseded": True})
+    [waiting] = await engine.run(lambda tx: tx.jobs(JobStatus.PENDING))
+    assert waiting.payload["seq"] == 2
+
+
+# -- the inbox ---------------------------------------------------------------------
+
+
+async def test_inbox_hands_out_deliveries_in_order_within_a_byte_budget(engine: Store) -> None:
+    for n in range(5):
+        await engine.run(lambda tx, n=n: tx.append_inbox("alertmanager", b"x" * (10 + n), T0))
+    batch = await engine.run(lambda tx: tx.inbox_batch(10, 25))
+    assert [len(d.body) for d in batch] == [10, 11]  # 21 bytes; the next would make 33
+    assert [d.body for d in await engine.run(lambda tx: tx.inbox_batch(1, 1))] == [b"x" * 10]
+    assert await engine.run(lambda tx: tx.finish_inbox([d.id for d in batch])) == 2
+    assert await engine.run(lambda tx: tx.finish_inbox([batch[0].id])) == 0  # once only
+    rest = await engine.run(lambda tx: tx.inbox_batch(10, 10**6))
+    await engine.run(lambda tx: tx.bury_inbox(rest[0].id, "failed: KeyError"))
+    stats = await engine.run(lambda tx: tx.inbox_stats(T0 + timedelta(seconds=30)))
+    assert (stats.pending, stats.dead, stats.oldest_age_seconds) == (2, 1, 30.0)
+    assert [len(d.body) for d in await engine.run(lambda tx: tx.inbox_batch(10, 10**6))] == [
+        13, 14,
+    ]  # fmt: skip
+
+
+async def test_one_unit_at_a_time_holds_the_inbox(engine: Store) -> None:
+    seen: dict[str, bool] = {}
+
+    def holder(tx: SqlTx) -> None:
+        assert tx.try_lock("inbox")
+        seen["inside"] = True
+        time.sleep(0.3)  # holding the transaction (and, on SQLite, the loop)
+        seen["inside"] = False
+
+    def other(tx: SqlTx) -> None:
+        seen["got"] = tx.try_lock("inbox")
+        seen["while_held"] = seen.get("inside", False)
+
+    first = asyncio.create_task(engine.run(holder))
+    await asyncio.sleep(0.05)
+    await asyncio.gather(first, engine.run(other))
+    assert not (seen["got"] and seen["while_held"])  # never two at once
+    assert seen["got"] or seen["while_held"]

@@ -16,10 +16,11 @@ from router.sources.pagerduty import sign
 from router.store import Store, StoreError
 from router.store.sql import SqlTx
 from router.web.context import SERVICES
-from tests.conftest import AM_TOKEN, PD_SECRET, am_alert, am_payload, pd_event
+from tests.conftest import AM_TOKEN, PD_SECRET, T0, am_alert, am_payload, pd_event
 from tests.harness import inbox_drained
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
+JSON = {"Content-Type": "application/json"}
 AM = "/webhooks/alertmanager"
 PD = "/webhooks/pagerduty"
 
@@ -321,3 +322,79 @@ def _now() -> Any:
     from tests.conftest import T0
 
     return T0
+
+
+# -- big groups ----------------------------------------------------------------
+
+
+def big_group(alerts: int) -> dict[str, Any]:
+    """An Alertmanager group as a cluster sends it: labels and annotations of a pod."""
+    payload = am_payload(
+        alerts=[
+            am_alert(
+                f"{i:016x}",
+                instance=f"10.2.{i // 250}.{i % 250}:9100",
+                namespace="checkout",
+                pod=f"checkout-api-7d9f8b6c5-{i:05d}",
+                container="api",
+                cluster="prod-eu-west-1",
+                job="kubernetes-pods",
+            )
+            for i in range(alerts)
+        ]
+    )
+    for alert in payload["alerts"]:
+        alert["annotations"]["description"] = (
+            f"p99 latency of {alert['labels']['pod']} has been above 1s for 10 minutes"
+        )
+    return payload
+
+
+async def test_a_group_of_5000_alerts_is_accepted_with_the_default_config(
+    client: TestClient[Any, Any], config: RouterConfig
+) -> None:
+    body = json.dumps(big_group(5000)).encode()
+    assert len(body) > 2_500_000 and len(body) < config.server.max_body_bytes
+    response = await client.post(AM, data=body, headers=AUTH | JSON)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"status": "accepted", "alerts": 5000}
+    assert await count_alerts(client) == 5000
+
+
+async def test_a_body_over_the_limit_is_a_counted_json_413(
+    make_client: Any, tmp_path: Any, secrets: Secrets, metrics: Metrics
+) -> None:
+    config = load_config(None, {"ROUTER__STORE__URL": f"sqlite:///{tmp_path}/r.db",
+                                "ROUTER__SERVER__MAX_BODY_BYTES": "100000"})  # fmt: skip
+    client = await make_client(config, secrets, metrics=metrics)
+    response = await client.post(AM, data=json.dumps(big_group(500)), headers=AUTH | JSON)
+    assert response.status == 413
+    assert (await response.json())["error"] == "body_too_large"
+    assert metric(metrics, "router_http_rejections_total", endpoint=AM,
+                  reason="body_too_large") == 1  # fmt: skip
+    assert await count_alerts(client) == 0
+
+
+async def test_bodies_over_the_memory_budget_wait_then_get_503(
+    client: TestClient[Any, Any], metrics: Metrics
+) -> None:
+    budget = client.server.app[SERVICES].body_budget
+    budget.wait_seconds = 0.05
+    budget.held = budget.limit  # big bodies being checked right now fill the budget
+    response = await client.post(AM, json=am_payload(), headers=AUTH)
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"] == "too_busy"  # Alertmanager retries a 5xx
+    assert metric(metrics, "router_http_rejections_total", endpoint=AM, reason="too_busy") == 1
+    budget.held = 0
+    assert (await client.post(AM, json=am_payload(), headers=AUTH)).status == 200
+    assert await count_alerts(client) == 1
+
+
+async def test_a_bad_body_is_refused_before_anything_is_accepted(
+    client: TestClient[Any, Any],
+) -> None:
+    bad = am_payload(alerts=[am_alert("a") | {"startsAt": "yesterday"}])
+    response = await client.post(AM, json=bad, headers=AUTH)
+    assert response.status == 422
+    assert (await response.json())["field"] == "alerts.0.startsAt"
+    assert (await store_of(client).run(lambda tx: tx.inbox_stats(T0))).pending == 0

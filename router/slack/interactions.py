@@ -33,6 +33,7 @@ _DECISIONS = {
     messages.DISMISS: Decision.DISMISS,
     messages.DISMISS_REASON: Decision.DISMISS,
     messages.ESCALATE: Decision.ESCALATE,
+    messages.DIGEST_DECLARE: Decision.DECLARE,  # a digest line's page, chosen in a select
 }
 
 
@@ -84,6 +85,8 @@ def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
             page_key, _, index = value.partition("|")
             if index.isdigit() and int(index) < len(messages.DISMISS_REASONS):
                 reason = messages.DISMISS_REASONS[int(index)]
+        elif action_id == messages.DIGEST_DECLARE:
+            page_key = str((action.get("selected_option") or {}).get("value", ""))
         else:
             page_key, _, level = str(action.get("value", "")).partition("|")
             expected_level = int(level) if level.isdigit() else None

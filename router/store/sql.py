@@ -651,7 +651,8 @@ class SqlTx:
 
         1. The message itself is not sent yet: it goes out with this state instead.
         2. An edit of it is waiting: that edit now carries this state.
-        3. Otherwise a new edit, unless the message already shows this version."""
+        3. Otherwise a new edit, unless the message already shows this version; due
+           ``interval`` after the last edit applied (or the one being applied now)."""
         target, seq = str(job.payload["target"]), int(job.payload["seq"])
         content = {k: v for k, v in job.payload.items() if k in ("text", "blocks")}
         for sql in (
@@ -680,6 +681,8 @@ class SqlTx:
         due = epoch(job.due_at or now)
         if applied is not None and applied[1] is not None:
             due = max(due, float(applied[1]) + interval)
+        if self._one("SELECT 1 FROM jobs WHERE target = ? AND status = 'running'", (target,)):
+            due = max(due, epoch(now) + interval)  # one is being applied right now
         row = self._one(
             "INSERT INTO jobs (kind, key, payload, status, due_at, created_at, updated_at,"
             " target) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"

@@ -28,6 +28,14 @@ What it holds to, because the router's clients must cope with it:
 - Only POST is accepted (GET also for ``users.lookupByEmail``). Any other verb gets
   HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
   being strict, not Slack (Slack takes GET for most methods).
+- Blocks are held to Block Kit's limits: at most 50 blocks a message, 3,000
+  characters of section text (10 fields of 2,000), 150 of header text, 25 elements
+  an actions block, 10 a context block, 100 options a select (option text 75,
+  value 150), button text 75 and value 2,000, action_id and block_id 255, block_ids
+  unique in a message and action_ids unique in a block; confirm dialogs title 100,
+  text 300, buttons 30. Anything over is HTTP 200 ``invalid_blocks`` with
+  ``errors`` naming where, as Slack answers (``must be less than 3001 characters
+  [json-pointer:/blocks/1/text/text]``).
 - ``response_url`` posts (``/actions/...``) answer 200 with the plain text ``ok``
   (``text/html``, as hooks.slack.com does, so a client that insists on JSON fails
   here too). After five uses a URL answers 404 ``used_url``.
@@ -48,7 +56,14 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["DEFAULT_SCOPES", "DEFAULT_USERS", "FakeSlack", "SlackCall", "SlackFault"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "DEFAULT_USERS",
+    "FakeSlack",
+    "SlackCall",
+    "SlackFault",
+    "block_errors",
+]
 
 DEFAULT_SCOPES: frozenset[str] = frozenset(
     {"chat:write", "im:write", "users:read", "users:read.email"}
@@ -92,6 +107,7 @@ class SlackCall:
     content_type: str | None = None
     status: int | None = None
     response: dict[str, Any] | None = None
+    at: Any = None  # FakeSlack.stamp() when the call came (e.g. the router's frozen clock)
 
 
 @dataclass
@@ -173,6 +189,9 @@ class FakeSlack(LoopbackServer):
         self._response_posts: list[tuple[str, dict[str, Any]]] = []
         self._response_uses: dict[str, int] = {}
         self._faults: list[SlackFault] = []
+        self.stamp: Callable[[], Any] | None = None  # what each SlackCall.at records
+        self._limit_every: tuple[int, int] | None = None  # (n, Retry-After): every n-th call 429
+        self._api_calls = 0
         self._dm_channels: dict[
             str, str
         ] = {}  # conversation id -> user id(s), for DMs/MPIMs the fake made
@@ -279,6 +298,14 @@ class FakeSlack(LoopbackServer):
             )
         )
 
+    def rate_limit_every(self, n: int, retry_after: int = 1) -> None:
+        """From now on answer every ``n``-th Web API call HTTP 429 ``ratelimited`` with
+        ``Retry-After: retry_after``, whatever the method (a workspace under load)."""
+        if n < 1 or int(retry_after) != retry_after:
+            raise ValueError("n must be >= 1 and Retry-After a whole number of seconds")
+        self._limit_every = (n, int(retry_after))
+        self._api_calls = 0
+
     # ------------------------------------------------------------------ inspection helpers
 
     def calls_to(self, method: str) -> list[SlackCall]:
@@ -332,6 +359,7 @@ class FakeSlack(LoopbackServer):
             http_method=request.method,
             query=dict(request.query.items()),
             content_type=request.headers.get("Content-Type"),
+            at=self.stamp() if self.stamp is not None else None,
         )
         self.calls.append(call)
 
@@ -370,6 +398,12 @@ class FakeSlack(LoopbackServer):
         if scope is not None:
             headers["X-Accepted-OAuth-Scopes"] = scope
 
+        if self._limit_every is not None:
+            self._api_calls += 1
+            every, after = self._limit_every
+            if self._api_calls % every == 0:
+                headers["Retry-After"] = str(after)
+                return 429, {"ok": False, "error": "ratelimited"}, headers
         fault = self._take_fault(name)
         if fault is not None:
             if fault.commit and body_error is None and (scope is None or scope in self.scopes):
@@ -593,8 +627,10 @@ class FakeSlack(LoopbackServer):
 
     def _content(self, args: dict[str, Any]) -> tuple[str, list[dict[str, Any]], list[Any] | None]:
         blocks = _parse_json_list(args.get("blocks"), "invalid_blocks_format")
-        if blocks is not None and not _valid_blocks(blocks):
-            raise _ApiError("invalid_blocks")
+        if blocks is not None:
+            errors = block_errors(blocks)
+            if errors:
+                raise _ApiError("invalid_blocks", errors=errors)
         attachments = _parse_json_list(args.get("attachments"), "invalid_attachments")
         text = args.get("text")
         text = "" if text is None else str(text)
@@ -710,10 +746,83 @@ def _parse_json_list(value: Any, error: str) -> list[Any] | None:
     return value
 
 
-def _valid_blocks(blocks: list[Any]) -> bool:
-    return len(blocks) <= _MAX_BLOCKS and all(
-        isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks
-    )
+def block_errors(blocks: list[Any]) -> list[str]:
+    """What Slack would refuse in ``blocks`` (empty when it takes them), each error
+    with the JSON pointer of the offending part."""
+    errors: list[str] = []
+
+    def too_long(value: Any, limit: int, where: str) -> None:
+        if isinstance(value, str) and len(value) > limit:
+            errors.append(f"must be less than {limit + 1} characters [json-pointer:{where}]")
+
+    def too_many(items: Any, limit: int, where: str) -> None:
+        if isinstance(items, list) and len(items) > limit:
+            errors.append(f"must be less than {limit + 1} items [json-pointer:{where}]")
+
+    def text_of(obj: Any) -> Any:
+        return obj.get("text") if isinstance(obj, dict) else None
+
+    def element(el: Any, where: str, action_ids: set[str]) -> None:
+        if not isinstance(el, dict):
+            errors.append(f"must be an object [json-pointer:{where}]")
+            return
+        action_id = el.get("action_id")
+        too_long(action_id, 255, f"{where}/action_id")
+        if isinstance(action_id, str):
+            if action_id in action_ids:
+                errors.append(f"action_id must be unique in a block [json-pointer:{where}]")
+            action_ids.add(action_id)
+        kind = el.get("type")
+        if kind == "button":
+            too_long(text_of(el.get("text")), 75, f"{where}/text/text")
+            too_long(el.get("value"), 2000, f"{where}/value")
+        if kind in ("static_select", "overflow", "radio_buttons", "checkboxes"):
+            too_long(text_of(el.get("placeholder")), 150, f"{where}/placeholder/text")
+            options = el.get("options")
+            too_many(options, 100 if kind == "static_select" else 10, f"{where}/options")
+            if kind == "static_select" and not options and not el.get("option_groups"):
+                errors.append(f"must provide options [json-pointer:{where}/options]")
+            for i, option in enumerate(options or []):
+                too_long(text_of(option.get("text")), 75, f"{where}/options/{i}/text/text")
+                too_long(option.get("value"), 150, f"{where}/options/{i}/value")
+        confirm = el.get("confirm")
+        if isinstance(confirm, dict):
+            too_long(text_of(confirm.get("title")), 100, f"{where}/confirm/title/text")
+            too_long(text_of(confirm.get("text")), 300, f"{where}/confirm/text/text")
+            for button in ("confirm", "deny"):
+                too_long(text_of(confirm.get(button)), 30, f"{where}/confirm/{button}/text")
+
+    too_many(blocks, _MAX_BLOCKS, "/blocks")
+    block_ids: set[str] = set()
+    for n, block in enumerate(blocks):
+        where = f"/blocks/{n}"
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            errors.append(f"must be an object with a type [json-pointer:{where}]")
+            continue
+        block_id = block.get("block_id")
+        too_long(block_id, 255, f"{where}/block_id")
+        if isinstance(block_id, str):
+            if block_id in block_ids:
+                errors.append(f"block_id must be unique in a message [json-pointer:{where}]")
+            block_ids.add(block_id)
+        kind = block["type"]
+        if kind == "section":
+            too_long(text_of(block.get("text")), 3000, f"{where}/text/text")
+            too_many(block.get("fields"), 10, f"{where}/fields")
+            for i, item in enumerate(block.get("fields") or []):
+                too_long(text_of(item), 2000, f"{where}/fields/{i}/text")
+            if "accessory" in block:
+                element(block["accessory"], f"{where}/accessory", set())
+        elif kind == "header":
+            too_long(text_of(block.get("text")), 150, f"{where}/text/text")
+        elif kind == "context":
+            too_many(block.get("elements"), 10, f"{where}/elements")
+        elif kind == "actions":
+            too_many(block.get("elements"), 25, f"{where}/elements")
+            action_ids: set[str] = set()
+            for i, el in enumerate(block.get("elements") or []):
+                element(el, f"{where}/elements/{i}", action_ids)
+    return errors
 
 
 def _truthy(value: Any) -> bool:
