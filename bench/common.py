@@ -2,7 +2,10 @@
 
 Every router runs as a subprocess on loopback (``Server``), started with a clean
 environment and a YAML configuration written to the run's temporary directory
-(``router_server``). Nothing here imports the tests.
+(``router_server``), paging as users run it: the example configuration's rotations,
+severity rules and storm control (``example_paging``), Slack and PagerDuty at
+stand-ins (``bench.standins``). ``BENCH_ROUTER_SRC=/path/to/checkout`` measures the
+router of another checkout (a before/after comparison) with this benchmark.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The router under test: this checkout, or another one (to compare before and after).
+ROUTER_SRC = Path(os.environ.get("BENCH_ROUTER_SRC") or ROOT).resolve()
+EXAMPLE_CONFIG = ROUTER_SRC / "config" / "router.example.yaml"
 TOKEN = "bench-token-5d1c"
 WEBHOOK = "/webhooks/alertmanager"
 # What Alertmanager sends with every webhook (the bench's bearer token).
@@ -170,13 +176,54 @@ def router_server(
     stem = f"router-{port}" if tag is None else f"router-{tag}-{port}"
     config_path = home / f"{stem}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    source = {"PYTHONPATH": str(ROUTER_SRC)} if ROUTER_SRC != ROOT else {}
     return Server(
         name="router" if tag is None else f"router ({tag})",
         argv=[sys.executable, *launcher, "--config", str(config_path), "serve"],
-        env=clean_env() | {"ALERTMANAGER_TOKEN": TOKEN} | dict(env or {}),
+        env=clean_env() | {"ALERTMANAGER_TOKEN": TOKEN} | source | dict(env or {}),
         log_path=home / f"{stem}.log",
         port=port,
     )
+
+
+# -- paging as users run it ----------------------------------------------------------
+
+
+def example_paging(slack_url: str, events_url: str, **paging: Any) -> dict[str, Any]:
+    """The example configuration's paging: its rotations and responders, severity rules,
+    triage and storm control (``paging``, e.g. storm_limit 5), with Slack and PagerDuty
+    at the stand-ins. ``paging`` overrides keys of its paging section."""
+    document = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    config = {key: document[key] for key in ("oncall", "severity", "triage", "paging")}
+    config["paging"] = config["paging"] | paging
+    config["slack"] = {"api_url": slack_url,
+                       "incident_channel": document["slack"]["incident_channel"]}  # fmt: skip
+    config["pagerduty"] = {"events_url": events_url}
+    return config
+
+
+def example_people() -> tuple[list[str], list[str]]:
+    """(Slack user ids, channel ids) the example configuration names."""
+    document = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    oncall = document["oncall"]
+    users = set(oncall.get("responders", []))
+    for rotation in oncall["rotations"].values():
+        users.update(rotation["members"])
+        users.update(o["user"] for o in rotation.get("overrides", []))
+    return sorted(users), [document["slack"]["incident_channel"]]
+
+
+def eng_primary_now() -> str:
+    """Who the example configuration pages first right now."""
+    from datetime import UTC, datetime
+
+    from router.oncall import OncallConfig, Schedule
+
+    oncall = OncallConfig.model_validate(yaml.safe_load(EXAMPLE_CONFIG.read_text())["oncall"])
+    user = Schedule(oncall).who_is_on("eng-primary", datetime.now(UTC))
+    if user is None:
+        raise BenchError("nobody is eng-primary in the example configuration right now")
+    return user
 
 
 # -- payloads ----------------------------------------------------------------
@@ -229,6 +276,16 @@ def alertmanager_webhook(
 
 # Side effects still to run (timers are due much later than any run lasts).
 BUSY_JOBS = "SELECT count(*) FROM jobs WHERE kind != 'timer' AND status IN ('pending', 'running')"
+# Accepted deliveries not applied yet (a router without an inbox has none).
+WAITING = "SELECT count(*) FROM inbox WHERE status = 'pending'"
+
+
+def waiting_deliveries(db_path: Path) -> int:
+    try:
+        [(count,)] = query(db_path, WAITING)
+    except sqlite3.OperationalError:  # no inbox table: everything was applied inline
+        return 0
+    return int(count)
 
 
 def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -240,17 +297,24 @@ def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-async def settle(rows: Callable[[str], Awaitable[list[tuple[Any, ...]]]]) -> bool:
-    """Wait until no side effect is pending or running (timers are due much later).
+async def settle(
+    rows: Callable[[str], Awaitable[list[tuple[Any, ...]]]], within: float = SETTLE_TIMEOUT
+) -> bool:
+    """Wait until every accepted delivery is applied and no side effect is pending or
+    running (timers are due much later).
 
-    ``rows(sql)`` runs a query on the router's store. True once the outbox has been
-    quiet for half a second; False when it is still busy after ``SETTLE_TIMEOUT``.
+    ``rows(sql)`` runs a query on the router's store. True once both have been quiet
+    for half a second; False when still busy after ``within`` seconds.
     """
-    deadline = time.monotonic() + SETTLE_TIMEOUT
+    deadline = time.monotonic() + within
     quiet_since: float | None = None
     while time.monotonic() < deadline:
         [(busy,)] = await rows(BUSY_JOBS)
-        if busy == 0:
+        try:
+            [(waiting,)] = await rows(WAITING)
+        except sqlite3.OperationalError:
+            waiting = 0
+        if busy == 0 and waiting == 0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= 0.5:
                 return True

@@ -51,6 +51,12 @@ class Storm:
     digest: Digest | None = None
 
 
+def _working_copy(page: Page) -> Page:
+    """A copy to change: a step changes fields by assignment, and only ``paged`` in
+    place, so that list is the one thing copied (a deep copy cost more than the step)."""
+    return page.model_copy(update={"paged": list(page.paged)})
+
+
 def page_key(group_key: str, now: datetime) -> str:
     # Deterministic, so replicas racing on one group compute the same key.
     return "p" + short_hash(f"{group_key}|{now.isoformat()}")
@@ -240,8 +246,15 @@ def on_call_after(
 
 
 def first_on_call(policy: Policy, now: datetime) -> tuple[str, str | None]:
+    found = _FIRST_ON_CALL.get(id(policy))
+    if found is not None and found[0] is policy and found[1] == now:
+        return found[2]  # a step asks twice (storm control, then the page), a batch often
     role, user = on_call_after(-1, now, policy)
+    _FIRST_ON_CALL[id(policy)] = (policy, now, (role or ENG_PRIMARY, user))
     return role or ENG_PRIMARY, user
+
+
+_FIRST_ON_CALL: dict[int, tuple[Policy, datetime, tuple[str, str | None]]] = {}
 
 
 def _fold(
@@ -257,7 +270,7 @@ def _fold(
         assignee = PagedPerson(role=ENG_PRIMARY, user=user, at=now, dm_job=key)
         digest = Digest(key=key, assignee=user, opened_at=now, paged=[assignee])
     else:
-        digest = storm.digest.model_copy(deep=True)
+        digest = storm.digest.model_copy(update={"paged": list(storm.digest.paged)})
     digest.pages += 1
     digest.version += 1
     page.digest_key = digest.key
@@ -295,8 +308,7 @@ def digest_parts(
     a DM for a part not posted yet (after the part before it, so they read in order),
     an edit for one already posted. Returns the digest to store (its version is the
     edits' ``seq``) and the jobs."""
-    digest = digest.model_copy(deep=True)
-    digest.version += 1
+    digest = digest.model_copy(update={"version": digest.version + 1})
     jobs = []
     for part in sorted(lines):
         text, blocks = digest_part(digest.assignee, digest.pages, part, lines[part])
@@ -304,6 +316,7 @@ def digest_parts(
         if part >= digest.parts_posted:
             payload: dict[str, object] = {
                 "user": digest.assignee, "role": "digest", "text": text, "blocks": blocks,
+                "lane": digest.key,  # parts claimed together are posted in order
             }  # fmt: skip
             if part > 0:
                 payload["after"] = part_key(digest.key, part - 1)
@@ -344,7 +357,7 @@ def digest_timeout(
             events=["escalation_exhausted"],
         )
     key = f"{digest.key}:to:{user}"
-    digest = digest.model_copy(deep=True)
+    digest = digest.model_copy(update={"paged": list(digest.paged)})
     digest.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
     digest.level = ESCALATION_ORDER.index(role)
     digest.version += 1
@@ -354,7 +367,9 @@ def digest_timeout(
             user, len(waiting), part, waiting[start : start + PART_SIZE],
             escalated_from=digest.assignee,
         )  # fmt: skip
-        payload: dict[str, object] = {"user": user, "role": role, "text": text, "blocks": blocks}
+        payload: dict[str, object] = {
+            "user": user, "role": role, "text": text, "blocks": blocks, "lane": key,
+        }  # fmt: skip
         if part > 0:
             payload["after"] = part_key(key, part - 1)
         outcome.jobs.append(Job(kind=JobKind.SLACK_DM, key=part_key(key, part), payload=payload))
@@ -380,7 +395,7 @@ def _update_page(
 ) -> Outcome:
     if all(c is AlertChange.REPEAT for c in changes) and page.counts == alerts.counts:
         return Outcome()  # Alertmanager resent the group; nothing to tell anyone
-    page = page.model_copy(deep=True)
+    page = _working_copy(page)
     page.version += 1
     page.counts = alerts.counts
     was_resolved = page.all_resolved
@@ -494,7 +509,7 @@ def decide(
 
 
 def _decided(page: Page, status: PageStatus, actor: str, now: datetime) -> Page:
-    page = page.model_copy(deep=True)
+    page = _working_copy(page)
     page.status = status
     page.decided_by = actor
     page.decided_at = now
@@ -572,7 +587,7 @@ def ack_timeout(
 def _escalate(
     page: Page, now: datetime, policy: Policy, alerts: PageAlerts, cause: str, actor: str
 ) -> Outcome:
-    page = page.model_copy(deep=True)
+    page = _working_copy(page)
     outcome = Outcome(events=[f"escalated:{cause}"])
     # Page everyone already paged again, before the next level hears.
     outcome.jobs += _page_again(page, f"remind:{page.level}", *reminder_message(page))

@@ -134,12 +134,13 @@ class OutboxWorker:
             lambda tx: tx.claim_jobs(self.worker_id, now, self._batch, self._lease)
         )
         if jobs:
-            # Edits of one message run one after another, oldest first; the rest run
-            # side by side.
+            # Edits of one message run one after another, oldest first, and so do the
+            # messages of one ``lane`` (a digest's parts, in order); the rest run side
+            # by side.
             lanes: dict[str, list[StoredJob]] = {}
             for job in jobs:
                 lane = str(job.payload.get("target")) if _is_edit(job) else f"job:{job.id}"
-                lanes.setdefault(lane, []).append(job)
+                lanes.setdefault(str(job.payload.get("lane") or lane), []).append(job)
             await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
         # Gauges at most once a second: under load, batches come much faster.
         if time.monotonic() - self._gauges_at >= 1.0:
@@ -154,7 +155,7 @@ class OutboxWorker:
         return len(jobs)
 
     async def _run_lane(self, jobs: list[StoredJob]) -> None:
-        for job in sorted(jobs, key=lambda j: int(j.payload.get("seq", 0))):
+        for job in sorted(jobs, key=lambda j: (int(j.payload.get("seq", 0)), j.id)):
             await self._execute(job)
 
     async def release(self) -> None:

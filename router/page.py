@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from router.alerts import Alert, AlertStatus
-from router.severity import SeverityConfig, Suggestion, order, suggest
+from router.severity import SeverityConfig, Suggestion, ranked, suggest
 
 # dedup_key prefix of the PagerDuty Events the router triggers for its own pages; the
 # PagerDuty webhook source ignores incidents carrying it (no paging loop).
@@ -59,6 +59,7 @@ class PageAlerts:
     resolved: int = 0
     shown: tuple[Alert, ...] = ()
     worst: Alert | None = None
+    worst_suggestion: Suggestion | None = None  # the worst's, when already known
 
     @property
     def total(self) -> int:
@@ -70,6 +71,8 @@ class PageAlerts:
 
     def suggestion(self, config: SeverityConfig) -> Suggestion:
         """The suggestion over every firing alert: the worst one's (``severity.order``)."""
+        if self.worst_suggestion is not None:
+            return self.worst_suggestion
         return suggest([self.worst] if self.worst is not None else [], config)
 
     @classmethod
@@ -78,9 +81,14 @@ class PageAlerts:
         firing = [a for a in alerts if a.status is AlertStatus.FIRING]
         resolved = [a for a in alerts if a.status is AlertStatus.RESOLVED]
         shown = (firing[::-1] + resolved[::-1])[:limit]  # a list's newest is its last
-        # min() keeps the first of equals: the earlier alert, as suggest() does
-        worst = min(firing, key=lambda a: order(a, config)) if firing else None
-        return cls(len(firing), len(resolved), tuple(shown), worst)
+        worst: tuple[int, int, Alert, Suggestion] | None = None
+        for index, alert in enumerate(firing):
+            rank, suggestion = ranked(alert, config)
+            if worst is None or (rank, index) < worst[:2]:  # the first of equals
+                worst = (rank, index, alert, suggestion)
+        if worst is None:
+            return cls(len(firing), len(resolved), tuple(shown))
+        return cls(len(firing), len(resolved), tuple(shown), worst[2], worst[3])
 
 
 class Page(BaseModel):

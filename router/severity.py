@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -513,13 +513,65 @@ class Suggestion(BaseModel):
 
 def _classify(alert: Alert, config: SeverityConfig) -> tuple[int, Suggestion]:
     """The alert's suggestion and the index of its rule (len(rules) for the default)."""
-    for index, rule in enumerate(config.rules):
-        evidence = rule.matches(alert)
-        if evidence is not None:
+    for index, rule, tests in _compiled(config):
+        seen: list[tuple[_Test, str]] = []
+        for test in tests:
+            kind, key, holds = test[0], test[1], test[2]
+            value = (alert.labels if kind == "label" else alert.annotations).get(key, "")
+            if not holds(value):
+                break
+            seen.append((test, value))
+        else:
+            evidence = tuple(
+                Evidence(kind=t[0], key=t[1], value=value, operator=t[3], condition=t[4],
+                         fingerprint=alert.fingerprint)
+                for t, value in seen
+            )  # fmt: skip
             return index, Suggestion(
                 severity=rule.severity, clause=rule.clause, rule=rule.name, evidence=evidence
             )
     return len(config.rules), _default(config)
+
+
+# Every alert of every delivery is classified, so each config's conditions are turned
+# once into plain tests of a value (the models' own methods look the operator up on
+# every call). By id; the config is kept so the id stays its own.
+# (kind, key, test of the value, operator, the condition in words)
+_Test = tuple[Literal["label", "annotation"], str, Callable[[str], bool], "Operator", str]
+_COMPILED: dict[int, tuple[SeverityConfig, list[tuple[int, Rule, tuple[_Test, ...]]]]] = {}
+
+
+def _compiled(config: SeverityConfig) -> list[tuple[int, Rule, tuple[_Test, ...]]]:
+    found = _COMPILED.get(id(config))
+    if found is not None and found[0] is config:
+        return found[1]
+    rules = [
+        (index, rule, tuple((c.kind, c.key, _test(c), c.operator, c.text) for c in rule.match))
+        for index, rule in enumerate(config.rules)
+    ]
+    _COMPILED[id(config)] = (config, rules)
+    return rules
+
+
+def _test(condition: Condition) -> Callable[[str], bool]:
+    """``condition.holds`` as a closure over its operator and operand."""
+    op = condition.operator
+    if op == "equals":
+        equals = condition.equals
+        return lambda value: value == equals
+    if op == "not_equals":
+        not_equals = condition.not_equals
+        return lambda value: value != not_equals
+    if op == "in":
+        allowed = frozenset(condition.in_ or ())
+        return lambda value: value in allowed
+    if op == "exists":
+        wanted = bool(condition.exists)
+        return lambda value: bool(value) == wanted
+    return condition.holds  # regex and the numeric tests: rarer, and cheap enough
+
+
+_ORDER_STEP = 1_000_000  # more than any config has rules
 
 
 def _default(config: SeverityConfig) -> Suggestion:
@@ -531,16 +583,33 @@ def classify(alert: Alert, config: SeverityConfig) -> Suggestion:
     return _classify(alert, config)[1]
 
 
-_ORDER_STEP = 1_000_000  # more than any config has rules
+def ranked(alert: Alert, config: SeverityConfig) -> tuple[int, Suggestion]:
+    """The alert's order and its own suggestion.
+
+    The order is the alert's place in a page's suggestion, lower is worse: its
+    severity, then its rule's place in the config. ``suggest`` over many alerts is
+    the suggestion of the one with the lowest order (the earliest of equals), so the
+    store can keep the order per alert and find a page's suggestion in one indexed
+    row. Remembered for the alerts seen last: a step asks for the same alert twice
+    (to store its order, and for a new page's suggestion)."""
+    found = _RANKED.get(id(alert))
+    if found is not None and found[0] is alert and found[1] is config:
+        return found[2]
+    index, suggestion = _classify(alert, config)
+    result = (Severity.CRITICAL.rank - suggestion.severity.rank) * _ORDER_STEP + index, suggestion
+    if len(_RANKED) >= _RANKED_SIZE:
+        _RANKED.clear()
+    _RANKED[id(alert)] = (alert, config, result)  # holding it: its id stays its own
+    return result
+
+
+_RANKED_SIZE = 4096
+_RANKED: dict[int, tuple[Alert, SeverityConfig, tuple[int, Suggestion]]] = {}
 
 
 def order(alert: Alert, config: SeverityConfig) -> int:
-    """The alert's place in a page's suggestion, lower is worse: its severity, then its
-    rule's place in the config. ``suggest`` over many alerts is the suggestion of the
-    one with the lowest order (the earliest of equals), so the store can keep the
-    order per alert and find a page's suggestion in one indexed row."""
-    index, suggestion = _classify(alert, config)
-    return (Severity.CRITICAL.rank - suggestion.severity.rank) * _ORDER_STEP + index
+    """The alert's order (``ranked``)."""
+    return ranked(alert, config)[0]
 
 
 def suggest(alerts: Iterable[Alert], config: SeverityConfig) -> Suggestion:

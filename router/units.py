@@ -115,15 +115,16 @@ def record_deliveries(
         page = tx.active_page(group_key) if policy is not None else None
         if page is not None and page.counts is None and policy is not None:
             page = _counted(tx, page, policy)
-        records = tx.record_alerts(
-            alerts, now, page_key=page.key if page is not None else None, order=ranked
-        )
+        # A group without a page would open it under this key: its alerts go there now,
+        # not in a second statement (if no page opens, no page has that key).
+        key = page.key if page is not None else lifecycle.page_key(group_key, now)
+        records = tx.record_alerts(alerts, now, page_key=key, order=ranked)
         result.alerts += records
         pageable = [r for r in records if r.alert.pageable]
         if policy is None or not pageable:
             continue
         outcome = _alerts_arrived(tx, page, pageable, now, policy)
-        if outcome.new_page and outcome.page is not None:
+        if outcome.new_page and outcome.page is not None and outcome.page.key != key:
             tx.move_alerts((r.id for r in pageable), outcome.page.key)
         changed |= persist(tx, outcome, now, policy)
         result.outcomes.append(outcome)

@@ -814,7 +814,12 @@ def test_alertmanager_webhook_receiver() -> None:
     assert authorization["credentials_file"].startswith("/")
     assert "credentials" not in authorization
     text = ALERTMANAGER.read_text()
-    assert "1 MiB" in text and "413" in text, "the body-limit warning is missing"
+    # the body limit it explains is the router's own default
+    from router.config import ServerConfig
+
+    limit = f"{ServerConfig().max_body_bytes // 2**20} MiB"
+    assert limit in text and "413" in text, "the body-limit warning is missing"
+    assert "truncatedAlerts" in text and "IncidentRouterAlertGroupTooLarge" in text
     # the router's own alerts are routed around it
     assert any(f'job="{JOB}"' in m for r in route["routes"] for m in r["matchers"])
 

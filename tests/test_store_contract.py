@@ -364,3 +364,18 @@ async def test_one_unit_at_a_time_holds_the_inbox(engine: Store) -> None:
     await asyncio.gather(first, engine.run(other))
     assert not (seen["got"] and seen["while_held"])  # never two at once
     assert seen["got"] or seen["while_held"]
+
+
+async def test_a_post_that_failed_after_an_edit_was_made_leaves_the_newest_to_the_edit(
+    engine: Store,
+) -> None:
+    dm = Job(kind=JobKind.SLACK_DM, key="m", payload={"user": "U", "text": "v0"})
+    await engine.run(lambda tx: tx.enqueue([dm], T0))
+    [post] = await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30))
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 1, "v1")], T0, 1.0))  # while it runs
+    await engine.run(lambda tx: tx.retry_job(post.id, "w", T0, "429", T0))  # it failed
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 2, "v2")], T0, 1.0))
+    jobs = {j.key: j for j in await engine.run(lambda tx: tx.jobs(JobStatus.PENDING))}
+    # the post goes out as it was, then the edit with the newest state: never the reverse
+    assert jobs["m"].payload["text"] == "v0"
+    assert (jobs["m:v1"].payload["seq"], jobs["m:v1"].payload["text"]) == (2, "v2")

@@ -367,6 +367,8 @@ async def test_a_body_over_the_limit_is_a_counted_json_413(
     config = load_config(None, {"ROUTER__STORE__URL": f"sqlite:///{tmp_path}/r.db",
                                 "ROUTER__SERVER__MAX_BODY_BYTES": "100000"})  # fmt: skip
     client = await make_client(config, secrets, metrics=metrics)
+    exposed = await (await client.get("/metrics")).text()
+    assert 'endpoint="/webhooks/alertmanager",reason="body_too_large"} 0.0' in exposed
     response = await client.post(AM, data=json.dumps(big_group(500)), headers=AUTH | JSON)
     assert response.status == 413
     assert (await response.json())["error"] == "body_too_large"

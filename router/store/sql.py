@@ -649,15 +649,17 @@ class SqlTx:
         than ``interval`` after the last edit applied. Versions (``seq``) only go up,
         so an older state never replaces a newer one.
 
-        1. The message itself is not sent yet: it goes out with this state instead.
-        2. An edit of it is waiting: that edit now carries this state.
+        1. An edit of it is waiting: that edit now carries this state.
+        2. The message itself is not sent yet: it goes out with this state instead.
+           (Second: when a post failed and waits again behind an edit made while it
+           ran, the edit is the newer, and it follows the post.)
         3. Otherwise a new edit, unless the message already shows this version; due
            ``interval`` after the last edit applied (or the one being applied now)."""
         target, seq = str(job.payload["target"]), int(job.payload["seq"])
         content = {k: v for k, v in job.payload.items() if k in ("text", "blocks")}
         for sql in (
-            "SELECT id, payload FROM jobs WHERE key = ? AND status = 'pending'",
             "SELECT id, payload FROM jobs WHERE target = ? AND status = 'pending'",
+            "SELECT id, payload FROM jobs WHERE key = ? AND status = 'pending'",
         ):
             row = self._one(sql, (target,))
             if row is None:
@@ -875,7 +877,9 @@ def _alert(r: Sequence[Any]) -> Alert:
 
 
 def _line(r: Sequence[Any]) -> DigestLine:
-    return DigestLine(
+    # model_construct: the row was written from a valid line (save_digest_line), and a
+    # part's render reads a hundred of them.
+    return DigestLine.model_construct(
         position=r[0],
         page_key=r[1],
         title=r[2],

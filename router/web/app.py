@@ -146,6 +146,10 @@ def create_app(
     app[INBOX] = inbox
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
+    for endpoint in ("/webhooks/alertmanager", "/webhooks/pagerduty"):
+        # From zero at start, so an alert rule sees the very first 413 as an increase
+        # (Alertmanager never retries one: that group would reach nobody).
+        metrics.rejections.labels(endpoint, "body_too_large")
     app.router.add_post("/slack/interactions", interactions.slack_interactions)
     app.router.add_post("/slack/commands", commands.slack_commands)
     app.router.add_get("/healthz", health.healthz)
