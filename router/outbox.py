@@ -155,7 +155,8 @@ class OutboxWorker:
         return len(jobs)
 
     async def _run_lane(self, jobs: list[StoredJob]) -> None:
-        for job in sorted(jobs, key=lambda j: (int(j.payload.get("seq", 0)), j.id)):
+        # Edits by version; anything else (a message before its edits) in queue order.
+        for job in sorted(jobs, key=lambda j: (int(j.payload["seq"]) if _is_edit(j) else 0, j.id)):
             await self._execute(job)
 
     async def release(self) -> None:

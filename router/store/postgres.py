@@ -60,7 +60,7 @@ class PostgresTx(SqlTx):
             " RETURNING id, kind, key, payload, due_at, attempts, status, last_error",
             (worker, epoch(now) + lease_seconds, epoch(now), epoch(now), epoch(now), limit),
         )
-        return sorted((_stored_job(row) for row in rows), key=lambda job: job.due_at)
+        return sorted((_stored_job(row) for row in rows), key=lambda job: (job.due_at, job.id))
 
 
 class PostgresStore(ThreadedStore[psycopg.Connection[Any]]):

@@ -552,13 +552,11 @@ class SqlTx:
 
     # -- inbox ---------------------------------------------------------------
 
-    def append_inbox(self, source: str, body: bytes, now: datetime) -> int:
-        row = self._one(
-            "INSERT INTO inbox (source, received_at, body) VALUES (?, ?, ?) RETURNING id",
+    def append_inbox(self, source: str, body: bytes, now: datetime) -> None:
+        self._rows(
+            "INSERT INTO inbox (source, received_at, body) VALUES (?, ?, ?)",
             (source, epoch(now), body),
         )
-        assert row is not None
-        return int(row[0])
 
     def inbox_batch(self, limit: int, max_bytes: int) -> list[InboxDelivery]:
         """The oldest waiting deliveries, in the order they arrived: at most ``limit``,
@@ -723,9 +721,10 @@ class SqlTx:
 
     def _claim_candidates_sql(self) -> str:
         # A running job whose lease ran out belongs to a worker that died: take it.
+        # Oldest first, in the order they were queued (a digest's parts: in order).
         return (
             "SELECT id FROM jobs WHERE (status = 'pending' AND due_at <= ?)"
-            " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at LIMIT ?"
+            " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at, id LIMIT ?"
         )
 
     def _mark_claimed(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 
 class BudgetSpent(Exception):
@@ -25,16 +24,19 @@ class BodyBudget:
         self.held = 0
         self._waiters: list[asyncio.Future[None]] = []
 
-    @contextlib.asynccontextmanager
-    async def hold(self, size: int) -> AsyncIterator[None]:
-        size = max(0, min(size, self.limit))  # one body alone always fits
+    async def take(self, size: int) -> int:
+        """Hold ``size`` bytes (capped at the whole budget: one body alone always fits)
+        until ``give_back``; waits while they are spent, then ``BudgetSpent``. Returns
+        what it holds. Plain calls, not a context manager: this is on every webhook."""
+        size = max(0, min(size, self.limit))
         if self.held + size > self.limit:
             await self._wait_for(size)
         self.held += size
-        try:
-            yield
-        finally:
-            self.held -= size
+        return size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+        if self._waiters:
             self._wake()
 
     async def _wait_for(self, size: int) -> None:

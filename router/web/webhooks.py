@@ -72,28 +72,30 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     _check_alertmanager_auth(request, services)
     limit = services.config.server.max_body_bytes
     check_json_request(request, limit)
+    budget = services.body_budget
     try:
-        async with services.body_budget.hold(request.content_length or limit):
-            body = await read_body(request, limit)
-            try:
-                checked = alertmanager.check_body(body)
-                if checked is None:  # not valid: decode it again, for a precise error
-                    alertmanager.parse(parse_json(body))
-                    raise PayloadError("not an Alertmanager version 4 payload")
-            except PayloadError as exc:
-                raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
-            try:
-                await services.intake.enqueue("alertmanager", body, checked.statuses)
-            except StoreError as exc:
-                log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
-                raise Problem(
-                    503, "store_unavailable", "could not store the alerts; retry"
-                ) from exc
+        held = await budget.take(request.content_length or limit)
     except BudgetSpent as exc:
         raise Problem(
             503, "too_busy", "too many large bodies in flight; retry",
             headers={"Retry-After": "1"},
         ) from exc  # fmt: skip
+    try:
+        body = await read_body(request, limit)
+        try:
+            checked = alertmanager.check_body(body)
+            if checked is None:  # not valid: decode it again, for a precise error
+                alertmanager.parse(parse_json(body))
+                raise PayloadError("not an Alertmanager version 4 payload")
+        except PayloadError as exc:
+            raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
+        try:
+            await services.intake.enqueue("alertmanager", body, checked.statuses)
+        except StoreError as exc:
+            log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
+            raise Problem(503, "store_unavailable", "could not store the alerts; retry") from exc
+    finally:
+        budget.give_back(held)
     # Durable now, and applied exactly once by the inbox processor (router.inbox).
     return json_ok({"status": "accepted", "alerts": len(checked.statuses)})
 
