@@ -423,7 +423,7 @@ def run_wrk(
     )  # fmt: skip
     if requests:
         while process.poll() is None and not flag.exists():
-            time.sleep(0.005)
+            time.sleep(0.001)
         process.send_signal(signal.SIGINT)  # wrk stops and prints its summary
     stdout, stderr = process.communicate(timeout=seconds + 60)
     completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
