@@ -738,3 +738,42 @@ def test_default_rules_take_the_worst_alert_of_a_page() -> None:
         'high — "partial outage of some production functionality or in some regions" '
         '(rule partial-outage: label outage = "partial")'
     )
+
+
+def test_the_worst_alert_by_order_carries_the_suggestion_of_them_all() -> None:
+    """What lets a page find its suggestion in one indexed row: over any alerts,
+    ``suggest`` equals the suggestion of the one with the lowest ``order`` (the first of
+    equals)."""
+    import random
+
+    from router.page import PageAlerts
+    from router.severity import order
+
+    values = {
+        "severity": ["critical", "page", "high", "error", "warning", "info", "none", "x"],
+        "outage": ["complete", "partial", "no"],
+        "data_loss": ["true", "false"],
+        "security": ["breach", "unauthorized_activity", "scan"],
+        "users_affected_pct": ["10", "62%", "51", "oops"],
+        "workaround": ["false", "true"],
+        "customers_affected": ["3", ""],
+    }
+    rng = random.Random(9)
+    for trial in range(300):
+        alerts = []
+        for i in range(rng.randint(1, 8)):
+            labels = {k: rng.choice(v) for k, v in values.items() if rng.random() < 0.3}
+            alerts.append(
+                Alert(
+                    source=Source.ALERTMANAGER,
+                    group_key="g",
+                    fingerprint=f"{trial}-{i}",
+                    status=AlertStatus.FIRING,
+                    starts_at=datetime(2024, 5, 1, tzinfo=UTC),
+                    labels={"alertname": "A", **labels},
+                )
+            )
+        worst = min(alerts, key=lambda a: order(a, DEFAULT_RULES))
+        assert suggest([worst], DEFAULT_RULES) == suggest(alerts, DEFAULT_RULES), alerts
+        view = PageAlerts.of(alerts, 10, DEFAULT_RULES)
+        assert view.suggestion(DEFAULT_RULES) == suggest(alerts, DEFAULT_RULES)

@@ -17,7 +17,7 @@ from router import messages
 from router.jobs import JobStatus
 from tests.conftest import am_alert, am_payload
 from tests.fakes.slack_api import block_errors
-from tests.harness import INCIDENTS, PRIMARY, Harness, inbox_drained, running_router
+from tests.harness import INCIDENTS, PRIMARY, SECONDARY, Harness, inbox_drained, running_router
 
 PAGE = re.compile(r"^Suspected incident: (Storm\d{3})")
 DIGEST = re.compile(r"^(\d+) more suspected incidents|^Alert storm digest, continued")
@@ -183,4 +183,51 @@ async def test_many_deliveries_to_one_page_in_an_interval_make_one_edit(
         assert "22 firing" in str(updates[-1].args["blocks"])  # the final state
         assert "22 firing" in str(h.slack.dms_to(PRIMARY)[0]["blocks"])
         assert waiting.key == (await h.store.run(lambda tx: tx.job_by_key(waiting.key)))[0].key
+        assert_edits_coalesced(h)
+
+
+async def test_an_unanswered_digest_goes_to_eng_secondary_who_can_declare_from_it(
+    tmp_path: Path,
+) -> None:
+    async with running_router(tmp_path, config={"paging": {"storm_limit": 1}}) as h:
+        await send_all(h, [group(i, alerts=1) for i in range(4)])
+        await h.settle()
+        assert len(page_dms(h)) == 1 and len(digest_lines(h)) == 3
+        # the first folded page is dismissed; the other two still wait
+        [primary_digest] = digest_dms(h)
+        [select] = [b for b in primary_digest["blocks"] if b["type"] == "actions"]
+        first = select["elements"][0]["options"][0]
+        await h.press("page.dismiss", first["value"], PRIMARY)
+        await h.settle()
+        await h.advance(301)  # the digest's ack timeout
+        await h.settle()
+        [escalated] = [m for m in h.slack.dms_to(SECONDARY) if "still need a decision" in m["text"]]
+        listed = str(escalated["blocks"])
+        assert "Storm001" not in listed and "Storm002" in listed and "Storm003" in listed
+        [select] = [b for b in escalated["blocks"] if b["type"] == "actions"]
+        chosen = select["elements"][0]["options"][0]
+        action = {"type": "static_select", "action_id": messages.DIGEST_DECLARE,
+                  "block_id": select["block_id"], "selected_option": chosen}  # fmt: skip
+        response = await h.act(action, SECONDARY, message_ts=escalated["ts"])
+        assert (await response.json())["ok"], await response.text()
+        announced = await h.slack.wait_for(lambda: h.slack.messages_in(INCIDENTS))
+        assert f"<@{SECONDARY}>" in announced[0]["text"]
+
+
+async def test_announcement_edits_in_one_interval_are_one_chat_update(tmp_path: Path) -> None:
+    async with running_router(tmp_path) as h:
+        h.slack.stamp = h.clock.now
+        await h.alertmanager(am_payload())
+        await h.press("page.declare", await h.page_key(), PRIMARY)
+        await h.settle()
+        announcement = await h.announcement()
+        edits = lambda: [c for c in h.slack.calls_to("chat.update")  # noqa: E731
+                         if c.args.get("ts") == announcement["ts"]]  # fmt: skip
+        before = len(edits())
+        for level in ("high", "medium", "low", "high", "critical"):
+            await h.command(f"severity {level} changing our mind", PRIMARY)
+        await h.settle()
+        assert len(edits()) - before <= 2  # five changes, at most one edit per second
+        final = await h.announcement()
+        assert "Severity *critical*" in str(final["blocks"])
         assert_edits_coalesced(h)

@@ -8,7 +8,6 @@ to nine fractional digits; ``groupKey`` is opaque.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.alerts import Alert, AlertStatus, Link, Source, parse_time, short_hash
-from router.sources import PayloadError, pydantic_field
+from router.sources import PayloadError, decode_json, pydantic_field
 
 
 class _AMAlert(BaseModel):
@@ -54,13 +53,19 @@ def parse_body(body: bytes) -> list[Alert] | None:
     ``json.loads`` and its dicts. None when the body is not a valid version 4
     payload: the caller then decodes it and calls ``parse``, whose errors name the
     problem precisely (bad JSON at a line and column, the field at fault)."""
+    message = _message(body)
+    if message is None:
+        return None
+    return [_to_alert(message, am, index) for index, am in enumerate(message.alerts)]
+
+
+def _message(body: bytes) -> _AMMessage | None:
+    """The body validated straight from the bytes; None if it is not valid version 4."""
     try:
         message = _AMMessage.model_validate_json(body)
     except ValidationError:
         return None
-    if message.version != "4":
-        return None
-    return [_to_alert(message, am, index) for index, am in enumerate(message.alerts)]
+    return message if message.version == "4" else None
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,8 @@ def check_body(body: bytes) -> Checked | None:
     later. None when the body is not a valid version 4 payload (the caller decodes it
     again and calls ``parse`` for a precise error, as with ``parse_body``); a bad
     time raises ``PayloadError``."""
-    try:
-        message = _AMMessage.model_validate_json(body)
-    except ValidationError:
-        return None
-    if message.version != "4":
+    message = _message(body)
+    if message is None:
         return None
     for index, am in enumerate(message.alerts):
         if _time(am.startsAt, f"alerts.{index}.startsAt") is None:
@@ -94,19 +96,7 @@ def check_body(body: bytes) -> Checked | None:
 def parse_raw(body: bytes) -> list[Alert]:
     """A stored body (checked when it arrived) as alerts; ``PayloadError`` if not valid."""
     alerts = parse_body(body)
-    return alerts if alerts is not None else parse(json_document(body))
-
-
-def json_document(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise PayloadError(f"body is not valid JSON{where}", status=400) from exc
+    return alerts if alerts is not None else parse(decode_json(body))
 
 
 def parse(document: Any) -> list[Alert]:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from aiohttp.typedefs import Middleware
 from pydantic_core import to_json
 
 from router.metrics import Metrics
+from router.sources import PayloadError, decode_json
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,6 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise Problem(400, "malformed_json", f"body is not valid JSON{where}") from exc
+        return decode_json(body)
+    except PayloadError as exc:
+        raise Problem(400, "malformed_json", exc.message) from exc
