@@ -178,3 +178,21 @@ async def test_a_new_part_of_a_digest_does_not_reread_the_earlier_parts(
     jobs = await store.inner.run(lambda tx: tx.jobs())
     parts = [j for j in jobs if j.kind is JobKind.SLACK_DM and j.key.startswith("digest:")]
     assert [j.payload.get("after") for j in parts] == [None, parts[0].key, parts[1].key]
+
+
+async def test_a_page_stored_before_counts_were_kept_is_counted_once(make_store: Any) -> None:
+    """Upgrading: a page from before migration 004 has no counts and its alerts no
+    severity order. The first delivery counts and ranks it, once; then it is kept."""
+    store = await make_store("old")
+    await store.deliver(alerts("g", range(3), severity="warning"))
+    await store.deliver(alerts("g", range(3, 4), severity="critical"), timedelta(seconds=1))
+    [page] = await store.inner.run(lambda tx: tx.pages())
+    old = page.model_copy(update={"counts": None, "version": page.version + 1})
+    await store.inner.run(lambda tx: tx.save_page(old))
+    await store.inner.run(lambda tx: tx._rows("UPDATE alerts SET severity_order = 0"))
+    first = await store.deliver(alerts("g", range(4, 5), severity="info"), timedelta(seconds=2))
+    [page] = await store.inner.run(lambda tx: tx.pages())
+    assert page.counts is not None and (page.counts.firing, page.counts.resolved) == (5, 0)
+    assert page.suggestion.severity.value == "critical"  # ranked again, the worst found
+    again = await store.deliver(alerts("g", range(5, 6), severity="info"), timedelta(seconds=3))
+    assert again.rows < first.rows  # the second delivery no longer counts the page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -379,3 +380,75 @@ async def test_a_post_that_failed_after_an_edit_was_made_leaves_the_newest_to_th
     # the post goes out as it was, then the edit with the newest state: never the reverse
     assert jobs["m"].payload["text"] == "v0"
     assert (jobs["m:v1"].payload["seq"], jobs["m:v1"].payload["text"]) == (2, "v2")
+
+
+@pytest.mark.parametrize("name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_the_storm_migration_gives_an_open_page_its_alerts(name: str, tmp_path: Path) -> None:
+    """A database from before migration 004, with an open page and its group's alerts:
+    after the upgrade the page's alerts are its own, and it is counted on first use."""
+    import sqlite3 as sqlite
+
+    import psycopg
+
+    from router.page import Page
+    from router.severity import Suggestion
+    from router.store import open_store
+    from router.store.migrations import migrations
+    from tests.conftest import _postgres_available, postgres_url, skip_unless_ci
+
+    page = Page(key="p1", group_key="g", source="alertmanager", title="t", opened_at=T0,
+                suggestion=Suggestion(severity=Severity.LOW, clause="no current or known"
+                                      " customer impact"))  # fmt: skip
+    old = migrations(name)[:3]
+    rows = [
+        ("INSERT INTO pages (key, group_key, status, active, opened_at, state, version)"
+         " VALUES ('p1', 'g', 'open', 1, 0, ?, 0)", (page.model_dump_json(exclude={"counts",
+                                                      "digest_position"}),)),
+        *[("INSERT INTO alerts (source, group_key, fingerprint, starts_at, status, labels,"
+           " annotations, links, pageable, first_seen, last_seen) VALUES ('alertmanager', 'g',"
+           " ?, 's', ?, '{}', '{}', '[]', 1, 'x', 'x')", (fp, status))
+          for fp, status in (("a", "firing"), ("b", "firing"), ("c", "resolved"))],
+    ]  # fmt: skip
+    if name == "sqlite":
+        conn = sqlite.connect(tmp_path / "old.db")
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                     " name TEXT NOT NULL, applied_at TEXT NOT NULL)")  # fmt: skip
+        for version, file, sql in old:
+            conn.executescript(sql)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", (version, file))
+        for sql, params in rows:
+            conn.execute(sql, params)
+        conn.commit()
+        conn.close()
+        url = f"sqlite:///{tmp_path}/old.db"
+        drop = None
+    else:
+        if not _postgres_available():
+            skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
+        schema = "router_test_" + uuid.uuid4().hex[:12]
+        separator = "&" if "?" in postgres_url() else "?"
+        url = f"{postgres_url()}{separator}options=-csearch_path%3D{schema}"
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA {schema}")
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                         " name TEXT NOT NULL, applied_at TEXT NOT NULL)")  # fmt: skip
+            for version, file, sql in old:
+                conn.execute(sql.encode())
+                conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, 'x')",
+                             (version, file))  # fmt: skip
+            for sql, params in rows:
+                conn.execute(sql.replace("?", "%s"), params)
+        drop = schema
+    store = open_store(url)
+    await store.open()
+    try:
+        counts = await store.run(lambda tx: tx.count_page_alerts("p1"))
+        assert (counts.firing, counts.resolved) == (2, 1)
+        stored = await store.run(lambda tx: tx.active_page("g"))
+        assert stored is not None and stored.counts is None  # counted on first use
+    finally:
+        await store.close()
+        if drop is not None:
+            with psycopg.connect(postgres_url(), autocommit=True) as admin:
+                admin.execute(f"DROP SCHEMA {drop} CASCADE")
