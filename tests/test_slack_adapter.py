@@ -326,3 +326,20 @@ async def test_close_then_run_again(slack: FakeSlack, adapter: SlackAdapter):
     await adapter.close()
     await post(adapter, channel=CHANNEL, text="two")
     assert len(slack.messages_in(CHANNEL)) == 2
+
+
+async def test_dms_to_one_person_open_their_channel_once(
+    slack: FakeSlack, adapter: SlackAdapter
+) -> None:
+    dm = {"user": JANE, "text": "page", "blocks": BLOCKS}
+    first = await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
+    second = await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
+    assert first["channel"] == second["channel"] == slack.dm_channel_for(JANE)
+    assert len(slack.calls_to("conversations.open")) == 1  # a storm's DMs open it once
+    assert len(slack.dms_to(JANE)) == 2
+    # should the channel go away, the next DM opens it again
+    slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    with pytest.raises(PermanentFailure):
+        await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
+    await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
+    assert len(slack.calls_to("conversations.open")) == 2

@@ -132,6 +132,7 @@ class SlackAdapter:
         )
         self.client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=1))
         self._session: aiohttp.ClientSession | None = None
+        self._dm_channels: dict[str, str] = {}  # user -> their DM channel with the bot
 
     def __repr__(self) -> str:
         return f"SlackAdapter(api_url={self.client.base_url!r})"
@@ -166,11 +167,19 @@ class SlackAdapter:
     async def _dm(self, payload: Mapping[str, Any], results: ResultLookup) -> dict[str, Any]:
         await posted_after(payload, results)
         user = payload_str(payload, "user")
-        opened = await _call("conversations.open", self.client.conversations_open(users=user))
-        channel = (opened.get("channel") or {}).get("id")
-        if not isinstance(channel, str) or not channel:
-            raise PermanentFailure("slack conversations.open: no channel id in the response")
-        return await self._post_message(channel, payload, thread_ts=None)
+        channel = self._dm_channels.get(user)
+        if channel is None:
+            opened = await _call("conversations.open", self.client.conversations_open(users=user))
+            channel = (opened.get("channel") or {}).get("id")
+            if not isinstance(channel, str) or not channel:
+                raise PermanentFailure("slack conversations.open: no channel id in the response")
+            # A person's DM channel does not change: a storm's many DMs open it once.
+            self._dm_channels[user] = channel
+        try:
+            return await self._post_message(channel, payload, thread_ts=None)
+        except PermanentFailure:
+            self._dm_channels.pop(user, None)  # opened again next time, should it be gone
+            raise
 
     async def _post(self, payload: Mapping[str, Any], results: ResultLookup) -> dict[str, Any]:
         channel, thread_ts = await post_destination(payload, results)
