@@ -70,6 +70,7 @@ class Server:
     log_path: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT  # a router of another checkout runs there (its package first)
 
     @property
     def url(self) -> str:
@@ -84,7 +85,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -183,6 +184,7 @@ def router_server(
         env=clean_env() | {"ALERTMANAGER_TOKEN": TOKEN} | source | dict(env or {}),
         log_path=home / f"{stem}.log",
         port=port,
+        cwd=ROUTER_SRC,
     )
 
 
