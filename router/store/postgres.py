@@ -22,7 +22,7 @@ from psycopg import errors as pg_errors
 
 from router.jobs import StoredJob
 from router.store.migrations import migrations
-from router.store.sql import SqlTx, StaleState, _stored_job, epoch
+from router.store.sql import JOB_COLUMNS, SqlTx, StaleState, _stored_job, epoch
 from router.store.threaded import ThreadedStore
 
 _MIGRATION_LOCK = 727_274_101  # any constant: serialises migrations across replicas
@@ -53,10 +53,10 @@ class PostgresTx(SqlTx):
             " attempts = attempts + 1, updated_at = ? WHERE id IN ("
             + self._claim_candidates_sql()
             + " FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, kind, key, payload, due_at, attempts, status, last_error",
+            " RETURNING " + JOB_COLUMNS,
             (worker, epoch(now) + lease_seconds, epoch(now), epoch(now), epoch(now), limit),
         )
-        return sorted((_stored_job(row) for row in rows), key=lambda job: job.due_at)
+        return sorted((_stored_job(row) for row in rows), key=lambda job: (job.due_at, job.id))
 
 
 class PostgresStore(ThreadedStore[psycopg.Connection[Any]]):
