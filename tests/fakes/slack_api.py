@@ -311,6 +311,10 @@ class FakeSlack(LoopbackServer):
             )
         )
 
+    def clear_faults(self) -> None:
+        """Slack is back: drop every fault still queued by :meth:`fail_next`."""
+        self._faults.clear()
+
     # ------------------------------------------------------------------ inspection helpers
 
     def calls_to(self, method: str) -> list[SlackCall]:
