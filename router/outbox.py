@@ -404,6 +404,8 @@ class OutboxWorker:
         already running, if later); returns when they may run again."""
         now = self._clock.now()
         until = max(now + timedelta(seconds=delay), self._paused.get(lane, now))
+        # forget the pauses that are over: conversations come and go
+        self._paused = {k: v for k, v in self._paused.items() if v > now}
         self._paused[lane] = until
         return until
 
