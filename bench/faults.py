@@ -56,7 +56,7 @@ from bench.common import (
     router_server,
 )
 from bench.intake import AlertKey, Request, crash_check, make_requests
-from bench.paging import NAME, PRIMARY, SLACK_ENV, TimedSlack, paging_config, webhook
+from bench.paging import NAME, PRIMARY, SLACK_ENV, TimedSlack, paging_config, running, webhook
 from bench.proxy import TcpProxy
 from bench.replicas import Schema, postgres_url
 
@@ -203,15 +203,6 @@ def stored_pg(schema: Schema) -> set[AlertKey]:
     return {(r[0], r[1]) for r in schema.query("SELECT group_key, fingerprint FROM alerts")}
 
 
-@contextlib.asynccontextmanager
-async def started(server: Server) -> Any:
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
 # -- pages: how many, in which order, when ----------------------------------------------
 
 
@@ -281,7 +272,7 @@ async def pg_kills(
             server = router_server(
                 home, url, tag="pg-kills", extra=page_config(slack), env=SLACK_ENV
             )
-            async with started(server):
+            async with running(server):
                 names = [f"BenchPage_{run}_{i}" for i in range(groups)]
                 accepted: dict[str, float] = {}
                 timeout = aiohttp.ClientTimeout(total=ALERTMANAGER_TIMEOUT)
@@ -329,7 +320,7 @@ async def pg_outage(
     with Schema(postgres_url()) as schema, TcpProxy("127.0.0.1", 5432) as proxy:
         url = pg_router_url(schema.url, app_name, proxy.url_host)
         server = router_server(home, url, tag="pg-outage")
-        async with started(server):
+        async with running(server):
             load, ready = Load(), []  # type: ignore[var-annotated]
             stop = asyncio.Event()
             requests = endless(f"outage{run}", 1)
@@ -394,7 +385,7 @@ async def slack_outage(home: Path, groups: int = 20, down_for: float = 60.0) -> 
             config["slack"]["api_url"] = f"http://{proxy.url_host}/api/"
             server = router_server(home, f"sqlite:///{home}/slack-{run}.db", tag="slack-outage",
                                    extra=config, env=SLACK_ENV)  # fmt: skip
-            async with started(server):
+            async with running(server):
                 names = [f"BenchPage_{run}_{i}" for i in range(groups)]
                 phases = [(None, "unreachable"), ((503, None), "503"), ((429, 5), "429")]
                 async with aiohttp.ClientSession(headers=WEBHOOK_HEADERS) as session:
@@ -464,7 +455,7 @@ async def disk_full(home: Path, size: str = "64m", full_for: float = 4.0) -> Dis
     with tmpfs(size) as mount:
         db = mount / "router.db"
         server = router_server(home, f"sqlite:///{db}", tag="disk-full")
-        async with started(server):
+        async with running(server):
             load, ready = Load(), []  # type: ignore[var-annotated]
             stop = asyncio.Event()
             requests = endless(f"disk{run}", 1)
@@ -489,7 +480,7 @@ async def disk_full(home: Path, size: str = "64m", full_for: float = 4.0) -> Dis
             await asyncio.gather(*tasks)
         # restart on the same file: everything acknowledged must be there
         again = router_server(home, f"sqlite:///{db}", tag="disk-full-again")
-        async with started(again):
+        async with running(again):
             pass
         import sqlite3
 
