@@ -259,6 +259,7 @@ class PgKills:
     kills: int
     rounds: int
     after_return: list[float]  # per group: first page - max(accepted, database back)
+    after_accepted: list[float]  # per group: first page - webhook accepted
 
 
 async def pg_kills(
@@ -291,7 +292,8 @@ async def pg_kills(
                 after = [
                     pages.first_at[n] - max(accepted[n], back) for n in names if n in pages.first_at
                 ]
-                return PgKills(pages, kill_for, killer.killed, killer.rounds, after)
+                since = [pages.first_at[n] - accepted[n] for n in names if n in pages.first_at]
+                return PgKills(pages, kill_for, killer.killed, killer.rounds, after, since)
 
 
 # -- pg-outage --------------------------------------------------------------------------
@@ -531,6 +533,9 @@ def report_pg_kills(result: PgKills) -> bool:
     print(f"pg-kills: first page after the database's return: p50 {_s(percentile(a, 0.5))},"
           f" max {_s(max(a, default=None))} (target: every one within 5 s; below 0: paged"
           f" while the kills went on)")  # fmt: skip
+    b = result.after_accepted
+    print(f"pg-kills: first page after its webhook was accepted: p50 {_s(percentile(b, 0.5))},"
+          f" max {_s(max(b, default=None))} (one held to its lease: 60 s)")  # fmt: skip
     return result.pages.doubles == 0 and result.pages.missing == 0 and max(a, default=99) <= 5
 
 
