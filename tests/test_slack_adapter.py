@@ -263,20 +263,30 @@ async def test_wrong_token_is_permanent_invalid_auth(slack: FakeSlack):
     assert raised.value.reason == "slack conversations.open: invalid_auth"
 
 
-async def test_server_error_is_retried_later(
+async def test_server_error_on_a_new_message_goes_back_to_the_outbox_in_doubt(
     slack: FakeSlack, adapter: SlackAdapter, no_jitter: None
 ):
-    slack.fail_next("chat.postMessage", status=500, times=2)
-    with pytest.raises(RetryLater, match="HTTP 500"):
+    # A 500 does not say whether the message was posted: no second post in the same
+    # call; the outbox looks in the history first (SlackAdapter.find).
+    slack.fail_next("chat.postMessage", status=500)
+    with pytest.raises(RetryLater, match="HTTP 500") as raised:
         await post(adapter, channel=CHANNEL, text="x")
-    assert len(slack.calls_to("chat.postMessage")) == 2  # one quick retry in process
+    assert raised.value.in_doubt
+    assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-async def test_single_server_error_is_absorbed(
+async def test_server_error_on_an_edit_is_retried_in_process_once(
     slack: FakeSlack, adapter: SlackAdapter, no_jitter: None
 ):
-    slack.fail_next("chat.postMessage", status=503)
-    assert (await post(adapter, channel=CHANNEL, text="x"))["channel"] == CHANNEL
+    posted = await post(adapter, channel=CHANNEL, text="x")
+    slack.fail_next("chat.update", status=503)
+    edit = job(JobKind.SLACK_UPDATE, {"target": "posted", "seq": 1, "text": "y"})
+    result = await adapter.run(edit, lookup({"posted": posted}))
+    assert result == posted
+    assert [c.status for c in slack.calls_to("chat.update")] == [503, 200]
+    slack.fail_next("chat.update", status=500, times=2)
+    with pytest.raises(RetryLater, match="HTTP 500"):
+        await adapter.run(edit, lookup({"posted": posted}))
 
 
 async def test_connection_refused_is_retried_later(no_jitter: None):

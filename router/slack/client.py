@@ -133,6 +133,31 @@ class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         return after is None or after <= self.max_wait
 
 
+class IdempotentServerErrorRetry(AsyncServerErrorRetryHandler):
+    """slack_sdk's quick retry of a 500/503, except for a new message.
+
+    A 500 or 503 does not say whether Slack posted the message. Posting again in the
+    same call could post it twice; instead ``chat.postMessage`` goes back to the
+    outbox as "may have happened", and the outbox looks for its job key in the
+    conversation's history before posting again (``SlackAdapter.find``). Every other
+    method the router calls is safe to repeat (an edit carries the whole message).
+    """
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 class SlackAdapter:
     """Carries out Slack jobs against the Web API at ``api_url``.
 
@@ -151,7 +176,7 @@ class SlackAdapter:
         self.client.retry_handlers.append(
             ShortRateLimitRetry(max_retry_count=1, max_wait=max_inline_wait)
         )
-        self.client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=1))
+        self.client.retry_handlers.append(IdempotentServerErrorRetry(max_retry_count=1))
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
