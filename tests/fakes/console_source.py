@@ -400,7 +400,7 @@ def _quality(now: datetime) -> AlertQuality:
             95.0,
             400.0,
         ),
-        AlertNameStats("ErrorRateHigh", 6, 5, 1, (("load test", 1),), 180.0, 600.0),
+        AlertNameStats("ErrorRateHigh", 12, 10, 1, (("load test", 1),), 180.0, 600.0),
         AlertNameStats("ReplicationLag", 3, 1, 2, (("backup window", 2),), 1500.0, 3000.0),
         AlertNameStats(
             "DiskWillFillIn4Hours", 9, 0, 8, (("log rotation catches up", 8),), 60.0, 200.0

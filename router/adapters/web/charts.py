@@ -30,14 +30,17 @@ class Series:
 
 
 def nice_ticks(top: float, count: int = 4) -> list[float]:
-    """0 up to a round number at or above ``top``, in ``count`` round steps."""
+    """0 up to a round number at or above ``top``, in about ``count`` round steps (at
+    most one more): 1, 2, 2.5 or 5 times a power of ten."""
     if top <= 0:
         return [0.0, 1.0]
-    raw = top / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    steps = math.ceil(top / step - 1e-9)
-    return [round(i * step, 10) for i in range(steps + 1)]
+    magnitude = 10 ** math.floor(math.log10(top / count))
+    for m in (1, 2, 2.5, 5, 10, 20):
+        step = m * magnitude
+        steps = math.ceil(top / step - 1e-9)
+        if steps <= count + 1:
+            return [round(i * step, 10) for i in range(steps + 1)]
+    raise AssertionError("unreachable: 20 x magnitude always fits")
 
 
 def _number(value: float) -> str:
@@ -131,9 +134,9 @@ def bar_chart(
     if top <= 0:
         out.append(frame.empty())
     for i, label in enumerate(labels):
-        left, width = frame.slot(i)
-        gap = width * 0.15
-        bar = (width - 2 * gap) / max(len(series), 1)
+        left, span = frame.slot(i)
+        gap = span * 0.15
+        bar = (span - 2 * gap) / max(len(series), 1)
         for j, s in enumerate(series):
             value = s.values[i]
             if not value:
@@ -170,8 +173,8 @@ def duration_chart(
             if value is None:
                 runs.append([])
                 continue
-            left, width = frame.slot(i)
-            runs[-1].append((left + width / 2, frame.y(value / per), i, value))
+            left, span = frame.slot(i)
+            runs[-1].append((left + span / 2, frame.y(value / per), i, value))
         for run in runs:
             if len(run) > 1:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in run)

@@ -41,11 +41,25 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 class SlackSignInConfig(Strict):
     """The Slack app that signs people in (its OAuth & Permissions page)."""
 
-    client_id: str = Field(pattern=r"^\d+\.\d+$", description="the app's Client ID")
-    team_id: str = Field(pattern=r"^[TE][A-Z0-9]{2,}$", description="the workspace, T…")
+    client_id: str = Field(description="the app's Client ID (Basic Information)")
+    team_id: str = Field(description="the workspace's id, T…")
     # Where /openid/connect/authorize and /openid/connect/keys live. The token exchange
     # goes to slack.api_url like every other Web API method; tests point both elsewhere.
     oidc_url: str = "https://slack.com"
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+", value):
+            raise ValueError("must be the app's Client ID, like 1234567890.0987654321")
+        return value
+
+    @field_validator("team_id")
+    @classmethod
+    def _team_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[TE][A-Z0-9]{2,}", value):
+            raise ValueError("must be a workspace id like T0123ABCD, not its name")
+        return value
 
     @field_validator("oidc_url")
     @classmethod
@@ -92,10 +106,10 @@ class WebAuthConfig(Strict):
     @model_validator(mode="after")
     def _mode_needs(self) -> WebAuthConfig:
         if self.mode == "slack" and self.slack is None:
-            raise ValueError("web.auth.slack (client_id, team_id) is required with mode: slack")
+            raise ValueError("slack (client_id, team_id) is required with mode: slack")
         if self.mode == "proxy" and not self.trusted_proxies:
             raise ValueError(
-                "web.auth.trusted_proxies is required with mode: proxy (the addresses the "
+                "trusted_proxies is required with mode: proxy (the addresses the "
                 "sign-in proxy connects from, e.g. [127.0.0.1/32] for a sidecar)"
             )
         return self
@@ -121,7 +135,7 @@ class WebConfig(Strict):
     def _slack_needs_public_url(self) -> WebConfig:
         if self.auth.mode == "slack" and self.public_url is None:
             raise ValueError(
-                "web.public_url is required with auth.mode: slack (Slack sends the browser "
+                "public_url is required with auth.mode: slack (Slack sends the browser "
                 "back to <public_url>/ui/sign-in/slack/callback)"
             )
         return self
