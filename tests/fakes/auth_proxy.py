@@ -1,8 +1,9 @@
 """A loopback stand-in for oauth2-proxy in front of the console.
 
-Like oauth2-proxy with ``--pass-user-headers`` (its default), it forwards every request
-to the upstream with ``X-Forwarded-User`` and ``X-Forwarded-Email`` set to the person
-signed in, after removing any such headers the client sent itself. A browser can then
+Like oauth2-proxy with ``--pass-user-headers`` and ``--pass-host-header`` (its
+defaults), it forwards every request to the upstream with the client's ``Host`` and
+with ``X-Forwarded-User`` and ``X-Forwarded-Email`` set to the person signed in, after
+removing any such headers the client sent itself. A browser can then
 reach the console the way it would in a deployment::
 
     async with FakeAuthProxy(upstream="http://127.0.0.1:8080", email="jane@example.com"):
@@ -22,7 +23,7 @@ from tests.fakes.loopback import LoopbackServer
 
 _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-    "trailers", "transfer-encoding", "upgrade", "content-length", "host",
+    "trailers", "transfer-encoding", "upgrade", "content-length",
 }  # fmt: skip
 _IDENTITY = {"x-forwarded-user", "x-forwarded-email", "x-auth-request-user",
              "x-auth-request-email"}  # fmt: skip

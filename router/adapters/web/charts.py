@@ -17,7 +17,7 @@ from router.adapters.web.humane import time_unit
 
 WIDTH = 560
 HEIGHT = 230
-_LEFT, _RIGHT, _TOP, _BOTTOM = 50, 24, 32, 34
+_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 24, 32, 34
 _MAX_X_LABELS = 8
 WIDE = 1100  # a chart across the whole page
 
@@ -111,7 +111,7 @@ class _Frame:
                 f'<rect class="key s-{escape(s.key)}" x="{x}" y="8" width="10" height="10"/>'
             )
             out.append(f'<text class="legend" x="{x + 14}" y="17">{escape(s.name)}</text>')
-            x += 26 + 7 * len(s.name)
+            x += 30 + 9 * len(s.name)  # room for the name at a phone's larger type
         return out
 
     def empty(self) -> str:
