@@ -592,3 +592,38 @@ async def test_no_incident_text_in_the_logs(
     for text in SECRET_TEXT:
         assert text not in caplog.text
     assert "jane@example.com" not in ours
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted", "believed"),
+    [
+        (("127.0.0.1", 5000), ["127.0.0.1/32"], True),
+        (("::ffff:127.0.0.1", 5000, 0, 0), ["127.0.0.1/32"], True),  # IPv4 over IPv6
+        (("10.4.5.6", 5000), ["10.0.0.0/8"], True),
+        (("10.4.5.6", 5000), ["10.4.5.7/32"], False),
+        (("fd00::5", 5000, 0, 0), ["fd00::/8"], True),
+        (("fd00::5", 5000, 0, 0), ["10.0.0.0/8"], False),
+        ("/run/router.sock", ["127.0.0.1/32"], False),  # a Unix socket has no address
+        (None, ["127.0.0.1/32"], False),
+    ],
+)
+def test_trust_is_the_tcp_peer_in_a_trusted_network(
+    peer: Any, trusted: list[str], believed: bool
+) -> None:
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from router.adapters.web.proxy import ProxySignIn
+
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        peer if name == "peername" else default
+    )
+    request = make_mocked_request(
+        "GET", "/ui/", headers={"X-Forwarded-Email": "a@b.example", "X-Forwarded-For": "10.4.5.7"},
+        transport=transport,
+    )  # fmt: skip
+    signer = ProxySignIn(proxy_config(trusted).auth, None)
+    assert signer.trusted(request) is believed
+    assert (signer.claim(request) is not None) is believed

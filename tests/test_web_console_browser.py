@@ -218,10 +218,9 @@ async def test_a_responder_signs_in_with_slack_and_reads_an_incident(
     sock = _free_socket()
     origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with FakeSlackOIDC() as oidc:
-        console = mount(
-            slack_config(oidc.origin, public_url=origin), sample(datetime.now(UTC)), _RealTimeClock(),
-            slack_api_url=oidc.api_url,
-        )  # fmt: skip
+        config = slack_config(oidc.origin, public_url=origin)
+        now = datetime.now(UTC)
+        console = mount(config, sample(now), _RealTimeClock(), slack_api_url=oidc.api_url)
         async with _serve(console, sock):
             cookie = await asyncio.to_thread(_walk_through_slack, browser, origin, folder)
         assert cookie["httpOnly"] is True
