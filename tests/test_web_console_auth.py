@@ -491,12 +491,18 @@ async def test_proxy_when_slack_cannot_be_asked_is_503(clock: FrozenClock) -> No
             assert response.status == 503
 
 
-async def test_proxy_without_a_directory_uses_the_email_as_the_id(clock: FrozenClock) -> None:
+async def test_proxy_without_a_directory_takes_the_user_header_as_the_id(
+    clock: FrozenClock,
+) -> None:
     app = mount(proxy_config(), sample(clock.now()), clock, directory=None)
-    headers = {"X-Forwarded-Email": "jane@example.com", "X-Forwarded-User": "Jane"}
     async with client_for(app) as client:
-        html = await (await client.get("/ui/", headers=headers)).text()
-        assert 'title="jane@example.com">Jane</span>' in html
+        both = {"X-Forwarded-Email": "jane@example.com", "X-Forwarded-User": "U0JANE0001"}
+        html = await (await client.get("/ui/", headers=both)).text()
+        assert 'title="U0JANE0001">U0JANE0001</span>' in html
+    async with client_for(app) as client:
+        email_only = {"X-Forwarded-Email": "jane@example.com"}
+        html = await (await client.get("/ui/", headers=email_only)).text()
+        assert 'title="jane@example.com">jane@example.com</span>' in html
 
 
 async def test_proxy_with_other_header_names(clock: FrozenClock) -> None:
@@ -627,3 +633,13 @@ def test_trust_is_the_tcp_peer_in_a_trusted_network(
     signer = ProxySignIn(proxy_config(trusted).auth, None)
     assert signer.trusted(request) is believed
     assert (signer.claim(request) is not None) is believed
+
+
+async def test_proxy_without_a_directory_follows_the_user_header(clock: FrozenClock) -> None:
+    app = mount(proxy_config(), sample(clock.now()), clock, directory=None)
+    async with client_for(app) as client:
+        mei = {"X-Forwarded-User": "U0MEI00004", "X-Forwarded-Email": "shared@example.com"}
+        assert (await client.get("/ui/incidents/40", headers=mei)).status == 200
+        # same e-mail, another user: not the old session's person
+        john = {"X-Forwarded-User": "U0JOHN0002", "X-Forwarded-Email": "shared@example.com"}
+        assert (await client.get("/ui/incidents/40", headers=john)).status == 403

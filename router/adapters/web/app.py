@@ -71,7 +71,7 @@ def create_console(
     """The console as a sub-application; mount it with ``add_subapp("/ui/", ...)``.
 
     ``directory`` maps proxy-vouched e-mails to Slack users (``SlackDirectory`` with the
-    bot token); without it the e-mail itself is the person's id.
+    bot token); without it the proxy's user header (else the e-mail) is the person's id.
     """
     console = Console(
         config=config,

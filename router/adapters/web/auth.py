@@ -23,7 +23,7 @@ from yarl import URL
 from router.adapters.web import context as ctx
 from router.adapters.web.access import Viewer
 from router.adapters.web.context import Console
-from router.adapters.web.proxy import ProxyRefused
+from router.adapters.web.proxy import Claim, ProxyRefused
 from router.adapters.web.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Session
 from router.adapters.web.signin import SignInRefused
 
@@ -61,10 +61,7 @@ async def authenticate(request: web.Request, console: Console) -> tuple[Session,
     claim = console.proxy.claim(request)
     if claim is None:
         raise SignInNeeded()
-    if session is not None and (
-        (claim.email is not None and session.viewer.email == claim.email)
-        or (claim.email is None and session.viewer.name == claim.user)
-    ):
+    if session is not None and _same_person(session, claim, console):
         return session, None
     try:
         viewer = await console.proxy.viewer(claim)
@@ -78,6 +75,15 @@ async def authenticate(request: web.Request, console: Console) -> tuple[Session,
     console.metrics.sign_ins.labels("proxy", "ok").inc()
     log.info("console: %s signed in through the proxy", _loggable(viewer))
     return session, cookie
+
+
+def _same_person(session: Session, claim: Claim, console: Console) -> bool:
+    """Whether the proxy still vouches for the person the session was made for."""
+    if session.viewer.email != claim.email:
+        return False
+    if console.proxy is not None and console.proxy.directory is None:
+        return session.viewer.user == (claim.user or claim.email)
+    return claim.email is not None
 
 
 def _loggable(viewer: Viewer) -> str:

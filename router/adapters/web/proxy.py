@@ -83,10 +83,11 @@ class ProxySignIn:
 
     async def viewer(self, claim: Claim) -> Viewer:
         if self.directory is None:
-            # No Slack to ask (a local trial): the e-mail itself is the person's id,
-            # which on-call rotations may list as well.
-            ident = claim.email or claim.user or ""
-            return Viewer(ident, claim.user or ident, claim.email, "proxy")
+            # No Slack to ask (no bot token): the proxy's user header is the person's
+            # id (oauth2-proxy signing in with Slack sends the Slack user id there),
+            # else the e-mail, which on-call rotations may list as well.
+            ident = claim.user or claim.email or ""
+            return Viewer(ident, ident, claim.email, "proxy")
         if claim.email is None:
             raise ProxyRefused(
                 401,
