@@ -137,6 +137,7 @@ def create_app(
     app[SERVICES] = services
     app[WORKER] = worker
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
+    app.router.add_post("/webhooks/grafana", webhooks.grafana_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/slack/interactions", interactions.slack_interactions)
     app.router.add_post("/slack/commands", commands.slack_commands)
