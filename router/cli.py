@@ -87,10 +87,11 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
 
     from router.web.app import create_app
     from router.web.context import SERVICES
+    from router.web.protocol import Runner
 
     log = logging.getLogger("router")
     app = create_app(config, secrets)
-    runner = web.AppRunner(
+    runner = Runner(
         app,
         handle_signals=False,
         access_log=None,  # paths and codes are in metrics; keep the log for events

@@ -46,7 +46,7 @@ async def slack_commands(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await read_body(request, services.config.server.max_body_bytes)
     if _is_ssl_check(request, body):
-        return web.Response(status=200)  # and nothing else: it is not a command
+        return web.Response(status=200, content_type="text/plain")  # empty: not a command
     form = await read_signed_form(request, services)
     try:
         slash = slack_payload.slash_command(form)

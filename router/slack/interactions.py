@@ -149,7 +149,8 @@ async def slack_interactions(request: web.Request) -> web.Response:
         raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
     user = payload["user"]["id"]
     if payload.get("type") != "block_actions" or services.policy is None:
-        return web.Response(status=200)
+        # Empty: Slack reads a body as an answer to some types (a modal submission).
+        return web.Response(status=200, content_type="text/plain")
     response_url = payload.get("response_url")
     policy = services.policy
     container = payload.get("container") or {}

@@ -48,6 +48,10 @@ def problem(
         return TIMESTAMP, f"{TIMESTAMP} is not a Unix time in seconds"
     if not signature.isascii():  # compare_digest refuses a str holding anything else
         return SIGNATURE, f"{SIGNATURE} is not v0=<hex>"
+    try:
+        body.decode("utf-8")  # slack_sdk decodes the body to sign it, and raises if it cannot
+    except UnicodeDecodeError:
+        return SIGNATURE, "the body is not UTF-8, so not signed by Slack"
     if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
         return SIGNATURE, f"stale (over 5 minutes) or wrong {SIGNATURE}"
     return None

@@ -58,7 +58,7 @@ class AlertmanagerMessage(BaseModel):
 
     version: str
     groupKey: Key = Field(min_length=1)
-    truncatedAlerts: int = Field(0, ge=0, le=2**64 - 1)  # a uint64 in Alertmanager
+    truncatedAlerts: int = Field(0, ge=0, le=2**64 - 1, strict=True)  # a uint64 in Alertmanager
     status: AlertStatus
     receiver: str = ""
     groupLabels: Labels = Field(default_factory=dict)

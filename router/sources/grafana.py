@@ -87,7 +87,7 @@ class GrafanaAlert(AlertmanagerAlert):
 
 
 class GrafanaMessage(AlertmanagerMessage):
-    orgId: int = Field(0, ge=0, le=2**63 - 1)  # an int64 in Grafana
+    orgId: int = Field(0, ge=0, le=2**63 - 1, strict=True)  # an int64 in Grafana
     title: str = ""
     state: str = ""
     message: str = ""

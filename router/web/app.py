@@ -144,6 +144,7 @@ def create_app(
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", health.openapi)
     app.cleanup_ctx.append(_store_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)

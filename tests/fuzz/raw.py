@@ -34,16 +34,33 @@ def request_bytes(
 
 
 async def send(host: str, port: int, data: bytes, seconds: float = 10.0) -> Answer:
-    """Send ``data``, read the answer to the end (``Connection: close``)."""
+    """Send ``data``, read the answer to the end (``Connection: close``).
+
+    Reads while it writes: a server may answer before the body is in (a 400 for a
+    repeated header) and close, and a client that only reads after writing all of
+    it would lose that answer to the connection reset that follows."""
     async with asyncio.timeout(seconds):
         reader, writer = await asyncio.open_connection(host, port)
+        received = bytearray()
+
+        async def read_all() -> None:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+
+        reading = asyncio.create_task(read_all())
         try:
             writer.write(data)
             await writer.drain()
-            raw = await reader.read()
+        except ConnectionError:
+            pass  # answered and closed early: what was read decides
+        try:
+            await reading
+        except ConnectionError:
+            if not received:
+                raise
         finally:
             writer.close()
-    return parse_answer(raw)
+    return parse_answer(bytes(received))
 
 
 def parse_answer(raw: bytes) -> Answer:
