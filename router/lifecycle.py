@@ -118,7 +118,11 @@ def _title(alerts: Sequence[Alert]) -> str:
     instances = sorted({a.labels["instance"] for a in alerts if "instance" in a.labels})
     if len(names) == 1 and len(instances) == 1:
         title += f" on {instances[0]}"
-    return title
+    # Label values have no length limit; Slack's message text has (40,000 characters).
+    return title if len(title) <= _TITLE_MAX else title[: _TITLE_MAX - 1] + "…"
+
+
+_TITLE_MAX = 200
 
 
 # -- alerts arrived -----------------------------------------------------------

@@ -587,3 +587,20 @@ async def test_a_real_bug_is_still_a_500_and_counted(tmp_path: Path) -> None:
         assert (await response.json())["error"] == "internal"
         assert h.sample("router_http_requests_total", {"endpoint": AM, "code": "500"}) == 1
         assert h.sample("router_http_errors_total", {"endpoint": AM}) == 1
+
+
+async def test_a_huge_alert_name_still_reaches_the_on_call(tmp_path: Path) -> None:
+    """Label values have no length limit; a Slack message has. The page is delivered."""
+    async with router(tmp_path) as h:
+        huge = am_alert("h")
+        huge["labels"]["alertname"] = "Disk" * 25_000  # 100,000 characters
+        huge["annotations"]["summary"] = "s" * 100_000
+        payload = am_payload(groupKey="{}:{huge}", alerts=[huge])
+        response = await h.client.post(AM, data=_json(payload), headers=AUTH)
+        assert response.status == 200
+        blocks = await h.dm_blocks(PRIMARY)
+        await h.settle()
+        assert not [j for j in await h.jobs() if j.status.value == "dead"]
+        [dm] = h.slack.dms_to(PRIMARY)
+        assert dm["text"].startswith("Suspected incident: DiskDisk") and len(dm["text"]) < 1000
+        assert all(len(str(block)) < 4000 for block in blocks)
