@@ -4,13 +4,15 @@ them big. Zero 5xx, and every answer the documented one."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import postgres_url, skip_unless_ci
-from tests.fuzz import mutate, schemathesis_run
-from tests.fuzz.live import live_router
+from tests.fuzz import mutate, raw, schemathesis_run
+from tests.fuzz.live import AM_TOKEN, live_router
 
 
 def test_mutated_requests_get_no_5xx_on_sqlite(
@@ -49,3 +51,28 @@ def test_serve_warns_at_start_when_there_is_no_oncall_section(tmp_path: Path) ->
     log = live.log.read_text()
     [line] = [line for line in log.splitlines() if "oncall:" in line]
     assert " WARNING " in line and "nobody is paged" in line
+
+
+def test_serve_answers_malformed_http_with_the_json_error(tmp_path: Path) -> None:
+    """aiohttp's own parser refuses these before any route; serve still answers JSON."""
+    body = b'{"version": "4"}'
+    cases = [
+        [("Content-Type", "application/json"), ("Content-Type", "application/json")],
+        [("Content-Type", "application/json"), ("Content-Encoding", "br")],
+        [("Content-Type", "application/json"), ("X-Big", "x" * 9000)],
+    ]
+    with live_router(tmp_path) as live:
+
+        async def send_all() -> list[raw.Answer]:
+            answers = []
+            for headers in cases:
+                headers = [*headers, ("Authorization", f"Bearer {AM_TOKEN}")]
+                request = raw.request_bytes("POST", "/webhooks/alertmanager", headers, body)
+                answers.append(await raw.send(live.host, live.port, request))
+            return answers
+
+        answers = asyncio.run(send_all())
+        assert live.log_problems() == []
+    for answer in answers:
+        assert answer.status == 400, answer
+        assert json.loads(answer.body)["error"] == "malformed_http"

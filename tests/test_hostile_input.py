@@ -10,6 +10,7 @@ fields, Slack payloads of the wrong shape, PagerDuty envelopes with odd ``data``
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import string
@@ -383,6 +384,8 @@ SLACK_REFUSED = [
      refused(400, "invalid_payload", "payload.container.message_ts")),
     ("actions an object", _form(_interaction(actions={"action_id": "page.declare"})),
      refused(400, "invalid_payload", "payload.actions")),
+    ("a thousand actions", _form(_interaction(actions=[{"action_id": "x"}] * 1000)),
+     refused(400, "invalid_payload", "payload.actions")),
     ("an action a number", _form(_interaction(actions=[1])),
      refused(400, "invalid_payload", "payload.actions.0")),
     ("an action a list", _form(_interaction(actions=[[]])),
@@ -554,6 +557,23 @@ async def test_content_types_and_bodies(tmp_path: Path) -> None:
             AM, data=body, headers=token | {"Content-Type": "application/json; charset=utf-8"}
         )
         assert charset.status == 200
+        no_500(h)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decompress_is_400(tmp_path: Path, encoding: str) -> None:
+    async with router(tmp_path) as h:
+        # aiohttp closes the connection after such a body: not one to reuse
+        bad = {"Content-Encoding": encoding, "Connection": "close"}
+        response = await h.client.post(AM, data=b"not compressed", headers=AUTH | bad)
+        status, error = await answer(response)
+        assert (status, error["error"], error["field"]) == (
+            400, "malformed_body", "Content-Encoding",
+        )  # fmt: skip
+        good = await h.client.post(
+            AM, data=gzip.compress(_json(am_payload())), headers=AUTH | {"Content-Encoding": "gzip"}
+        )
+        assert good.status == 200  # and a compressed one is read
         no_500(h)
 
 

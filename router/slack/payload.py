@@ -52,7 +52,8 @@ class _Payload(_Model):
     response_url: str | None = None
     container: _Container | None = None
     message: _Message | None = None
-    actions: list[_Action] = []
+    # Slack sends the one action that was taken; each is a transaction of its own.
+    actions: list[_Action] = Field(default=[], max_length=10)
 
 
 class SlashCommand(_Model):

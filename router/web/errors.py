@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic_core import to_json
 
 from router.metrics import Metrics
@@ -134,6 +135,14 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
         raise Problem(
             413, "body_too_large", f"body is over the limit of {max_bytes} bytes"
         ) from exc
+    except RequestPayloadError as exc:
+        # aiohttp decodes Content-Encoding (gzip, deflate) as it reads: bytes that do
+        # not decompress end up here. (A sender gone mid-body is not answered at all.)
+        encoding = request.headers.get("Content-Encoding")
+        if encoding:
+            raise Problem(400, "malformed_body", f"body is not valid {encoding[:20]} data",
+                          field="Content-Encoding") from exc  # fmt: skip
+        raise Problem(400, "malformed_body", "the body could not be read") from exc
 
 
 def parse_json(body: bytes) -> Any:

@@ -4,7 +4,9 @@ A request whose HTTP itself is malformed (a repeated ``Content-Type``, a broken
 chunked body, a header over 8 KiB) never reaches a route or the middleware: aiohttp
 answers it in ``RequestHandler.handle_error`` with a plain-text 400 and logs a
 traceback at ERROR. These are the sender's faults, so they get the documented JSON
-error and one line at INFO, like any other refusal; a 5xx is left to aiohttp.
+error and one line at INFO, like any other refusal; a 5xx is left to aiohttp. So is
+the traceback aiohttp logs when, after the handler has answered (``read_body``: 400),
+it drains a body whose ``Content-Encoding`` does not decode.
 
 Built on aiohttp's server internals (``Server._kwargs``), which
 tests/test_hostile_input.py exercises through a real socket.
@@ -16,7 +18,8 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 from router.web.errors import problem_response
@@ -26,6 +29,13 @@ log = logging.getLogger(__name__)
 
 class _JsonErrors(RequestHandler):
     __slots__ = ()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError | BadHttpMessage):
+            log.info("a request body did not decode: %s", str(exc).splitlines()[-1][:200])
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -449,6 +451,14 @@ class Mutator:
                 request.path.upper(), "/webhooks/../webhooks/alertmanager", "/ui/x",
             ])  # fmt: skip
             request.mutations.append("path")
+        elif choice == 10 and rng.random() < 0.5:
+            encoding = rng.choice(["gzip", "deflate", "br", "zstd", "gzip, deflate", "bogus"])
+            if rng.random() < 0.5 and encoding in ("gzip", "deflate"):
+                request.body = (gzip.compress if encoding == "gzip" else zlib.compress)(
+                    request.body
+                )
+            headers.append(("Content-Encoding", encoding))
+            request.mutations.append(f"content-encoding {encoding}")
         elif choice == 10 and names:
             name, value = rng.choice(headers)
             headers.append((name, value))
