@@ -48,7 +48,8 @@ def run(max_examples: int, seed: int, workdir: Path | None = None) -> tuple[int,
             "--generation-database", "none", "--suppress-health-check", "all",
             "--workers", "2",
         ]  # fmt: skip
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+        # In the scratch directory: schemathesis keeps a cache of its own where it runs.
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=live.log.parent)
         problems = live.log_problems()
         output = done.stdout + done.stderr
         if problems:
