@@ -25,7 +25,8 @@ What it holds to, because the router's clients must cope with it:
   that went through a float no longer matches and gives ``message_not_found``.
 - Posting to a channel the bot has not joined gives ``not_in_channel``; a ``U...`` id
   posts into that user's DM channel, whose ``D...`` id is stable per user.
-- Only POST is accepted (GET also for ``users.lookupByEmail``). Any other verb gets
+- ``users.info`` shows ``profile.email`` only with the ``users:read.email`` scope.
+- Only POST is accepted (GET also for ``users.lookupByEmail`` and ``users.info``). Any other verb gets
   HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
   being strict, not Slack (Slack takes GET for most methods).
 - ``conversations.history`` (newest first) and ``conversations.replies`` (the parent,
@@ -226,6 +227,7 @@ class FakeSlack(LoopbackServer):
                 frozenset({"GET", "POST"}),
                 "users:read.email",
             ),
+            "users.info": (self._users_info, frozenset({"GET", "POST"}), "users:read"),
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -680,6 +682,18 @@ class FakeSlack(LoopbackServer):
             if info.get("email", "").lower() == str(email).lower():
                 return {"user": self._user_object(uid, info)}
         raise _ApiError("users_not_found")
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = args.get("user")
+        if not uid:
+            raise _ApiError("invalid_arguments")
+        info = self.users.get(str(uid))
+        if info is None:
+            raise _ApiError("user_not_found")
+        user = self._user_object(str(uid), info)
+        if "users:read.email" not in self.scopes:
+            del user["profile"]["email"]  # Slack leaves it out without the scope
+        return {"user": user}
 
     # ------------------------------------------------------------------ method helpers
 
