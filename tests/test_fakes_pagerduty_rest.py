@@ -22,8 +22,9 @@ async def pd() -> AsyncIterator[FakePagerDutyRest]:
     async with FakePagerDutyRest(token=TOKEN, now=lambda: T0) as fake:
         fake.add_user("PJANE01", "Jane Doe", "jane@example.com")
         fake.add_user("PJOHN02", "John Roe", "john@example.com")
-        fake.rotate("PSCHED1", ["PJANE01", "PJOHN02"], T0 - timedelta(hours=2),
-                    timedelta(hours=8), 4)  # fmt: skip
+        fake.rotate(
+            "PSCHED1", ["PJANE01", "PJOHN02"], T0 - timedelta(hours=2), timedelta(hours=8), 4
+        )
         yield fake
 
 
@@ -37,7 +38,10 @@ async def get(
     async with (
         aiohttp.ClientSession() as session,
         session.request(
-            method, pd.api_url + path, params=params, headers=HEADERS if headers is None else headers
+            method,
+            pd.api_url + path,
+            params=params,
+            headers=HEADERS if headers is None else headers,
         ) as response,
     ):
         return response.status, await response.json(), dict(response.headers)
@@ -49,8 +53,14 @@ async def test_oncalls_have_pagerdutys_shape_with_real_shift_times(pd: FakePager
     assert set(body) == {"oncalls", "limit", "offset", "more", "total"}
     assert (body["limit"], body["offset"], body["more"], body["total"]) == (25, 0, False, None)
     first = body["oncalls"][0]
-    assert set(first) == {"escalation_policy", "escalation_level", "schedule", "user", "start",
-                          "end"}  # fmt: skip
+    assert set(first) == {
+        "escalation_policy",
+        "escalation_level",
+        "schedule",
+        "user",
+        "start",
+        "end",
+    }
     assert first["user"] == {
         "id": "PJANE01",
         "type": "user_reference",
@@ -70,8 +80,12 @@ async def test_oncalls_have_pagerdutys_shape_with_real_shift_times(pd: FakePager
 
 
 async def test_include_users_gives_the_email(pd: FakePagerDutyRest) -> None:
-    params = [("schedule_ids[]", "PSCHED1"), ("include[]", "users"), ("time_zone", "UTC"),
-              *WINDOW.items()]  # fmt: skip
+    params = [
+        ("schedule_ids[]", "PSCHED1"),
+        ("include[]", "users"),
+        ("time_zone", "UTC"),
+        *WINDOW.items(),
+    ]
     _, body, _ = await get(pd, params)
     user = body["oncalls"][0]["user"]
     assert (user["type"], user["email"], user["name"]) == ("user", "jane@example.com", "Jane Doe")
@@ -82,8 +96,12 @@ async def test_pages_with_limit_offset_and_more(pd: FakePagerDutyRest) -> None:
     seen = []
     offset = 0
     while True:
-        params = [("schedule_ids[]", "PSCHED1"), ("limit", "3"), ("offset", str(offset)),
-                  *WINDOW.items()]  # fmt: skip
+        params = [
+            ("schedule_ids[]", "PSCHED1"),
+            ("limit", "3"),
+            ("offset", str(offset)),
+            *WINDOW.items(),
+        ]
         _, body, _ = await get(pd, params)
         seen += [(e["user"]["id"], e["start"]) for e in body["oncalls"]]
         if not body["more"]:
@@ -127,7 +145,9 @@ async def test_schedule_filter(pd: FakePagerDutyRest) -> None:
         {"Authorization": f"Bearer {TOKEN}", "Accept": ACCEPT},
     ],
 )
-async def test_wrong_or_missing_token_is_401(pd: FakePagerDutyRest, headers: dict[str, str]) -> None:
+async def test_wrong_or_missing_token_is_401(
+    pd: FakePagerDutyRest, headers: dict[str, str]
+) -> None:
     status, body, _ = await get(pd, WINDOW, headers=headers)
     assert (status, body) == (401, {"error": {"message": "Authentication failed", "code": 2006}})
 
@@ -145,9 +165,13 @@ async def test_unknown_paths_verbs_and_parameters_are_refused(pd: FakePagerDutyR
 
 
 async def test_bad_windows_are_400(pd: FakePagerDutyRest) -> None:
-    status, body, _ = await get(pd, {"since": "2026-03-03T00:00:00Z", "until": "2026-03-02T00:00:00Z"})
+    status, body, _ = await get(
+        pd, {"since": "2026-03-03T00:00:00Z", "until": "2026-03-02T00:00:00Z"}
+    )
     assert (status, body["error"]["code"]) == (400, 2005)
-    status, body, _ = await get(pd, {"since": "2026-03-02T00:00:00", "until": "2026-03-03T00:00:00Z"})
+    status, body, _ = await get(
+        pd, {"since": "2026-03-02T00:00:00", "until": "2026-03-03T00:00:00Z"}
+    )
     assert (status, body["error"]["code"]) == (400, 2004)
     far = (T0 + timedelta(days=91)).isoformat()
     status, _, _ = await get(pd, {"since": WINDOW["since"], "until": far})

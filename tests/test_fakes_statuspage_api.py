@@ -19,13 +19,20 @@ async def sp() -> AsyncIterator[FakeStatuspage]:
         yield fake
 
 
-async def call(sp: FakeStatuspage, method: str, path: str, body: Any = None,
-               auth: str | None = f"OAuth {KEY}", **kwargs: Any) -> tuple[int, Any]:  # fmt: skip
+async def call(
+    sp: FakeStatuspage,
+    method: str,
+    path: str,
+    body: Any = None,
+    auth: str | None = f"OAuth {KEY}",
+    **kwargs: Any,
+) -> tuple[int, Any]:
     headers = {"Authorization": auth} if auth else {}
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, f"{sp.api_url}/pages/{PAGE}{path}", json=body, headers=headers,
-                        **kwargs) as response,  # fmt: skip
+        session.request(
+            method, f"{sp.api_url}/pages/{PAGE}{path}", json=body, headers=headers, **kwargs
+        ) as response,
     ):
         return response.status, await response.json()
 
@@ -34,26 +41,66 @@ async def call(sp: FakeStatuspage, method: str, path: str, body: Any = None,
 async def test_only_the_oauth_header_with_the_key_is_accepted(
     sp: FakeStatuspage, auth: str | None
 ) -> None:
-    assert await call(sp, "GET", "/incidents", auth=auth) == (401, {"error": "Could not authenticate"})
+    assert await call(sp, "GET", "/incidents", auth=auth) == (
+        401,
+        {"error": "Could not authenticate"},
+    )
 
 
 async def test_an_incident_has_statuspages_shape(sp: FakeStatuspage) -> None:
-    status, incident = await call(sp, "POST", "/incidents", {"incident": {
-        "name": "Errors", "status": "identified", "body": "Looking.", "components": {API: "partial_outage"},
-        "component_ids": [API], "metadata": {"router": {"incident": "INC-1"}}}})  # fmt: skip
+    status, incident = await call(
+        sp,
+        "POST",
+        "/incidents",
+        {
+            "incident": {
+                "name": "Errors",
+                "status": "identified",
+                "body": "Looking.",
+                "components": {API: "partial_outage"},
+                "component_ids": [API],
+                "metadata": {"router": {"incident": "INC-1"}},
+            }
+        },
+    )
     assert status == 201
-    assert {"id", "name", "status", "impact", "shortlink", "page_id", "metadata", "created_at",
-            "resolved_at", "monitoring_at", "components", "incident_updates"} <= set(incident)  # fmt: skip
+    assert {
+        "id",
+        "name",
+        "status",
+        "impact",
+        "shortlink",
+        "page_id",
+        "metadata",
+        "created_at",
+        "resolved_at",
+        "monitoring_at",
+        "components",
+        "incident_updates",
+    } <= set(incident)
     assert (incident["impact"], incident["page_id"]) == ("major", PAGE)
     [update] = incident["incident_updates"]
-    assert {"id", "incident_id", "status", "body", "created_at", "display_at",
-            "affected_components", "deliver_notifications"} <= set(update)  # fmt: skip
+    assert {
+        "id",
+        "incident_id",
+        "status",
+        "body",
+        "created_at",
+        "display_at",
+        "affected_components",
+        "deliver_notifications",
+    } <= set(update)
     assert update["affected_components"] == [
-        {"code": API, "name": "API", "old_status": "operational", "new_status": "partial_outage"}]
+        {"code": API, "name": "API", "old_status": "operational", "new_status": "partial_outage"}
+    ]
     status, listed = await call(sp, "GET", "/incidents/unresolved")
     assert status == 200 and [i["id"] for i in listed] == [incident["id"]]
-    status, _ = await call(sp, "PATCH", f"/incidents/{incident['id']}",
-                           {"incident": {"status": "resolved", "body": "Fixed."}})  # fmt: skip
+    status, _ = await call(
+        sp,
+        "PATCH",
+        f"/incidents/{incident['id']}",
+        {"incident": {"status": "resolved", "body": "Fixed."}},
+    )
     assert status == 200
     assert (await call(sp, "GET", "/incidents/unresolved")) == (200, [])
 
@@ -64,13 +111,21 @@ async def test_an_incident_has_statuspages_shape(sp: FakeStatuspage) -> None:
         ({"status": "investigating"}, "Name can't be blank"),
         ({"name": "x", "status": "fixed"}, "Status is not included in the list"),
         ({"name": "x", "components": {"nope00000000": "major_outage"}}, "Components are invalid"),
-        ({"name": "x", "components": {API: "broken"}}, "Component status is not included in the list"),
-        ({"name": "x", "metadata": {"router": "INC-1"}}, "Metadata top-level values must be objects"),
+        (
+            {"name": "x", "components": {API: "broken"}},
+            "Component status is not included in the list",
+        ),
+        (
+            {"name": "x", "metadata": {"router": "INC-1"}},
+            "Metadata top-level values must be objects",
+        ),
         ({"name": "x" * 256}, "Name is too long (maximum is 255 characters)"),
         ({"name": "x", "title": "y"}, "Unknown fields: title"),
     ],
 )
-async def test_invalid_incidents_are_422(sp: FakeStatuspage, fields: dict[str, Any], error: str) -> None:
+async def test_invalid_incidents_are_422(
+    sp: FakeStatuspage, fields: dict[str, Any], error: str
+) -> None:
     assert await call(sp, "POST", "/incidents", {"incident": fields}) == (422, {"error": error})
 
 

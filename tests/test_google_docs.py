@@ -37,10 +37,12 @@ JOB = DocJob(
     commander="Jane Doe",
     severity="critical",
     clause="extreme or complete production outage",
-    links=({"text": "Slack", "url": "https://slack.example/C0INC"},  # type: ignore[arg-type]
-           {"text": "Issue", "url": "https://github.example/acme/corp/issues/7"}),
+    links=(
+        {"text": "Slack", "url": "https://slack.example/C0INC"},  # type: ignore[arg-type]
+        {"text": "Issue", "url": "https://github.example/acme/corp/issues/7"},
+    ),
     responders=("U0JANE0001", "U0JOHN0002", "U0NOMAIL9"),
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,15 @@ def adapter(google: FakeGoogle, key_path: str, **changes: Any) -> DocAdapter:
 
 
 def stored(payload: dict[str, Any]) -> StoredJob:
-    return StoredJob(id=1, kind=JobKind.TIMER, key="doc:INC-42", payload=payload,
-                     due_at=datetime.now(UTC), attempts=1, status=JobStatus.RUNNING)  # fmt: skip
+    return StoredJob(
+        id=1,
+        kind=JobKind.TIMER,
+        key="doc:INC-42",
+        payload=payload,
+        due_at=datetime.now(UTC),
+        attempts=1,
+        status=JobStatus.RUNNING,
+    )
 
 
 async def no_results(key: str) -> dict[str, Any] | None:
@@ -115,7 +124,9 @@ async def test_a_doc_is_copied_filled_and_shared_with_the_responders_only(
         "Severity: critical (extreme or complete production outage)\nLinks:\n"
         "Slack: https://slack.example/C0INC\nIssue: https://github.example/acme/corp/issues/7\n"
     )
-    assert sorted((p["type"], p["role"], p.get("emailAddress")) for p in copy.permissions.values()) == [
+    assert sorted(
+        (p["type"], p["role"], p.get("emailAddress")) for p in copy.permissions.values()
+    ) == [
         ("user", "writer", "jane@example.com"),
         ("user", "writer", "john@example.com"),
     ]  # no "anyone with the link"
@@ -136,13 +147,22 @@ async def test_the_requests_are_drives_and_docs_own(google: FakeGoogle, key_path
     assert listing.query["supportsAllDrives"] == "true"
     copy = google.calls[2]
     assert copy.path == f"/drive/v3/files/{TEMPLATE}/copy"
-    assert copy.body == {"name": "INC-42: Checkout is down", "parents": [FOLDER],
-                         "appProperties": {"routerIncident": "INC-42"}}  # fmt: skip
+    assert copy.body == {
+        "name": "INC-42: Checkout is down",
+        "parents": [FOLDER],
+        "appProperties": {"routerIncident": "INC-42"},
+    }
     update = google.calls[3]
     assert update.path.endswith(":batchUpdate")
     texts = [r["replaceAllText"]["containsText"]["text"] for r in update.body["requests"]]
-    assert texts == ["{{incident_id}}", "{{title}}", "{{commander}}", "{{severity}}",
-                     "{{severity_clause}}", "{{links}}"]  # fmt: skip
+    assert texts == [
+        "{{incident_id}}",
+        "{{title}}",
+        "{{commander}}",
+        "{{severity}}",
+        "{{severity_clause}}",
+        "{{links}}",
+    ]
     assert google.calls[4].query["sendNotificationEmail"] == "true"
     assert all(c.headers["Authorization"].startswith("Bearer ya29.") for c in google.calls[1:])
 
@@ -192,14 +212,26 @@ async def test_an_expired_token_is_renewed(google: FakeGoogle, key_path: str) ->
 @pytest.mark.parametrize(
     ("operation", "status", "reason", "expected"),
     [
-        ("copy", 429, "rateLimitExceeded", "drive files.copy: HTTP 429 (rateLimitExceeded, "
-                                           "RESOURCE_EXHAUSTED)"),
-        ("list", 403, "userRateLimitExceeded", "drive files.list: HTTP 403 "
-                                               "(userRateLimitExceeded, PERMISSION_DENIED)"),
-        ("permissions", 500, "backendError", "drive permissions.create: HTTP 500 (backendError, "
-                                             "INTERNAL)"),
+        (
+            "copy",
+            429,
+            "rateLimitExceeded",
+            "drive files.copy: HTTP 429 (rateLimitExceeded, RESOURCE_EXHAUSTED)",
+        ),
+        (
+            "list",
+            403,
+            "userRateLimitExceeded",
+            "drive files.list: HTTP 403 (userRateLimitExceeded, PERMISSION_DENIED)",
+        ),
+        (
+            "permissions",
+            500,
+            "backendError",
+            "drive permissions.create: HTTP 500 (backendError, INTERNAL)",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_rate_limits_and_server_errors_are_retried(
     google: FakeGoogle, key_path: str, operation: str, status: int, reason: str, expected: str
 ) -> None:
@@ -232,9 +264,7 @@ async def test_a_missing_template_is_permanent(google: FakeGoogle, key_path: str
     )
 
 
-async def test_a_key_google_does_not_know_is_permanent(
-    google: FakeGoogle, tmp_path: Path
-) -> None:
+async def test_a_key_google_does_not_know_is_permanent(google: FakeGoogle, tmp_path: Path) -> None:
     stranger = ServiceAccount.generate(google.account.email)  # same e-mail, another key
     path = tmp_path / "other.json"
     path.write_text(json.dumps(stranger.key_file()))
@@ -246,9 +276,13 @@ async def test_a_key_google_does_not_know_is_permanent(
 
 
 async def test_an_unreachable_google_is_retried(key_path: str) -> None:
-    config = DocConfig(template_document_id=TEMPLATE, folder_id=FOLDER,
-                       drive_api_url="http://127.0.0.1:9/drive/v3/",
-                       docs_api_url="http://127.0.0.1:9/", token_uri="http://127.0.0.1:9/token")  # fmt: skip
+    config = DocConfig(
+        template_document_id=TEMPLATE,
+        folder_id=FOLDER,
+        drive_api_url="http://127.0.0.1:9/drive/v3/",
+        docs_api_url="http://127.0.0.1:9/",
+        token_uri="http://127.0.0.1:9/token",
+    )
     docs = DocAdapter(GoogleDocs(config, load_credentials(key_path, config.token_uri)), email_of)
     with pytest.raises(RetryLater):
         await docs.make_doc(JOB)
@@ -277,7 +311,7 @@ async def test_nothing_confidential_is_logged(
 
 
 def test_key_file_problems_name_the_file_not_its_text(tmp_path: Path) -> None:
-    with pytest.raises(CredentialsError, match="cannot read .*missing.json"):
+    with pytest.raises(CredentialsError, match=r"cannot read .*missing\.json"):
         load_credentials(str(tmp_path / "missing.json"))
     bad = tmp_path / "bad.json"
     bad.write_text('{"type": "authorized_user", "refresh_token": "s3cret"}')

@@ -77,8 +77,9 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def directory(slack: FakeSlack) -> AsyncIterator[SlackDirectory]:
     async with aiohttp.ClientSession() as session:
-        yield SlackDirectory(AsyncWebClient(token="xoxb-test", base_url=slack.base_url,
-                                            session=session))  # fmt: skip
+        yield SlackDirectory(
+            AsyncWebClient(token="xoxb-test", base_url=slack.base_url, session=session)
+        )
 
 
 def config(pd: FakePagerDutyRest, **changes: object) -> PagerDutyOncallConfig:
@@ -164,8 +165,12 @@ async def test_every_page_is_read(
     # escalation policies use the schedule): 288 entries, three pages of 100.
     pd.rotate("PBUSY01", ["PJANE01", "PJOHN02"], T0, timedelta(minutes=10), 150)
     pd.use_schedule("PEPTWO", "PBUSY01", 2)
-    p = PagerDutyOncall(config(pd, schedules={"eng-primary": "PBUSY01"}), TOKEN,
-                        directory.slack_id_for_email, clock=clock)  # fmt: skip
+    p = PagerDutyOncall(
+        config(pd, schedules={"eng-primary": "PBUSY01"}),
+        TOKEN,
+        directory.slack_id_for_email,
+        clock=clock,
+    )
     assert await p.refresh()
     offsets = [dict(c.query)["offset"] for c in pd.requests_to("/oncalls")]
     assert offsets == ["0", "100", "200"]
@@ -201,9 +206,11 @@ async def test_someone_slack_does_not_know_answers_nobody_and_is_counted(
 
 
 async def test_503_keeps_the_last_answer_and_reports_it(
-    provider: PagerDutyOncall, pd: FakePagerDutyRest, clock: FrozenClock,
+    provider: PagerDutyOncall,
+    pd: FakePagerDutyRest,
+    clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     assert await provider.refresh()
     clock.advance(timedelta(minutes=5))
     pd.fail_next(503, times=3)
@@ -252,11 +259,14 @@ async def test_before_any_answer_the_config_rotations_answer(
     pd: FakePagerDutyRest, directory: SlackDirectory, clock: FrozenClock
 ) -> None:
     rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
-    fallback = Schedule(OncallConfig.model_validate(
-        {"rotations": {"eng-primary": {"members": ["U0FALLBACK"], **rotation}}}
-    ))  # fmt: skip
-    p = PagerDutyOncall(config(pd), TOKEN, directory.slack_id_for_email, fallback=fallback,
-                        clock=clock)  # fmt: skip
+    fallback = Schedule(
+        OncallConfig.model_validate(
+            {"rotations": {"eng-primary": {"members": ["U0FALLBACK"], **rotation}}}
+        )
+    )
+    p = PagerDutyOncall(
+        config(pd), TOKEN, directory.slack_id_for_email, fallback=fallback, clock=clock
+    )
     pd.fail_next(503)
     assert not await p.refresh()
     answer = p.current().answer("eng-primary", T0)
@@ -301,9 +311,11 @@ async def test_429_that_does_not_end_fails_the_refresh(
 
 
 async def test_a_refused_token_fails_without_showing_it(
-    pd: FakePagerDutyRest, directory: SlackDirectory, clock: FrozenClock,
+    pd: FakePagerDutyRest,
+    directory: SlackDirectory,
+    clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     p = PagerDutyOncall(config(pd), "wrong-token", directory.slack_id_for_email, clock=clock)
     with caplog.at_level(logging.WARNING):
         assert not await p.refresh()
@@ -384,7 +396,9 @@ async def test_a_page_goes_to_whoever_pagerduty_says_and_still_does_during_a_503
 
     def paged(at: datetime) -> list[str]:
         policy = _policy(provider.current())
-        outcome = lifecycle.alerts_arrived(None, [AlertChange.NEW], [firing], [firing], at, policy, Storm())
+        outcome = lifecycle.alerts_arrived(
+            None, [AlertChange.NEW], [firing], [firing], at, policy, Storm()
+        )
         return [j.payload["user"] for j in outcome.jobs if j.kind is JobKind.SLACK_DM]
 
     await provider.refresh()

@@ -18,8 +18,13 @@ from tests.fakes.statuspage_api import FakeStatuspage
 
 KEY, PAGE = "sp-api-key-0123456789", "gytm4qzbx9t6"
 API, CHECKOUT = "8kbf7d35c070", "vtnh60py4yd7"
-FIRST = NoticeJob(incident="INC-42", name="Checkout errors", body="We are investigating.",
-                  status="investigating", severity=Severity.CRITICAL)  # fmt: skip
+FIRST = NoticeJob(
+    incident="INC-42",
+    name="Checkout errors",
+    body="We are investigating.",
+    status="investigating",
+    severity=Severity.CRITICAL,
+)
 
 
 @pytest.fixture
@@ -49,16 +54,26 @@ async def test_the_first_notice_opens_an_incident_with_components_and_a_marker(
 ) -> None:
     result = await adapter.publish(FIRST, Results())
     [incident] = sp.incidents.values()
-    assert result == {"statuspage_incident": incident["id"], "shortlink": incident["shortlink"],
-                      "update": incident["incident_updates"][0]["id"], "status": "investigating"}  # fmt: skip
+    assert result == {
+        "statuspage_incident": incident["id"],
+        "shortlink": incident["shortlink"],
+        "update": incident["incident_updates"][0]["id"],
+        "status": "investigating",
+    }
     [call] = sp.writes()
     assert (call.method, call.path) == ("POST", f"/v1/pages/{PAGE}/incidents")
     assert call.headers["Authorization"] == f"OAuth {KEY}"
-    assert call.body == {"incident": {
-        "name": "Checkout errors", "status": "investigating", "body": "We are investigating.",
-        "deliver_notifications": True, "component_ids": [API, CHECKOUT],
-        "components": {API: "major_outage", CHECKOUT: "major_outage"},
-        "metadata": {"router": {"incident": "INC-42"}}}}  # fmt: skip
+    assert call.body == {
+        "incident": {
+            "name": "Checkout errors",
+            "status": "investigating",
+            "body": "We are investigating.",
+            "deliver_notifications": True,
+            "component_ids": [API, CHECKOUT],
+            "components": {API: "major_outage", CHECKOUT: "major_outage"},
+            "metadata": {"router": {"incident": "INC-42"}},
+        }
+    }
     assert incident["impact"] == "critical"
     assert sp.components[API]["status"] == "major_outage"
     assert sp.notified == [result["update"]]
@@ -69,8 +84,14 @@ async def test_updates_and_the_resolution_go_to_the_same_incident(
 ) -> None:
     results = Results()
     results.stored["sp:1"] = await adapter.publish(FIRST, results)
-    update = NoticeJob(incident="INC-42", name="Checkout errors", body="A fix is rolling out.",
-                       status="monitoring", severity=Severity.HIGH, first="sp:1")  # fmt: skip
+    update = NoticeJob(
+        incident="INC-42",
+        name="Checkout errors",
+        body="A fix is rolling out.",
+        status="monitoring",
+        severity=Severity.HIGH,
+        first="sp:1",
+    )
     await adapter.publish(update, results)
     done = update.model_copy(update={"status": "resolved", "body": "Resolved."})
     result = await adapter.publish(done, results)
@@ -98,11 +119,19 @@ async def test_a_retried_first_notice_opens_no_second_incident(
     assert [c.method for c in sp.calls] == ["GET", "POST", "GET"]  # found, not posted again
 
 
-async def test_a_retried_update_posts_it_once(adapter: StatuspageAdapter, sp: FakeStatuspage) -> None:
+async def test_a_retried_update_posts_it_once(
+    adapter: StatuspageAdapter, sp: FakeStatuspage
+) -> None:
     results = Results()
     results.stored["sp:1"] = await adapter.publish(FIRST, results)
-    update = NoticeJob(incident="INC-42", name="Checkout errors", body="Identified.",
-                       status="identified", severity=Severity.CRITICAL, first="sp:1")  # fmt: skip
+    update = NoticeJob(
+        incident="INC-42",
+        name="Checkout errors",
+        body="Identified.",
+        status="identified",
+        severity=Severity.CRITICAL,
+        first="sp:1",
+    )
     sp.fail_next(502, commit=True, method="PATCH")
     with pytest.raises(RetryLater):
         await adapter.publish(update, results)
@@ -126,7 +155,10 @@ async def test_rate_limits_are_retried_after_what_statuspage_says(
     with pytest.raises(RetryLater) as failure:
         await adapter.publish(FIRST, Results())
     assert failure.value.after == 2.0
-    assert failure.value.reason == f"statuspage GET /incidents/unresolved: HTTP {status} (rate limited)"
+    assert (
+        failure.value.reason
+        == f"statuspage GET /incidents/unresolved: HTTP {status} (rate limited)"
+    )
     assert sp.incidents == {}
 
 
@@ -151,10 +183,21 @@ async def test_a_component_statuspage_does_not_know_is_permanent(sp: FakeStatusp
 
 
 async def test_a_bad_payload_names_its_fields(adapter: StatuspageAdapter) -> None:
-    job = StoredJob(id=1, kind=JobKind.TIMER, key="sp:1", due_at=datetime.now(UTC), attempts=1,
-                    status=JobStatus.RUNNING,
-                    payload={"incident": "INC-1", "name": "x", "body": "y", "status": "fixed",
-                             "severity": "critical"})  # fmt: skip
+    job = StoredJob(
+        id=1,
+        kind=JobKind.TIMER,
+        key="sp:1",
+        due_at=datetime.now(UTC),
+        attempts=1,
+        status=JobStatus.RUNNING,
+        payload={
+            "incident": "INC-1",
+            "name": "x",
+            "body": "y",
+            "status": "fixed",
+            "severity": "critical",
+        },
+    )
     with pytest.raises(PermanentFailure, match=r"bad payload \(status\)"):
         await adapter.run(job, Results())
 

@@ -264,8 +264,7 @@ def format_view(view: OncallView, at: datetime) -> str:
             lines.append(f"  from: config rotation ({provider} has not answered yet{why})")
         else:
             lines.append(
-                f"  from: nobody ({provider} has not answered yet and no rotation is"
-                " configured)"
+                f"  from: nobody ({provider} has not answered yet and no rotation is configured)"
             )
         if answer.beyond_window and view.snapshot is not None:
             lines.append(

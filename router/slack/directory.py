@@ -49,9 +49,9 @@ class SlackDirectory:
     async def _ask(self, method: str, **args: str) -> dict[str, Any] | None:
         try:
             if method == "users.lookupByEmail":
-                response = await self.client.users_lookupByEmail(**args)
+                response = await self.client.users_lookupByEmail(email=args["email"])
             else:
-                response = await self.client.users_info(**args)
+                response = await self.client.users_info(user=args["user"])
         except SlackApiError as exc:
             data = getattr(exc.response, "data", None)
             if isinstance(data, dict) and data.get("error") in _NO_USER:

@@ -82,9 +82,15 @@ _CLAUSE = re.compile(
     r"|'(?P<parent>(?:[^'\\]|\\.)*)' in parents"
     r"|trashed = (?P<trashed>true|false)"
 )
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-           404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
-           503: "UNAVAILABLE"}  # fmt: skip
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 _MESSAGES = {
     "rateLimitExceeded": "Rate Limit Exceeded",
     "userRateLimitExceeded": "User Rate Limit Exceeded",
@@ -158,14 +164,24 @@ class _Fail(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.docs, self.where = (
-            status, reason, message, docs, where,
-        )  # fmt: skip
+            status,
+            reason,
+            message,
+            docs,
+            where,
+        )
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.status, "message": self.message}
         if not self.docs:
-            error["errors"] = [{"message": self.message, "domain": _domain(self.reason),
-                                "reason": self.reason, **self.where}]  # fmt: skip
+            error["errors"] = [
+                {
+                    "message": self.message,
+                    "domain": _domain(self.reason),
+                    "reason": self.reason,
+                    **self.where,
+                }
+            ]
         error["status"] = _STATUS.get(self.status, "UNKNOWN")
         return {"error": error}
 
@@ -210,26 +226,49 @@ class FakeGoogle(LoopbackServer):
 
     # ------------------------------------------------------------------ state
 
-    def add_folder(self, file_id: str, name: str = "Incidents", *, writable: bool = True,
-                   visible: bool = True) -> DriveFile:  # fmt: skip
+    def add_folder(
+        self, file_id: str, name: str = "Incidents", *, writable: bool = True, visible: bool = True
+    ) -> DriveFile:
         folder = DriveFile(file_id, name, FOLDER_MIME, [], writable=writable, visible=visible)
         self.files[file_id] = folder
         return folder
 
-    def add_document(self, file_id: str, name: str, text: str, *, parents: tuple[str, ...] = (),
-                     visible: bool = True, writable: bool = False) -> DriveFile:  # fmt: skip
-        doc = DriveFile(file_id, name, DOC_MIME, list(parents), text, visible=visible,
-                        writable=writable)  # fmt: skip
+    def add_document(
+        self,
+        file_id: str,
+        name: str,
+        text: str,
+        *,
+        parents: tuple[str, ...] = (),
+        visible: bool = True,
+        writable: bool = False,
+    ) -> DriveFile:
+        doc = DriveFile(
+            file_id, name, DOC_MIME, list(parents), text, visible=visible, writable=writable
+        )
         self.files[file_id] = doc
         return doc
 
     def copies(self) -> list[DriveFile]:
         return [f for f in self.files.values() if f.app_properties]
 
-    def fail_next(self, operation: str, status: int, reason: str, times: int = 1,
-                  retry_after: int | None = None) -> None:  # fmt: skip
-        self._faults.append({"operation": operation, "status": status, "reason": reason,
-                             "times": times, "retry_after": retry_after})  # fmt: skip
+    def fail_next(
+        self,
+        operation: str,
+        status: int,
+        reason: str,
+        times: int = 1,
+        retry_after: int | None = None,
+    ) -> None:
+        self._faults.append(
+            {
+                "operation": operation,
+                "status": status,
+                "reason": reason,
+                "times": times,
+                "retry_after": retry_after,
+            }
+        )
 
     def summary(self) -> str:
         return "\n".join(f"{c.method} {c.path} -> {c.status}" for c in self.calls)
@@ -238,8 +277,13 @@ class FakeGoogle(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        call = GoogleCall(request.method, request.path, dict(request.query),
-                          dict(request.headers), raw.decode("utf-8", "replace"))  # fmt: skip
+        call = GoogleCall(
+            request.method,
+            request.path,
+            dict(request.query),
+            dict(request.headers),
+            raw.decode("utf-8", "replace"),
+        )
         self.calls.append(call)
         headers: dict[str, str] = {}
         try:
@@ -251,8 +295,9 @@ class FakeGoogle(LoopbackServer):
                 if call.operation == "token":
                     raise _Fail(fault["status"], fault["reason"], fault["reason"])
                 message = _MESSAGES.get(fault["reason"], fault["reason"])
-                raise _Fail(fault["status"], fault["reason"], message,
-                            docs=call.operation == "batchUpdate")  # fmt: skip
+                raise _Fail(
+                    fault["status"], fault["reason"], message, docs=call.operation == "batchUpdate"
+                )
             if call.operation == "token":
                 call.status, call.response = 200, self._token(request, raw)
             else:
@@ -261,8 +306,10 @@ class FakeGoogle(LoopbackServer):
                 call.body = body
                 call.status, call.response = 200, handler(request, body)
         except _TokenError as exc:
-            call.status, call.response = 400, {"error": exc.error,
-                                               "error_description": exc.description}  # fmt: skip
+            call.status, call.response = (
+                400,
+                {"error": exc.error, "error_description": exc.description},
+            )
         except _Fail as exc:
             call.status = exc.status
             call.response = (
@@ -302,10 +349,18 @@ class FakeGoogle(LoopbackServer):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme != "Bearer" or token not in self.tokens:
-            message = ("Request had invalid authentication credentials. Expected OAuth 2 access"
-                       " token, login cookie or other valid authentication credential.")  # fmt: skip
-            error = _Fail(401, "authError", message, docs=docs, location="Authorization",
-                          locationType="header")  # fmt: skip
+            message = (
+                "Request had invalid authentication credentials. Expected OAuth 2 access"
+                " token, login cookie or other valid authentication credential."
+            )
+            error = _Fail(
+                401,
+                "authError",
+                message,
+                docs=docs,
+                location="Authorization",
+                locationType="header",
+            )
             raise error
 
     def _json_body(self, request: web.Request, raw: bytes) -> Any:
@@ -368,11 +423,10 @@ class FakeGoogle(LoopbackServer):
     def _file(self, file_id: str, docs: bool = False) -> DriveFile:
         found = self.files.get(file_id)
         if found is None or not found.visible:
-            message = (
-                "Requested entity was not found." if docs else f"File not found: {file_id}."
+            message = "Requested entity was not found." if docs else f"File not found: {file_id}."
+            raise _Fail(
+                404, "notFound", message, docs=docs, location="fileId", locationType="parameter"
             )
-            raise _Fail(404, "notFound", message, docs=docs, location="fileId",
-                        locationType="parameter")  # fmt: skip
         return found
 
     def _all_drives(self, request: web.Request) -> None:
@@ -381,8 +435,11 @@ class FakeGoogle(LoopbackServer):
             raise _Fail(404, "notFound", "File not found (supportsAllDrives is not set).")
 
     def _no_write(self, file_id: str) -> _Fail:
-        return _Fail(403, "insufficientFilePermissions",
-                     f"The user does not have sufficient permissions for file {file_id}.")  # fmt: skip
+        return _Fail(
+            403,
+            "insufficientFilePermissions",
+            f"The user does not have sufficient permissions for file {file_id}.",
+        )
 
     def _copy(self, file_id: str, request: web.Request, body: Any) -> dict[str, Any]:
         self._all_drives(request)
@@ -400,9 +457,15 @@ class FakeGoogle(LoopbackServer):
         if not all(isinstance(v, str) for v in props.values()):
             raise _Fail(400, "badRequest", "appProperties values must be strings.")
         new_id = f"1CopY{next(self._ids):05d}xYzAbCdEfGhIjKlMnOp"
-        copy = DriveFile(new_id, str(body.get("name") or f"Copy of {template.name}"),
-                         template.mime_type, list(parents), template.text,
-                         dict(props), writable=True)  # fmt: skip
+        copy = DriveFile(
+            new_id,
+            str(body.get("name") or f"Copy of {template.name}"),
+            template.mime_type,
+            list(parents),
+            template.text,
+            dict(props),
+            writable=True,
+        )
         self.files[new_id] = copy
         return self._fields(copy, request.query.get("fields"))
 
@@ -431,15 +494,17 @@ class FakeGoogle(LoopbackServer):
         while pos < len(q):
             match = _CLAUSE.match(q, pos)
             if not match:
-                raise _Fail(400, "invalidQuery", "Invalid Value", location="q",
-                            locationType="parameter")  # fmt: skip
+                raise _Fail(
+                    400, "invalidQuery", "Invalid Value", location="q", locationType="parameter"
+                )
             tests.append(match)
             pos = match.end()
             if q.startswith(" and ", pos):
                 pos += len(" and ")
             elif pos != len(q):
-                raise _Fail(400, "invalidQuery", "Invalid Value", location="q",
-                            locationType="parameter")  # fmt: skip
+                raise _Fail(
+                    400, "invalidQuery", "Invalid Value", location="q", locationType="parameter"
+                )
 
         def unquote(value: str) -> str:
             return re.sub(r"\\(.)", r"\1", value)
@@ -468,8 +533,11 @@ class FakeGoogle(LoopbackServer):
         if body.get("role") not in _ROLES:
             raise _Fail(400, "invalidSharingRequest", "A valid permission role is required.")
         if body["type"] in ("user", "group") and not body.get("emailAddress"):
-            raise _Fail(400, "invalidSharingRequest",
-                        "An email address must be specified for this permission type.")  # fmt: skip
+            raise _Fail(
+                400,
+                "invalidSharingRequest",
+                "An email address must be specified for this permission type.",
+            )
         who = (body.get("emailAddress") or "").lower() or body["type"]
         for pid, permission in target.permissions.items():
             if ((permission.get("emailAddress") or "").lower() or permission["type"]) == who:
@@ -510,8 +578,9 @@ class FakeGoogle(LoopbackServer):
     def _batch_update(self, document_id: str, body: Any) -> dict[str, Any]:
         doc = self._file(document_id, docs=True)
         if doc.mime_type != DOC_MIME:
-            raise _Fail(400, "badRequest", "This operation is not supported for this document",
-                        docs=True)  # fmt: skip
+            raise _Fail(
+                400, "badRequest", "This operation is not supported for this document", docs=True
+            )
         if not doc.writable:
             raise _Fail(403, "forbidden", "The caller does not have permission", docs=True)
         requests = body.get("requests") if isinstance(body, dict) else None
@@ -521,21 +590,27 @@ class FakeGoogle(LoopbackServer):
         for i, req in enumerate(requests):
             replace = req.get("replaceAllText") if isinstance(req, dict) else None
             if not isinstance(replace, dict) or len(req) != 1:
-                raise _Fail(400, "badRequest",
-                            f"Invalid requests[{i}]: only replaceAllText is supported here",
-                            docs=True)  # fmt: skip
+                raise _Fail(
+                    400,
+                    "badRequest",
+                    f"Invalid requests[{i}]: only replaceAllText is supported here",
+                    docs=True,
+                )
             contains = replace.get("containsText") or {}
             text, new = contains.get("text"), replace.get("replaceText", "")
             if not isinstance(text, str) or not text or not isinstance(new, str):
-                raise _Fail(400, "badRequest",
-                            f"Invalid requests[{i}].replaceAllText: text is required",
-                            docs=True)  # fmt: skip
+                raise _Fail(
+                    400,
+                    "badRequest",
+                    f"Invalid requests[{i}].replaceAllText: text is required",
+                    docs=True,
+                )
             if contains.get("matchCase"):
                 count = doc.text.count(text)
                 doc.text = doc.text.replace(text, new)
             else:
                 pattern = re.compile(re.escape(text), re.IGNORECASE)
-                doc.text, count = pattern.subn(lambda _: new, doc.text)
+                doc.text, count = pattern.subn(lambda _, new=new: new, doc.text)
             replies.append({"replaceAllText": {"occurrencesChanged": count} if count else {}})
         return {
             "documentId": document_id,

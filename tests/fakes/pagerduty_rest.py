@@ -129,8 +129,9 @@ class FakePagerDutyRest(LoopbackServer):
     ) -> None:
         """``count`` shifts of ``length``, the users taking turns from ``start``."""
         for i in range(count):
-            self.add_shift(schedule_id, users[i % len(users)], start + i * length,
-                           start + (i + 1) * length)  # fmt: skip
+            self.add_shift(
+                schedule_id, users[i % len(users)], start + i * length, start + (i + 1) * length
+            )
 
     def fail_next(self, status: int = 503, times: int = 1, reset: int = 1) -> None:
         if status != 429 and status < 500:
@@ -241,8 +242,13 @@ class FakePagerDutyRest(LoopbackServer):
             "html_url": f"https://acme.pagerduty.com/users/{shift.user}",
         }
         if users:
-            user |= {"type": "user", "name": info["name"], "email": info["email"],
-                     "time_zone": ACCOUNT_ZONE, "role": "user"}  # fmt: skip
+            user |= {
+                "type": "user",
+                "name": info["name"],
+                "email": info["email"],
+                "time_zone": ACCOUNT_ZONE,
+                "role": "user",
+            }
         return {
             "escalation_policy": {
                 "id": policy.id,

@@ -26,8 +26,8 @@ What it holds to, because the router's clients must cope with it:
 - Posting to a channel the bot has not joined gives ``not_in_channel``; a ``U...`` id
   posts into that user's DM channel, whose ``D...`` id is stable per user.
 - ``users.info`` shows ``profile.email`` only with the ``users:read.email`` scope.
-- Only POST is accepted (GET also for ``users.lookupByEmail`` and ``users.info``). Any other verb gets
-  HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
+- Only POST is accepted (GET also for ``users.lookupByEmail`` and ``users.info``). Any
+  other verb gets HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
   being strict, not Slack (Slack takes GET for most methods).
 - ``conversations.history`` (newest first) and ``conversations.replies`` (the parent,
   then its replies, oldest first) take GET or POST, need ``channels:history``,

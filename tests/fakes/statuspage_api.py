@@ -50,10 +50,14 @@ from tests.fakes.loopback import LoopbackServer
 __all__ = ["FakeStatuspage", "StatuspageCall"]
 
 _STATUSES = ("investigating", "identified", "monitoring", "resolved")
-_COMPONENT = ("operational", "under_maintenance", "degraded_performance", "partial_outage",
-              "major_outage")  # fmt: skip
-_IMPACT = {"major_outage": "critical", "partial_outage": "major",
-           "degraded_performance": "minor"}  # fmt: skip
+_COMPONENT = (
+    "operational",
+    "under_maintenance",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+)
+_IMPACT = {"major_outage": "critical", "partial_outage": "major", "degraded_performance": "minor"}
 _NOT_FOUND = {"error": "The requested resource could not be found."}
 
 
@@ -77,8 +81,10 @@ class FakeStatuspage(LoopbackServer):
         super().__init__()
         self.api_key = api_key
         self.page_id = page_id
-        self.components = {cid: {"id": cid, "name": name, "status": "operational"}
-                           for cid, name in components.items()}  # fmt: skip
+        self.components = {
+            cid: {"id": cid, "name": name, "status": "operational"}
+            for cid, name in components.items()
+        }
         self.incidents: dict[str, dict[str, Any]] = {}
         self.calls: list[StatuspageCall] = []
         self.notified: list[str] = []  # update ids delivered to subscribers
@@ -91,13 +97,27 @@ class FakeStatuspage(LoopbackServer):
     def api_url(self) -> str:
         return f"{self.origin}/v1"
 
-    def fail_next(self, status: int = 429, times: int = 1, retry_after: int | None = None,
-                  *, commit: bool = False, method: str | None = None) -> None:  # fmt: skip
+    def fail_next(
+        self,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int | None = None,
+        *,
+        commit: bool = False,
+        method: str | None = None,
+    ) -> None:
         """``method``: only requests with that HTTP verb fail (default: any)."""
         if status not in (420, 429) and status < 500:
             raise ValueError("fail_next takes 420, 429 or a 5xx status")
-        self._faults.append({"status": status, "times": times, "retry_after": retry_after,
-                             "commit": commit, "method": method})  # fmt: skip
+        self._faults.append(
+            {
+                "status": status,
+                "times": times,
+                "retry_after": retry_after,
+                "commit": commit,
+                "method": method,
+            }
+        )
 
     def _fault(self, method: str) -> dict[str, Any] | None:
         for fault in self._faults:
@@ -122,15 +142,21 @@ class FakeStatuspage(LoopbackServer):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        call = StatuspageCall(request.method, request.path, dict(request.query),
-                              dict(request.headers), body)  # fmt: skip
+        call = StatuspageCall(
+            request.method, request.path, dict(request.query), dict(request.headers), body
+        )
         self.calls.append(call)
         headers: dict[str, str] = {}
         fault = self._fault(request.method)
         if fault is not None and not fault["commit"]:
-            call.status, call.response = fault["status"], {"error": "Rate limit exceeded"
-                                                           if fault["status"] in (420, 429)
-                                                           else "Internal Server Error"}  # fmt: skip
+            call.status, call.response = (
+                fault["status"],
+                {
+                    "error": "Rate limit exceeded"
+                    if fault["status"] in (420, 429)
+                    else "Internal Server Error"
+                },
+            )
         else:
             call.status, call.response = self._respond(request, body)
             if fault is not None:
@@ -147,10 +173,11 @@ class FakeStatuspage(LoopbackServer):
             return 404, _NOT_FOUND
         target, method = match[2], request.method
         if method in ("POST", "PATCH", "PUT") and (
-            request.content_type != "application/json" or not isinstance(body, dict)
+            request.content_type != "application/json"
+            or not isinstance(body, dict)
             or not isinstance(body.get("incident"), dict)
-        ):  # fmt: skip
-            return 400, {"error": "Body must be JSON {\"incident\": {...}}"}
+        ):
+            return 400, {"error": 'Body must be JSON {"incident": {...}}'}
         try:
             if target is None and method == "GET":
                 return 200, list(reversed(self.incidents.values()))
@@ -190,11 +217,20 @@ class FakeStatuspage(LoopbackServer):
             raise _Unprocessable("Component status is not included in the list")
         metadata = fields.get("metadata")
         if metadata is not None and (
-            not isinstance(metadata, dict) or not all(isinstance(v, dict) for v in metadata.values())
+            not isinstance(metadata, dict)
+            or not all(isinstance(v, dict) for v in metadata.values())
         ):
             raise _Unprocessable("Metadata top-level values must be objects")
-        unknown = set(fields) - {"name", "status", "body", "components", "component_ids",
-                                 "deliver_notifications", "metadata", "impact_override"}  # fmt: skip
+        unknown = set(fields) - {
+            "name",
+            "status",
+            "body",
+            "components",
+            "component_ids",
+            "deliver_notifications",
+            "metadata",
+            "impact_override",
+        }
         if unknown:
             raise _Unprocessable(f"Unknown fields: {', '.join(sorted(unknown))}")
 
@@ -239,16 +275,27 @@ class FakeStatuspage(LoopbackServer):
         affected = []
         for cid, status in (fields.get("components") or {}).items():
             component = self.components[cid]
-            affected.append({"code": cid, "name": component["name"],
-                             "old_status": component["status"], "new_status": status})  # fmt: skip
+            affected.append(
+                {
+                    "code": cid,
+                    "name": component["name"],
+                    "old_status": component["status"],
+                    "new_status": status,
+                }
+            )
             component["status"] = status
         ids = set(fields.get("component_ids") or []) | set(fields.get("components") or {})
         if ids:
             incident["components"] = [dict(self.components[c]) for c in sorted(ids)]
         worst = [c["status"] for c in incident["components"]]
         incident["impact"] = next(
-            (_IMPACT[s] for s in ("major_outage", "partial_outage", "degraded_performance")
-             if s in worst), "none")  # fmt: skip
+            (
+                _IMPACT[s]
+                for s in ("major_outage", "partial_outage", "degraded_performance")
+                if s in worst
+            ),
+            "none",
+        )
         status = fields.get("status", incident["status"])
         incident["status"] = status
         if status == "monitoring" and incident["monitoring_at"] is None:

@@ -106,8 +106,9 @@ def placeholders(job: DocJob) -> dict[str, str]:
     }
 
 
-PLACEHOLDERS = tuple(placeholders(DocJob(incident="", title="", commander="", severity="",
-                                          clause="")))  # fmt: skip
+PLACEHOLDERS = tuple(
+    placeholders(DocJob(incident="", title="", commander="", severity="", clause=""))
+)
 
 
 def load_credentials(path: str, token_uri: str | None = None) -> service_account.Credentials:
@@ -115,8 +116,9 @@ def load_credentials(path: str, token_uri: str | None = None) -> service_account
     try:
         info = json.loads(Path(path).read_text())
     except OSError as exc:
-        raise CredentialsError(f"GOOGLE_APPLICATION_CREDENTIALS: cannot read {path}: "
-                               f"{exc.strerror}") from None  # fmt: skip
+        raise CredentialsError(
+            f"GOOGLE_APPLICATION_CREDENTIALS: cannot read {path}: {exc.strerror}"
+        ) from None
     except ValueError:
         raise CredentialsError(f"GOOGLE_APPLICATION_CREDENTIALS: {path} is not JSON") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
@@ -126,7 +128,12 @@ def load_credentials(path: str, token_uri: str | None = None) -> service_account
     if token_uri is not None:
         info = {**info, "token_uri": token_uri}
     try:
-        return service_account.Credentials.from_service_account_info(info, scopes=[DRIVE_SCOPE])
+        credentials: service_account.Credentials = (
+            service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[DRIVE_SCOPE]
+            )
+        )
+        return credentials
     except (ValueError, KeyError):
         raise CredentialsError(
             f"GOOGLE_APPLICATION_CREDENTIALS: {path} is missing fields or its key is unreadable"
@@ -199,10 +206,20 @@ class GoogleDocs:
             http = google_auth_httplib2.AuthorizedHttp(
                 self._credentials, http=httplib2.Http(timeout=self.config.timeout_seconds)
             )
-            drive = build("drive", "v3", http=http, static_discovery=True,
-                          client_options={"api_endpoint": self.config.drive_api_url})  # fmt: skip
-            docs = build("docs", "v1", http=http, static_discovery=True,
-                         client_options={"api_endpoint": self.config.docs_api_url})  # fmt: skip
+            drive = build(
+                "drive",
+                "v3",
+                http=http,
+                static_discovery=True,
+                client_options={"api_endpoint": self.config.drive_api_url},
+            )
+            docs = build(
+                "docs",
+                "v1",
+                http=http,
+                static_discovery=True,
+                client_options={"api_endpoint": self.config.docs_api_url},
+            )
             self._services = (drive, docs)
         return self._services
 
@@ -267,8 +284,9 @@ class GoogleDocs:
             ),
         )
         replies = answer.get("replies") or []
-        return sum(int((r.get("replaceAllText") or {}).get("occurrencesChanged", 0))
-                   for r in replies)  # fmt: skip
+        return sum(
+            int((r.get("replaceAllText") or {}).get("occurrencesChanged", 0)) for r in replies
+        )
 
     async def share(self, file_id: str, permission: dict[str, str], notify: bool) -> None:
         await self._call(

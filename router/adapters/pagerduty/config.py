@@ -64,9 +64,7 @@ class PagerDutyOncallConfig(Strict):
     def _slack_ids(cls, value: dict[str, str]) -> dict[str, str]:
         bad = sorted(who for who, slack in value.items() if not _SLACK_USER.fullmatch(slack))
         if bad:
-            raise ValueError(
-                f"values must be Slack user ids like U0123ABCD (for {', '.join(bad)})"
-            )
+            raise ValueError(f"values must be Slack user ids like U0123ABCD (for {', '.join(bad)})")
         return value
 
     @model_validator(mode="after")

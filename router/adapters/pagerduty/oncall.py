@@ -184,9 +184,7 @@ class PagerDutyOncall:
             self._failed(started, failure.reason)
             return False
         if self._failures:
-            log.info(
-                "pagerduty on-call: answering again after %d failed refreshes", self._failures
-            )
+            log.info("pagerduty on-call: answering again after %d failed refreshes", self._failures)
         self._failures = 0
         self._last_warning = None
         self._view = OncallView(
@@ -219,13 +217,14 @@ class PagerDutyOncall:
             if parsed is None:
                 continue
             schedule, user_id, email, start, end = parsed
+            start = start or now  # a permanent on-call: on since before the window
             if end is not None and end <= start:
                 continue
             slack = await self._slack_id(user_id, email)
             if slack is None:
                 unmapped.add(user_id)
             for role in self._roles_of.get(schedule, ()):
-                shifts.append((role, Shift(slack, start or now, end, named=user_id)))
+                shifts.append((role, Shift(slack, start, end, named=user_id)))
         snapshot = OncallSnapshot.build(now, until, self.config.schedules, shifts)
         return snapshot, len(unmapped)
 

@@ -116,8 +116,9 @@ class StatuspageAdapter:
             incident = await self._request("PATCH", path, self._body(notice, first=False))
             verb = "updated"
         assert isinstance(incident, dict)
-        log.info("statuspage %s %s for %s: %s", verb, incident.get("id"), notice.incident,
-                 notice.status)  # fmt: skip
+        log.info(
+            "statuspage %s %s for %s: %s", verb, incident.get("id"), notice.incident, notice.status
+        )
         updates = incident.get("incident_updates") or [{}]
         return {
             "statuspage_incident": incident["id"],
@@ -153,7 +154,9 @@ class StatuspageAdapter:
             if not isinstance(found, list):
                 raise PermanentFailure("statuspage unresolved incidents: not a list")
             for item in found:
-                marker = (item.get("metadata") or {}).get(MARKER) if isinstance(item, dict) else None
+                marker = (
+                    (item.get("metadata") or {}).get(MARKER) if isinstance(item, dict) else None
+                )
                 if isinstance(marker, dict) and marker.get("incident") == incident:
                     return dict(item)
             if len(found) < 100:
@@ -183,10 +186,13 @@ class StatuspageAdapter:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RetryLater(f"{what}: {type(exc).__name__}", in_doubt=method != "GET") from exc
         if status in (420, 429):
-            raise RetryLater(f"{what}: HTTP {status} (rate limited)", parse_retry_after(retry_after))
+            raise RetryLater(
+                f"{what}: HTTP {status} (rate limited)", parse_retry_after(retry_after)
+            )
         if status >= 500 or status == 408:
-            raise RetryLater(f"{what}: HTTP {status}", parse_retry_after(retry_after),
-                             in_doubt=method != "GET")  # fmt: skip
+            raise RetryLater(
+                f"{what}: HTTP {status}", parse_retry_after(retry_after), in_doubt=method != "GET"
+            )
         if status == 401:
             raise PermanentFailure(f"{what}: HTTP 401 (STATUSPAGE_API_KEY was refused)")
         if status == 404:
