@@ -24,6 +24,7 @@ from router.config import (
     config_warnings,
     load_config,
 )
+from router.logs import limit_repeats
 
 
 def _load(args: argparse.Namespace) -> RouterConfig:
@@ -69,11 +70,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"router: {problem}", file=sys.stderr)
         return 2
+    # While a part is down the same warning would come per webhook and per retry.
+    repeats = limit_repeats()
     try:
         asyncio.run(serve(config, secrets))
     except RuntimeError as exc:  # a start-up check refused (e.g. a public tracking repo)
         print(f"router: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for repeat in repeats:
+            repeat.flush()
     return 0
 
 

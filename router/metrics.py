@@ -165,7 +165,8 @@ class Metrics:
         )
         self.jobs_run = Counter(
             "router_outbox_jobs",
-            "Job attempts, by kind and outcome (ok, retry, dead).",
+            "Job attempts, by kind and outcome (ok, retry, dead; found: an attempt whose"
+            " outcome was unknown had happened after all).",
             ["kind", "outcome"],
             registry=r,
         )

@@ -835,6 +835,9 @@ def test_slack_manifest() -> None:
         "users:read",
         "users:read.email",
         "commands",
+        "channels:history",  # looking up a post whose outcome is unknown
+        "groups:history",
+        "im:history",
     }
     interactivity = manifest["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True

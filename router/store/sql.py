@@ -41,6 +41,10 @@ class OutboxStats:
     dead: int
 
 
+# What a StoredJob is read from, in _stored_job's order.
+JOB_COLUMNS = "id, kind, key, payload, due_at, attempts, status, last_error, started_at"
+
+
 def _json(value: Any) -> str:
     # pydantic_core's encoder: several times faster than json.dumps on the hot path.
     return to_json(value).decode()
@@ -444,9 +448,11 @@ class SqlTx:
 
     def _claim_candidates_sql(self) -> str:
         # A running job whose lease ran out belongs to a worker that died: take it.
+        # Ties by id: jobs held back together (their system was down) resume in the
+        # order they were made, so pages reach a person in order of arrival.
         return (
             "SELECT id FROM jobs WHERE (status = 'pending' AND due_at <= ?)"
-            " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at LIMIT ?"
+            " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at, id LIMIT ?"
         )
 
     def _mark_claimed(
@@ -457,27 +463,34 @@ class SqlTx:
             row = self._one(
                 "UPDATE jobs SET status = 'running', claimed_by = ?, claimed_until = ?,"
                 " attempts = attempts + 1, updated_at = ? WHERE id = ?"
-                " RETURNING id, kind, key, payload, due_at, attempts, status, last_error",
+                " RETURNING " + JOB_COLUMNS,
                 (worker, epoch(now) + lease_seconds, epoch(now), job_id),
             )
             if row is not None:
                 claimed.append(_stored_job(row))
         return claimed
 
-    def extend_claim(self, job_id: int, worker: str, until: datetime) -> bool:
+    def extend_claim(
+        self, job_id: int, worker: str, until: datetime, start: datetime | None = None
+    ) -> bool:
         """Renew the lease just before running: a job queued behind slow ones must
-        not be taken over by another replica meanwhile. False: the claim was lost."""
+        not be taken over by another replica meanwhile. False: the claim was lost.
+
+        ``start``: the adapter is about to be called, so from now on the job may have
+        happened; ``started_at`` stays set until an outcome is recorded (the earliest
+        start is kept, so a look-up covers every attempt)."""
         row = self._one(
-            "UPDATE jobs SET claimed_until = ? WHERE id = ? AND claimed_by = ?"
-            " AND status = 'running' RETURNING id",
-            (epoch(until), job_id, worker),
+            "UPDATE jobs SET claimed_until = ?, started_at = COALESCE(started_at, ?)"
+            " WHERE id = ? AND claimed_by = ? AND status = 'running' RETURNING id",
+            (epoch(until), None if start is None else epoch(start), job_id, worker),
         )
         return row is not None
 
     def finish_job(self, job_id: int, worker: str, result: dict[str, Any], now: datetime) -> bool:
         row = self._one(
             "UPDATE jobs SET status = 'done', result = ?, claimed_by = NULL,"
-            " claimed_until = NULL, updated_at = ? WHERE id = ? AND claimed_by = ?"
+            " claimed_until = NULL, started_at = NULL, updated_at = ?"
+            " WHERE id = ? AND claimed_by = ?"
             " AND status = 'running' RETURNING id",
             (json.dumps(result, sort_keys=True), epoch(now), job_id, worker),
         )
@@ -491,34 +504,44 @@ class SqlTx:
         error: str,
         now: datetime,
         postpone: bool = False,
+        in_doubt: bool = False,
     ) -> bool:
         """Back to pending until ``due_at``. ``postpone``: it only waited for another
-        job, so the attempt its claim counted is given back."""
+        job (or for its system to come back), so the attempt its claim counted is given
+        back. ``in_doubt``: whether it happened is still unknown (a look-up or a call
+        that failed half-way), so ``started_at`` is kept for the next attempt's look-up."""
         row = self._one(
             "UPDATE jobs SET status = 'pending', due_at = ?, last_error = ?,"
             " claimed_by = NULL, claimed_until = NULL, updated_at = ?,"
+            " started_at = CASE WHEN ? THEN started_at ELSE NULL END,"
             " attempts = attempts - ? WHERE id = ? AND claimed_by = ? AND status = 'running'"
             " RETURNING id",
-            (epoch(due_at), error, epoch(now), int(postpone), job_id, worker),
+            (epoch(due_at), error, epoch(now), in_doubt, int(postpone), job_id, worker),
         )
         return row is not None
 
     def kill_job(self, job_id: int, worker: str, error: str, now: datetime) -> bool:
         row = self._one(
             "UPDATE jobs SET status = 'dead', last_error = ?, claimed_by = NULL,"
-            " claimed_until = NULL, updated_at = ? WHERE id = ? AND claimed_by = ?"
+            " claimed_until = NULL, started_at = NULL, updated_at = ?"
+            " WHERE id = ? AND claimed_by = ?"
             " AND status = 'running' RETURNING id",
             (error, epoch(now), job_id, worker),
         )
         return row is not None
 
-    def release_jobs(self, worker: str, now: datetime) -> int:
-        """Give back this worker's claims (shutdown), so another worker runs them."""
+    def release_jobs(self, worker: str, now: datetime, keep: Iterable[int] = ()) -> int:
+        """Give back this worker's claims (shutdown, or claims a failed commit may have
+        left behind), except the jobs in ``keep``, so any worker runs them at once.
+        ``started_at`` stays: a job that may have happened is looked up first."""
+        kept = sorted(set(keep))
         rows = self._rows(
             "UPDATE jobs SET status = 'pending', claimed_by = NULL, claimed_until = NULL,"
             " attempts = attempts - 1, updated_at = ?"
-            " WHERE claimed_by = ? AND status = 'running' RETURNING id",
-            (epoch(now), worker),
+            " WHERE claimed_by = ? AND status = 'running'"
+            + (f" AND id NOT IN ({', '.join('?' * len(kept))})" if kept else "")
+            + " RETURNING id",
+            (epoch(now), worker, *kept),
         )
         return len(rows)
 
@@ -536,16 +559,15 @@ class SqlTx:
 
     def job_by_key(self, key: str) -> tuple[StoredJob, dict[str, Any] | None] | None:
         row = self._one(
-            "SELECT id, kind, key, payload, due_at, attempts, status, last_error, result"
-            " FROM jobs WHERE key = ?",
+            "SELECT " + JOB_COLUMNS + ", result FROM jobs WHERE key = ?",
             (key,),
         )
         if row is None:
             return None
-        return _stored_job(row[:8]), (json.loads(row[8]) if row[8] else None)
+        return _stored_job(row[:9]), (json.loads(row[9]) if row[9] else None)
 
     def jobs(self, status: JobStatus | None = None) -> list[StoredJob]:
-        sql = "SELECT id, kind, key, payload, due_at, attempts, status, last_error FROM jobs"
+        sql = "SELECT " + JOB_COLUMNS + " FROM jobs"
         params: tuple[Any, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
@@ -587,4 +609,5 @@ def _stored_job(row: Sequence[Any]) -> StoredJob:
         attempts=row[5],
         status=JobStatus(row[6]),
         last_error=row[7],
+        started_at=None if row[8] is None else from_epoch(row[8]),
     )
