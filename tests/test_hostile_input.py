@@ -14,7 +14,6 @@ import gzip
 import json
 import random
 import string
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,7 +25,15 @@ import pytest
 
 from router.slack.signing import sign as slack_sign
 from router.sources.pagerduty import sign as pd_sign
-from tests.conftest import AM_TOKEN, am_alert, am_payload, pd_event, postgres_url, skip_unless_ci
+from tests.conftest import (
+    AM_TOKEN,
+    am_alert,
+    am_payload,
+    pd_event,
+    postgres_schema,
+    postgres_url,
+    skip_unless_ci,
+)
 from tests.fuzz import raw
 from tests.harness import PRIMARY, SIGNING_SECRET, Harness, running_router
 
@@ -49,15 +56,8 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         psycopg.connect(postgres_url(), connect_timeout=2).close()
     except psycopg.Error:
         skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
-    schema = "router_hostile_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_url(), autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in postgres_url() else "?"
-    try:
-        yield f"{postgres_url()}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres_url(), autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema("router_hostile_") as url:
+        yield url
 
 
 @asynccontextmanager

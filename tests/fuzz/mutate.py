@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -614,38 +615,20 @@ def report(outcome: Outcome, live: Live, count: int, seed: int, store: str) -> b
     return ok
 
 
-def _postgres_store() -> tuple[str, Callable[[], None]]:
-    import psycopg
-
-    from tests.conftest import postgres_url
-
-    schema = "router_fuzz_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_url(), autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with psycopg.connect(postgres_url(), autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-    separator = "&" if "?" in postgres_url() else "?"
-    return f"{postgres_url()}{separator}options=-csearch_path%3D{schema}", drop
-
-
 def run(count: int, seed: int, store: str = "sqlite", workdir: Path | None = None) -> bool:
     """Start a router, fuzz it, print the figures; True when nothing failed."""
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    url = None
-    if store == "postgres":
-        url, drop = _postgres_store()
-    elif store != "sqlite":
-        url = store
-    with tempfile.TemporaryDirectory(prefix="router-fuzz-") as scratch:
-        try:
-            with live_router(workdir or Path(scratch), store_url=url) as live:
-                outcome = asyncio.run(fuzz(live, count, seed))
-                return report(outcome, live, count, seed, store)
-        finally:
-            drop()
+    with contextlib.ExitStack() as stack:
+        url = None
+        if store == "postgres":
+            from tests.conftest import postgres_schema
+
+            url = stack.enter_context(postgres_schema("router_fuzz_"))
+        elif store != "sqlite":
+            url = store
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="router-fuzz-"))
+        live = stack.enter_context(live_router(workdir or Path(scratch), store_url=url))
+        outcome = asyncio.run(fuzz(live, count, seed))
+        return report(outcome, live, count, seed, store)
 
 
 def main(argv: list[str] | None = None) -> int:
