@@ -71,7 +71,8 @@ DEFAULT_SCOPES: frozenset[str] = frozenset(
         "channels:history",
         "groups:history",
         "im:history",
-        # incident channels, bookmarks (tests/fakes/slack_channels.py)
+        # the rest of the app manifest: the slash command, incident channels, bookmarks
+        "commands",
         "channels:manage",
         "groups:write",
         "channels:read",
