@@ -85,22 +85,41 @@ class Waits:
         await asyncio.sleep(0)
 
 
+Start = Callable[..., Awaitable[SocketModeReceiver]]
+
+
 @pytest.fixture
-async def receiver(
+async def start(
     slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
-) -> AsyncIterator[SocketModeReceiver]:
-    made = SocketModeReceiver(
-        APP_TOKEN,
-        handler,
-        metrics=SocketModeMetrics(registry),
-        api_url=slack.base_url,
-        backoff=Backoff(first=0.01, factor=2.0, cap=0.04, jitter=0.2),
-        sleep=Waits(),
-        rand=lambda: 0.5,  # no jitter: the delays are exact
-    )
-    await made.start()
-    yield made
-    await made.stop()
+) -> AsyncIterator[Start]:
+    """Start a receiver on the stand-in (keywords override the defaults); all are
+    stopped after the test."""
+    made: list[SocketModeReceiver] = []
+
+    async def make(**changes: Any) -> SocketModeReceiver:
+        options: dict[str, Any] = {
+            "app_token": APP_TOKEN,
+            "handler": handler,
+            "metrics": SocketModeMetrics(registry),
+            "api_url": slack.base_url,
+            "backoff": Backoff(first=0.01, factor=2.0, cap=0.04, jitter=0.2),
+            "sleep": Waits(),
+            "rand": lambda: 0.5,  # no jitter: the delays are exact
+        }
+        options.update(changes)
+        receiver = SocketModeReceiver(options.pop("app_token"), options.pop("handler"), **options)
+        made.append(receiver)
+        await receiver.start()
+        return receiver
+
+    yield make
+    for receiver in made:
+        await receiver.stop()
+
+
+@pytest.fixture
+async def receiver(start: Start) -> SocketModeReceiver:
+    return await start()
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -140,92 +159,46 @@ def test_a_bot_token_cannot_open_socket_mode(registry: CollectorRegistry) -> Non
 
 
 async def test_a_wrong_app_token_backs_off_and_says_why(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
+    slack: FakeSocketMode, start: Start, registry: CollectorRegistry
 ) -> None:
     waits = Waits()
-    made = SocketModeReceiver(
-        "xapp-1-A0FAKEAPP-1-wrong",
-        handler,
-        metrics=SocketModeMetrics(registry),
-        api_url=slack.base_url,
-        backoff=Backoff(first=0.01, factor=2.0, cap=0.04),
-        sleep=waits,
-        rand=lambda: 0.5,
-    )
-    await made.start()
-    try:
-        await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) >= 5)
-        assert made.last_error == "slack apps.connections.open: invalid_auth"
-        assert waits.asked[:4] == pytest.approx([0.01, 0.02, 0.04, 0.04])  # capped
-        assert sample(registry, "router_slack_socket_connect_failures_total", stage="url") >= 4
-        assert slack.connections == []
-    finally:
-        await made.stop()
+    made = await start(app_token="xapp-1-A0FAKEAPP-1-wrong", sleep=waits)
+    await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) >= 5)
+    assert made.last_error == "slack apps.connections.open: invalid_auth"
+    assert waits.asked[:4] == pytest.approx([0.01, 0.02, 0.04, 0.04])  # capped
+    assert sample(registry, "router_slack_socket_connect_failures_total", stage="url") >= 4
+    assert slack.connections == []
 
 
 async def test_backoff_then_connects_once_slack_answers(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
+    slack: FakeSocketMode, start: Start, registry: CollectorRegistry
 ) -> None:
     slack.fail_next("apps.connections.open", status=503, times=3)
-    made = SocketModeReceiver(
-        APP_TOKEN,
-        handler,
-        metrics=SocketModeMetrics(registry),
-        api_url=slack.base_url,
-        backoff=Backoff(first=0.01, factor=3.0, cap=10.0),
-        sleep=Waits(),
-        rand=lambda: 0.5,
-    )
-    await made.start()
-    try:
-        await connected(slack)
-        assert made.delays == pytest.approx([0.01, 0.03, 0.09])
-        assert made.last_error is None
-        assert sample(registry, "router_slack_socket_connect_failures_total", stage="url") == 3
-    finally:
-        await made.stop()
+    made = await start(backoff=Backoff(first=0.01, factor=3.0, cap=10.0))
+    await connected(slack)
+    assert made.delays == pytest.approx([0.01, 0.03, 0.09])
+    assert made.last_error is None
+    assert sample(registry, "router_slack_socket_connect_failures_total", stage="url") == 3
 
 
-async def test_a_rate_limit_is_waited_out(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
-) -> None:
+async def test_a_rate_limit_is_waited_out(slack: FakeSocketMode, start: Start) -> None:
     slack.fail_next("apps.connections.open", status=429, retry_after=7)
-    made = SocketModeReceiver(
-        APP_TOKEN, handler, metrics=SocketModeMetrics(registry), api_url=slack.base_url,
-        backoff=Backoff(first=0.01), sleep=Waits(), rand=lambda: 0.5,
-    )  # fmt: skip
-    await made.start()
-    try:
-        await connected(slack)
-        assert made.delays == [7.0]  # Retry-After, not the 0.01 s backoff
-    finally:
-        await made.stop()
+    made = await start()
+    await connected(slack)
+    assert made.delays == [7.0]  # Retry-After, not the 0.01 s backoff
 
 
 async def test_a_refused_websocket_gets_a_fresh_url(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
+    slack: FakeSocketMode, start: Start, registry: CollectorRegistry
 ) -> None:
     slack.refuse_websockets(2)
-    made = SocketModeReceiver(
-        APP_TOKEN,
-        handler,
-        metrics=SocketModeMetrics(registry),
-        api_url=slack.base_url,
-        backoff=Backoff(first=0.01),
-        sleep=Waits(),
-    )
-    await made.start()
-    try:
-        await connected(slack)
-        assert slack.refused_upgrades == 2
-        # each attempt asked for its own URL: a ticket opens one connection
-        assert len(slack.calls_to("apps.connections.open")) == 3
-        assert list(slack.tickets.values()) == [False, False, True]  # only the last opened
-        assert (
-            sample(registry, "router_slack_socket_connect_failures_total", stage="websocket") == 2
-        )
-    finally:
-        await made.stop()
+    await start()
+    await connected(slack)
+    assert slack.refused_upgrades == 2
+    # each attempt asked for its own URL: a ticket opens one connection
+    assert len(slack.calls_to("apps.connections.open")) == 3
+    assert list(slack.tickets.values()) == [False, False, True]  # only the last opened
+    assert sample(registry, "router_slack_socket_connect_failures_total", stage="websocket") == 2
 
 
 # ------------------------------------------------------------------ envelopes and acks
@@ -306,7 +279,7 @@ async def test_other_envelopes_are_acknowledged_and_ignored(
 
 
 async def test_a_slow_handler_is_acknowledged_before_it_finishes(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
+    slack: FakeSocketMode, start: Start, handler: Recorder, registry: CollectorRegistry
 ) -> None:
     release = asyncio.Event()
     finished: list[str] = []
@@ -317,22 +290,15 @@ async def test_a_slow_handler_is_acknowledged_before_it_finishes(
         return {"text": "too late to be seen"}
 
     handler.answer = slow
-    made = SocketModeReceiver(
-        APP_TOKEN, handler, metrics=SocketModeMetrics(registry), api_url=slack.base_url,
-        ack_within=0.05,
-    )  # fmt: skip
-    await made.start()
-    try:
-        await connected(slack)
-        envelope = await slack.send_envelope("slash_commands", slack.slash_command("help"))
-        await slack.wait_for(lambda: envelope in slack.acks)
-        assert slack.acks[envelope] is None  # acknowledged empty, within Slack's 3 s
-        assert finished == []
-        assert sample(registry, "router_slack_socket_acks_total", outcome="late") == 1
-        release.set()
-        await slack.wait_for(lambda: finished == [envelope])  # the work still completes
-    finally:
-        await made.stop()
+    await start(ack_within=0.05)
+    await connected(slack)
+    envelope = await slack.send_envelope("slash_commands", slack.slash_command("help"))
+    await slack.wait_for(lambda: envelope in slack.acks)
+    assert slack.acks[envelope] is None  # acknowledged empty, within Slack's 3 s
+    assert finished == []
+    assert sample(registry, "router_slack_socket_acks_total", outcome="late") == 1
+    release.set()
+    await slack.wait_for(lambda: finished == [envelope])  # the work still completes
 
 
 async def test_a_failing_handler_still_acknowledges(
@@ -397,12 +363,9 @@ async def test_a_dropped_connection_is_remade(
 
 
 async def test_stop_closes_the_connection(
-    slack: FakeSocketMode, handler: Recorder, registry: CollectorRegistry
+    slack: FakeSocketMode, start: Start, registry: CollectorRegistry
 ) -> None:
-    made = SocketModeReceiver(
-        APP_TOKEN, handler, metrics=SocketModeMetrics(registry), api_url=slack.base_url
-    )
-    await made.start()
+    made = await start()
     await connected(slack)
     await made.stop()
     await slack.wait_for(lambda: slack.open_connections() == [])
