@@ -59,6 +59,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack_channels import ChannelsAndViews
 
 __all__ = ["DEFAULT_SCOPES", "DEFAULT_USERS", "FakeSlack", "SlackCall", "SlackFault"]
 
@@ -71,6 +72,14 @@ DEFAULT_SCOPES: frozenset[str] = frozenset(
         "channels:history",
         "groups:history",
         "im:history",
+        # the rest of the app manifest: the slash command, incident channels, bookmarks
+        "commands",
+        "channels:manage",
+        "groups:write",
+        "channels:read",
+        "groups:read",
+        "bookmarks:write",
+        "bookmarks:read",
     }
 )
 
@@ -139,7 +148,7 @@ class _ApiError(Exception):
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeSlack(LoopbackServer):
+class FakeSlack(ChannelsAndViews, LoopbackServer):
     """Slack Web API on 127.0.0.1 with a random port.
 
     Args:
@@ -229,6 +238,9 @@ class FakeSlack(LoopbackServer):
             ),
             "users.info": (self._users_info, frozenset({"GET", "POST"}), "users:read"),
         }
+        # channels, bookmarks and modals: tests/fakes/slack_channels.py
+        self._init_channels_and_views()
+        self._methods.update(self._channel_methods())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -629,6 +641,8 @@ class FakeSlack(LoopbackServer):
         needed = {"C": "channels:history", "G": "groups:history", "D": "im:history"}.get(
             channel[:1]
         )
+        if needed == "channels:history" and self._is_private(channel):
+            needed = "groups:history"  # a private channel made now has a C id too
         if needed is None or not self._is_member(channel):
             raise _ApiError("channel_not_found")
         if needed not in self.scopes:
