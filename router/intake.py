@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,14 +72,19 @@ class Intake:
         self.on_committed = on_committed
 
     async def accept(
-        self, source: str, alerts: list[Alert], delivery_id: str | None = None
+        self, source: str, alerts: list[Alert], delivery_ids: Sequence[str] = ()
     ) -> IntakeResult:
+        """``delivery_ids``: names the sender gives this delivery (PagerDuty: the
+        webhook id and the event id); if any was seen before, it is a duplicate."""
         alerts = triage(alerts, self._triage)
         now = self._clock.now()
 
         def unit(tx: SqlTx) -> IntakeResult:
             result = IntakeResult(received=len(alerts))
-            if delivery_id is not None and not tx.remember_delivery(source, delivery_id, now):
+            # Every id is remembered, in this transaction: a later repeat under any
+            # one of them is known, whichever arrives first.
+            fresh = [tx.remember_delivery(source, d, now) for d in delivery_ids]
+            if not all(fresh):
                 result.duplicate_delivery = True
                 return result
             recorded = tx.record_alerts(alerts, now)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from router import duties
-from router.alerts import Alert, AlertChange, AlertStatus, short_hash
+from router.alerts import Alert, AlertChange, AlertStatus, Truncation, short_hash
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
 from router.messages import digest_message, page_message, refire_message, reminder_message
@@ -118,7 +118,11 @@ def _title(alerts: Sequence[Alert]) -> str:
     instances = sorted({a.labels["instance"] for a in alerts if "instance" in a.labels})
     if len(names) == 1 and len(instances) == 1:
         title += f" on {instances[0]}"
-    return title
+    # Label values have no length limit; Slack's message text has (40,000 characters).
+    return title if len(title) <= _TITLE_MAX else title[: _TITLE_MAX - 1] + "…"
+
+
+_TITLE_MAX = 200
 
 
 # -- alerts arrived -----------------------------------------------------------
@@ -133,13 +137,15 @@ def alerts_arrived(
     policy: Policy,
     storm: Storm,
     incident_open: bool = True,
+    truncation: Truncation | None = None,
 ) -> Outcome:
     """Alerts of one group were recorded.
 
     ``page`` is the group's active page, if any; ``page_alerts`` its pageable alerts as
     stored now; ``current_alerts`` the group's pageable alerts seen in this delivery
     (what a new page would show); ``changes`` what this delivery changed;
-    ``incident_open`` whether the incident declared from ``page`` is still open.
+    ``incident_open`` whether the incident declared from ``page`` is still open;
+    ``truncation`` the alerts of the group the sender left out of this delivery.
     """
     something_new = any(c in (AlertChange.NEW, AlertChange.REFIRED) for c in changes)
     firing_now = any(a.status is AlertStatus.FIRING for a in current_alerts)
@@ -147,24 +153,30 @@ def alerts_arrived(
     if page is None:
         if not (something_new and firing_now):
             return Outcome()  # repeats or resolutions of alerts nobody was paged for
-        return _open_page(current_alerts, now, policy, storm)
+        return _open_page(current_alerts, now, policy, storm, truncation)
     # Dismissed, or its incident is over: something new firing deserves a fresh look.
     finished = page.status is PageStatus.DISMISSED or (
         page.status is PageStatus.DECLARED and not incident_open
     )
     if finished and something_new and firing_now:
         retired = page.model_copy(update={"active": False, "version": page.version + 1})
-        outcome = _open_page(current_alerts, now, policy, storm)
+        outcome = _open_page(current_alerts, now, policy, storm, truncation)
         outcome.retire = retired
         return outcome
     if page.status is PageStatus.DECLARED and not incident_open:
         # Its incident is closed: the page steps aside quietly (no notes to a thread
         # nobody reads), and the next firing of the group pages afresh.
         return Outcome(page=page.model_copy(update={"active": False, "version": page.version + 1}))
-    return _update_page(page, changes, page_alerts, now, policy)
+    return _update_page(page, changes, page_alerts, now, policy, truncation)
 
 
-def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: Storm) -> Outcome:
+def _open_page(
+    alerts: Sequence[Alert],
+    now: datetime,
+    policy: Policy,
+    storm: Storm,
+    truncation: Truncation | None = None,
+) -> Outcome:
     firing = [a for a in alerts if a.status is AlertStatus.FIRING]
     group_key = firing[0].group_key
     page = Page(
@@ -173,7 +185,8 @@ def _open_page(alerts: Sequence[Alert], now: datetime, policy: Policy, storm: St
         source=firing[0].source.value,
         title=_title(firing),
         opened_at=now,
-        suggestion=suggest(firing, policy.severity),
+        suggestion=suggest(firing, policy.severity, truncation),
+        truncation=truncation,
     )
     page.pagerduty_dedup_key = f"{ROUTER_DEDUP_PREFIX}{page.key}"
     outcome = Outcome(page=page, new_page=True, events=["page_opened"])
@@ -336,18 +349,21 @@ def _update_page(
     alerts: Sequence[Alert],
     now: datetime,
     policy: Policy,
+    truncation: Truncation | None = None,
 ) -> Outcome:
-    if all(c is AlertChange.REPEAT for c in changes):
+    if all(c is AlertChange.REPEAT for c in changes) and truncation == page.truncation:
         return Outcome()  # Alertmanager resent the group; nothing to tell anyone
     page = page.model_copy(deep=True)
     page.version += 1
+    # Each message carries the whole group: its count of cut alerts is the current one.
+    page.truncation = truncation
     firing = [a for a in alerts if a.status is AlertStatus.FIRING]
     was_resolved = page.all_resolved
     page.all_resolved = not firing
     outcome = Outcome(page=page)
     if page.status is PageStatus.OPEN and firing:
         # The suggestion follows the evidence while nobody has decided yet.
-        page.suggestion = suggest(firing, policy.severity)
+        page.suggestion = suggest(firing, policy.severity, truncation)
     if page.status is PageStatus.DISMISSED and page.all_resolved:
         page.active = False  # dismissed and quiet: the group may page afresh later
     if page.digest_key is None:
@@ -500,6 +516,7 @@ def _declare(
         page_key=page.key,
         group_key=page.group_key,
         announce_job=_announce_key(number),
+        truncation=page.truncation,
     )
     outcome = Outcome(
         page=page,

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from router.alerts import Truncation
 from router.severity import Suggestion
 
 # dedup_key prefix of the PagerDuty Events the router triggers for its own pages; the
@@ -57,6 +58,8 @@ class Page(BaseModel):
     reason: str | None = None
     incident_number: int | None = None
     pagerduty_dedup_key: str | None = None
+    # Alerts of the group its sender cut from the latest message (max_alerts).
+    truncation: Truncation | None = None
     version: int = 0
 
     def may_decide(self, user: str, responders: frozenset[str]) -> bool:

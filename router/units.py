@@ -81,6 +81,9 @@ def after_alerts_recorded(
             policy,
             _storm(tx, now, policy) if may_open else Storm(),
             _incident_open(tx, page),
+            # A group's alerts in one delivery came in one message, which told them
+            # all the same thing about the alerts it left out.
+            records[0].alert.truncation,
         )
         persist(tx, outcome, now)
         outcomes.append(outcome)

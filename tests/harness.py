@@ -320,12 +320,15 @@ def _started(fake: FakeGitHub) -> bool:
 async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                          github: FakeGitHub | bool = False, repo: str = GITHUB_REPO,
                          config: Mapping[str, Any] | None = None,
+                         pagerduty_secret: str | None = None,
                          store: Callable[[Store], Store] | None = None,
                          **overrides: str) -> AsyncIterator[Harness]:  # fmt: skip
     """The router on a test server with its outbox worker, against FakeSlack and, with
     ``github`` (True: a private fake repo made here; or a FakeGitHub, started or not),
     against FakeGitHub through ``github.api_url``/``github.repo`` and ``GITHUB_TOKEN``.
     ``config`` is merged into the config document; ``overrides`` are env overrides;
+    ``config`` is merged into the config document; ``overrides`` are env overrides;
+    ``pagerduty_secret`` is ``PAGERDUTY_WEBHOOK_SECRET`` (PagerDuty webhooks);
     ``store`` wraps the configured store (e.g. in a ``FlakyStore``)."""
     own_slack = slack is None
     slack = slack or FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPS), users=USERS)
@@ -345,6 +348,7 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                                **overrides)  # fmt: skip
         secrets = Secrets(ALERTMANAGER_TOKEN=AM_TOKEN, SLACK_BOT_TOKEN=SLACK_TOKEN,
                           SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                          PAGERDUTY_WEBHOOK_SECRET=pagerduty_secret,
                           GITHUB_TOKEN=gh.token if gh is not None else None)  # fmt: skip
         engine = open_store(router.store.url)
         app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05,

@@ -1084,8 +1084,14 @@ def test_amtool_check_config() -> None:
 
 
 def test_slack_manifest() -> None:
+    from router.adapters.slack.scopes import BOT_SCOPES
+
     (manifest,) = _load(SLACK_MANIFEST)
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    # exactly the router's table of scopes (each with its reason)
+    assert set(scopes) == set(BOT_SCOPES)
+    assert len(scopes) == len(set(scopes))
+    assert {
         "chat:write",
         "im:write",
         "users:read",
@@ -1094,7 +1100,13 @@ def test_slack_manifest() -> None:
         "channels:history",  # looking up a post whose outcome is unknown
         "groups:history",
         "im:history",
-    }
+        "groups:write",  # private incident channels
+        "channels:manage",  # public ones
+        "channels:read",  # finding a channel whose creation's answer was lost
+        "groups:read",
+        "bookmarks:write",
+        "bookmarks:read",
+    } == set(scopes)
     interactivity = manifest["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     assert interactivity["request_url"] == "https://router.example.com/slack/interactions"
@@ -1105,6 +1117,31 @@ def test_slack_manifest() -> None:
     assert command["should_escape"] is True  # so @mentions arrive as user ids
     assert command["description"]
     assert manifest["settings"]["socket_mode_enabled"] is False
+
+
+def test_slack_manifest_says_why_each_scope() -> None:
+    lines = SLACK_MANIFEST.read_text().splitlines()
+    start = lines.index("    bot:")
+    scope_lines = [line for line in lines[start + 1 :] if line.startswith("      - ")]
+    assert len(scope_lines) == len(_load(SLACK_MANIFEST)[0]["oauth_config"]["scopes"]["bot"])
+    for line in scope_lines:
+        scope, _, why = line.removeprefix("      - ").partition("#")
+        assert len(why.strip()) > 10, f"{scope.strip()} has no reason"
+
+
+def test_slack_manifest_shows_socket_mode_too() -> None:
+    text = SLACK_MANIFEST.read_text()
+    marker = text.index("# SOCKET MODE")
+    block = "\n".join(
+        line.removeprefix("# ") for line in text[marker:].splitlines()[1:] if line.startswith("# ")
+    )
+    socket = yaml.safe_load(block)["settings"]
+    (manifest,) = _load(SLACK_MANIFEST)
+    assert socket["socket_mode_enabled"] is True
+    assert socket["interactivity"] == {"is_enabled": True}  # no request URL: none is exposed
+    assert set(socket) == set(manifest["settings"])  # the same keys, ready to swap in
+    assert "connections:write" in text and "SLACK_APP_TOKEN" in text
+    assert "slack.socket_mode: true" in text
 
 
 # ---------------------------------------------- the paths exist in the app

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from router.alerts import Alert, AlertChange, AlertStatus, Link, Source
+from router.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind, JobStatus, StoredJob
 from router.page import Page
@@ -395,7 +395,9 @@ class SqlTx:
         row = self._one(
             "INSERT INTO deliveries (source, delivery_id, received_at) VALUES (?, ?, ?)"
             " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING delivery_id",
-            (source, delivery_id, iso(now)),
+            # Ids are made of what senders send (Slack: action, message and user):
+            # bounded, or a long one could never be stored in the primary key.
+            (source, bounded_key(delivery_id), iso(now)),
         )
         return row is not None
 

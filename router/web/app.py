@@ -137,12 +137,14 @@ def create_app(
     app[SERVICES] = services
     app[WORKER] = worker
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
+    app.router.add_post("/webhooks/grafana", webhooks.grafana_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/slack/interactions", interactions.slack_interactions)
     app.router.add_post("/slack/commands", commands.slack_commands)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", health.openapi)
     app.cleanup_ctx.append(_store_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)

@@ -25,8 +25,9 @@ What it holds to, because the router's clients must cope with it:
   that went through a float no longer matches and gives ``message_not_found``.
 - Posting to a channel the bot has not joined gives ``not_in_channel``; a ``U...`` id
   posts into that user's DM channel, whose ``D...`` id is stable per user.
-- Only POST is accepted (GET also for ``users.lookupByEmail``). Any other verb gets
-  HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
+- ``users.info`` shows ``profile.email`` only with the ``users:read.email`` scope.
+- Only POST is accepted (GET also for ``users.lookupByEmail`` and ``users.info``). Any
+  other verb gets HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
   being strict, not Slack (Slack takes GET for most methods).
 - ``conversations.history`` (newest first) and ``conversations.replies`` (the parent,
   then its replies, oldest first) take GET or POST, need ``channels:history``,
@@ -58,6 +59,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack_channels import ChannelsAndViews
 
 __all__ = ["DEFAULT_SCOPES", "DEFAULT_USERS", "FakeSlack", "SlackCall", "SlackFault"]
 
@@ -70,6 +72,14 @@ DEFAULT_SCOPES: frozenset[str] = frozenset(
         "channels:history",
         "groups:history",
         "im:history",
+        # the rest of the app manifest: the slash command, incident channels, bookmarks
+        "commands",
+        "channels:manage",
+        "groups:write",
+        "channels:read",
+        "groups:read",
+        "bookmarks:write",
+        "bookmarks:read",
     }
 )
 
@@ -138,7 +148,7 @@ class _ApiError(Exception):
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeSlack(LoopbackServer):
+class FakeSlack(ChannelsAndViews, LoopbackServer):
     """Slack Web API on 127.0.0.1 with a random port.
 
     Args:
@@ -226,7 +236,11 @@ class FakeSlack(LoopbackServer):
                 frozenset({"GET", "POST"}),
                 "users:read.email",
             ),
+            "users.info": (self._users_info, frozenset({"GET", "POST"}), "users:read"),
         }
+        # channels, bookmarks and modals: tests/fakes/slack_channels.py
+        self._init_channels_and_views()
+        self._methods.update(self._channel_methods())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -627,6 +641,8 @@ class FakeSlack(LoopbackServer):
         needed = {"C": "channels:history", "G": "groups:history", "D": "im:history"}.get(
             channel[:1]
         )
+        if needed == "channels:history" and self._is_private(channel):
+            needed = "groups:history"  # a private channel made now has a C id too
         if needed is None or not self._is_member(channel):
             raise _ApiError("channel_not_found")
         if needed not in self.scopes:
@@ -680,6 +696,18 @@ class FakeSlack(LoopbackServer):
             if info.get("email", "").lower() == str(email).lower():
                 return {"user": self._user_object(uid, info)}
         raise _ApiError("users_not_found")
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = args.get("user")
+        if not uid:
+            raise _ApiError("invalid_arguments")
+        info = self.users.get(str(uid))
+        if info is None:
+            raise _ApiError("user_not_found")
+        user = self._user_object(str(uid), info)
+        if "users:read.email" not in self.scopes:
+            del user["profile"]["email"]  # Slack leaves it out without the scope
+        return {"user": user}
 
     # ------------------------------------------------------------------ method helpers
 
