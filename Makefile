@@ -9,7 +9,7 @@ CONFIG  ?= config/router.example.yaml
 export ALERTMANAGER_TOKEN ?= change-me
 export SLACK_SIGNING_SECRET ?= local-console-secret
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check bench soak fuzz clean
 
 $(BIN)/router: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,22 @@ bench: $(BIN)/router
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.paging
 	$(BIN)/python -m bench.replicas
+
+# The fault runs at full length (not in CI): 100 SIGKILL trials, PostgreSQL sessions
+# killed and connections refused, Slack away for 60 s, a full disk. Prints the figures.
+soak: $(BIN)/router
+	$(BIN)/python -m bench.faults
+
+# Mutated real requests of every endpoint, then schemathesis from the OpenAPI
+# description, each against a real `router serve`: zero 5xx, every answer documented.
+FUZZ_COUNT  ?= 20000
+FUZZ_STORES ?= sqlite postgres
+FUZZ_EXAMPLES ?= 500
+fuzz: $(BIN)/router
+	for store in $(FUZZ_STORES); do \
+		$(BIN)/python -m tests.fuzz.mutate --count $(FUZZ_COUNT) --store $$store || exit 1; \
+	done
+	$(BIN)/python -m tests.fuzz.schemathesis_run --max-examples $(FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

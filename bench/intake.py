@@ -103,8 +103,12 @@ DRAIN_TIMEOUT = 600.0  # seconds the router may take to apply a run's backlog
 # -- processes ---------------------------------------------------------------
 
 
-def paging_router(home: Path, db_path: Path, standins: StandIns, tag: str) -> Server:
-    """A router on ``db_path`` paging as the example configuration does."""
+def paging_router(home: Path, db_path: Path, standins: StandIns | None, tag: str) -> Server:
+    """A router on ``db_path`` paging as the example configuration does (without
+    ``standins``: no on-call, intake only)."""
+    if standins is None:
+        return router_server(home, f"sqlite:///{db_path}", tag=tag,
+                             launcher=["-c", _ROUTER_WITH_COMMIT_COUNT])  # fmt: skip
     config = example_paging(standins.slack.base_url, standins.pagerduty.events_url)
     return router_server(
         home, f"sqlite:///{db_path}", tag=tag, extra=config, env=standins.env,
@@ -676,8 +680,14 @@ class CrashCheck:
 
 
 def crash_check(
-    home: Path, standins: StandIns, count: int, concurrency: int, kill_after: float
+    home: Path,
+    count: int,
+    concurrency: int,
+    kill_after: float,
+    standins: StandIns | None = None,
 ) -> CrashCheck:
+    """SIGKILL a router under load, restart it on the same file, let its inbox drain,
+    and count: every acknowledged alert must be stored. ``standins``: paging on."""
     db_path = home / "crash.db"
     router = paging_router(home, db_path, standins, "crash")
     router.start()
@@ -907,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
             big = big_group(home, standins, 5000)
             print_big(big)
             standins.reset()
-            crash = crash_check(home, standins, crash_requests, min(16, concurrency), 1.0)
+            crash = crash_check(home, crash_requests, min(16, concurrency), 1.0, standins)
             print_crash(crash, min(16, concurrency))
             print_efficiency(found)
         except BenchError as exc:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Source(StrEnum):
     ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"  # Grafana alerting's webhook contact point
     PAGERDUTY = "pagerduty"
     SLACK = "slack"  # declared by a person with /incident declare
 
@@ -37,6 +38,22 @@ class Link(BaseModel):
     model_config = ConfigDict(frozen=True)
     href: str
     text: str
+
+
+class Truncation(BaseModel):
+    """Alerts of the group that the sender cut from its message (Alertmanager's and
+    Grafana's ``max_alerts``: ``truncatedAlerts``), which the router never sees.
+
+    ``labels`` are what every one of them certainly carries: the group's labels
+    (``groupLabels``). Not ``commonLabels``: both senders cut the list first and
+    compute ``commonLabels`` over the alerts they kept (Alertmanager
+    notify/webhook/webhook.go, Grafana receivers/webhook/v1/webhook.go), while every
+    alert of a group has the group's labels, sent or not."""
+
+    model_config = ConfigDict(frozen=True)
+    count: int
+    labels: dict[str, str] = Field(default_factory=dict)
+    sender: str = "Alertmanager"  # who cut them, as people know it
 
 
 class Alert(BaseModel):
@@ -61,6 +78,11 @@ class Alert(BaseModel):
     # False for alerts the policy sends elsewhere (a vulnerability not being actively
     # exploited follows the normal remediation process: recorded, never paged).
     pageable: bool = True
+    # What the message that carried this alert said about the alerts it left out;
+    # the same object on every alert of that message. Not stored with the alert: the
+    # page keeps the latest (each message carries the whole group, so the latest
+    # count is the current one).
+    truncation: Truncation | None = None
 
     @property
     def name(self) -> str:
@@ -93,10 +115,32 @@ def parse_time(value: str) -> datetime | None:
     text = _FRACTION.sub(lambda m: "." + m.group(1)[:6], value, count=1)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+        return parsed.replace(tzinfo=UTC)
+    try:
+        # Stored and compared in UTC; 9999-12-31T23:00:00-05:00 has no UTC year.
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value[:40]!r} is out of range in UTC") from exc
 
 
 def short_hash(text: str) -> str:
     """A stable short id for opaque keys (group keys are long and may hold label values)."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Keys (group keys, fingerprints, delivery ids) sit in unique indexes, and a
+# PostgreSQL B-tree entry holds at most 2,704 bytes: a longer key could never be
+# stored (its sender would retry forever). Longer ones keep a readable prefix and the
+# hash of the whole, which still tells every two keys apart.
+KEY_MAX_BYTES = 1024
+_KEY_PREFIX_CHARS = 192
+
+
+def bounded_key(text: str) -> str:
+    """``text`` if it fits an index entry, else a prefix and the SHA-256 of all of it."""
+    if len(text) * 4 <= KEY_MAX_BYTES:  # fits whatever its characters (UTF-8: 4 bytes at most)
+        return text
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= KEY_MAX_BYTES:
+        return text
+    return f"{text[:_KEY_PREFIX_CHARS]}…sha256:{hashlib.sha256(encoded).hexdigest()}"

@@ -17,7 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from router.config import ConfigError, RouterConfig, Secrets, check_startable, load_config
+from router.config import (
+    ConfigError,
+    RouterConfig,
+    Secrets,
+    check_startable,
+    config_warnings,
+    load_config,
+)
+from router.logs import limit_repeats
 
 
 def _load(args: argparse.Namespace) -> RouterConfig:
@@ -43,9 +51,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print("# secrets (from the environment; values never shown)")
     print(yaml.safe_dump(secrets.masked(), sort_keys=False).rstrip())
     problems = check_startable(config, secrets)
-    for problem in problems:
+    warnings = config_warnings(config)
+    for problem in problems + warnings:
         print(f"warning: {problem}", file=sys.stderr)
-    print("config ok" if not problems else "config ok, but serve would refuse to start")
+    if problems:
+        print("config ok, but serve would refuse to start")
+    elif warnings:
+        print(f"config ok, with {len(warnings)} warning(s) above")
+    else:
+        print("config ok")
     return 0
 
 
@@ -57,12 +71,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"router: {problem}", file=sys.stderr)
         return 2
+    # While a part is down the same warning would come per webhook and per retry.
+    repeats = limit_repeats()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(config, secrets))
     except RuntimeError as exc:  # a start-up check refused (e.g. a public tracking repo)
         print(f"router: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for repeat in repeats:
+            repeat.flush()
     return 0
 
 
@@ -90,10 +109,11 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
 
     from router.web.app import create_app
     from router.web.context import SERVICES
+    from router.web.protocol import Runner
 
     log = logging.getLogger("router")
     app = create_app(config, secrets)
-    runner = web.AppRunner(
+    runner = Runner(
         app,
         handle_signals=False,
         access_log=None,  # paths and codes are in metrics; keep the log for events
@@ -103,6 +123,8 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
     site = web.TCPSite(runner, config.server.host, config.server.port)
     await site.start()
     _quiet_garbage_collector()
+    for warning in config_warnings(config):
+        log.warning("%s", warning)
     loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
     log.info("listening on %s:%s (%s loop)", config.server.host, config.server.port, loop_name)
     stop = asyncio.Event()
@@ -148,8 +170,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     config = _load(args)
     try:
-        alerts = alertmanager.parse(json.loads(Path(args.file).read_text()))
-    except (OSError, json.JSONDecodeError) as exc:
+        alerts = alertmanager.parse_file(Path(args.file).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {args.file}: {exc}") from exc
     except PayloadError as exc:
         raise ConfigError(f"{args.file}: {exc.field or 'payload'}: {exc.message}") from exc
@@ -213,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate and print the effective config")
     oncall = sub.add_parser("oncall", help="who is on call now and the next handoffs")
     oncall.add_argument("--at", help="ISO time instead of now")
-    explain = sub.add_parser("explain", help="severity suggestion for an Alertmanager payload")
+    explain = sub.add_parser(
+        "explain", help="severity suggestion for an Alertmanager or Grafana payload"
+    )
     explain.add_argument("file")
     press = sub.add_parser("press", help="press a page button without Slack (console mode)")
     press.add_argument("action_id", help="e.g. page.declare")

@@ -27,7 +27,9 @@ HELP = """*`/incident` commands* (INC-<n> may be left out when one incident is o
 • `mitigated [INC-n]` · `resolve [INC-n] <summary>` · `postmortem done [INC-n]`
 • `help`: this list"""
 
-_ID = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
+_ID = re.compile(r"^INC-([0-9]+)$", re.IGNORECASE)
+# Incident numbers are stored as 32-bit integers; a longer number names none of them.
+_MAX_DIGITS = 9
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{6,})$")
 NEEDS_INCIDENT = frozenset(
     {"status", "severity", "comms", "handoff", "accept", "escalate", "vendor", "update",
@@ -47,6 +49,14 @@ class Command:
     user: str | None = None  # a mentioned person
     severity: Severity | None = None
     flag: Flag | None = None
+
+
+def incident_number(ref: str) -> int | None:
+    """``INC-<n>`` as its number; None when ``ref`` is not one (ASCII digits only:
+    ``"INC-²"`` is not an incident, and int() of it would raise)."""
+    match = _ID.match(ref)
+    digits = match.group(1) if match else ""
+    return int(digits) if digits and len(digits) <= _MAX_DIGITS else None
 
 
 def _user(token: str) -> str | None:
@@ -75,8 +85,11 @@ def parse(text: str) -> Command:
     if name not in NEEDS_INCIDENT:
         raise UsageError(f"Unknown command `{name}`. Try `/incident help`.")
     number = None
-    if rest and (match := _ID.match(rest[0])):
-        number, rest = int(match.group(1)), rest[1:]
+    if rest and _ID.match(rest[0]):
+        number = incident_number(rest[0])
+        if number is None:
+            raise UsageError(f"There is no {rest[0][:20]}.")
+        rest = rest[1:]
     free = " ".join(rest).strip()
     if name == "severity":
         if not rest or rest[0].lower() not in {s.value for s in Severity}:

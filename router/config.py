@@ -270,3 +270,16 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
     if secrets.SLACK_BOT_TOKEN and not secrets.SLACK_SIGNING_SECRET:
         problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
     return problems
+
+
+def config_warnings(config: RouterConfig) -> list[str]:
+    """What a valid config does that its operator probably does not mean
+    (``check-config`` prints them, ``serve`` logs them at start)."""
+    warnings = []
+    if config.oncall is None:
+        warnings.append(
+            "oncall: no on-call schedule is configured: alerts are recorded, but nobody "
+            "is paged and /incident commands do nothing (add an oncall section, as in "
+            "config/router.example.yaml)"
+        )
+    return warnings

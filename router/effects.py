@@ -11,6 +11,14 @@ message it edits). It never decides anything. It fails in one of two ways:
   surfaces it (metric, log, operator channel).
 
 ``classify_status`` is the one place HTTP status codes are sorted into these.
+
+An attempt whose outcome was never recorded (the store failed after the call, the
+process died during it) may have happened. Before such a job runs again the worker asks
+the adapter's ``find``: the result of the earlier attempt, if the other side shows it
+happened (a Slack message carrying the job's key in its metadata), or None, and the job
+runs again. ``find`` returns None when running again cannot do it twice (a GitHub issue
+is found by its marker before one is made, a PagerDuty event is deduplicated by its
+dedup_key, a message edit carries the whole message).
 """
 
 from __future__ import annotations
@@ -25,12 +33,21 @@ ResultLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 class RetryLater(Exception):
-    def __init__(self, reason: str, after: float | None = None, waiting: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        after: float | None = None,
+        waiting: bool = False,
+        in_doubt: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after  # seconds the other side asked us to wait, if it said
         # Waiting for another job to run first: not a failure, uses up no attempt.
         self.waiting = waiting
+        # The call may have been carried out all the same (no answer came): the next
+        # attempt looks first (``Adapter.find``).
+        self.in_doubt = in_doubt
 
 
 class PermanentFailure(Exception):
@@ -46,6 +63,11 @@ class Adapter(Protocol):
     system: str  # "slack", "github", "pagerduty": the metrics label
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]: ...
+
+    async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
+        """The result of an earlier attempt of ``job`` that did happen, else None. Fails
+        like ``run``; ``job.started_at`` bounds the search (it began no earlier)."""
+        ...
 
 
 def parse_retry_after(value: str | None) -> float | None:

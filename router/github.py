@@ -351,6 +351,12 @@ class GitHubAdapter:
             return await self._update(job, results)
         raise PermanentFailure(f"github adapter cannot run {job.kind} jobs")
 
+    async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
+        """None: ``run`` looks itself. An issue or a comment is searched by its marker
+        before one is made, and labels and state are set, not added, so running a job
+        that may have happened again does not do it twice."""
+        return None
+
     async def _issue(self, job: StoredJob) -> dict[str, Any]:
         payload = job.payload
         title = _str(payload, "title", "github.issue")

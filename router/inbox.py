@@ -42,7 +42,7 @@ from router.clock import Clock
 from router.intake import Intake, IntakeResult
 from router.jobs import Job, JobKind
 from router.metrics import Metrics
-from router.sources import PayloadError, alertmanager
+from router.sources import PayloadError, alertmanager, grafana
 from router.store import Store, StoreError
 from router.store.sql import SqlTx
 
@@ -51,7 +51,10 @@ log = logging.getLogger(__name__)
 INBOX_LOCK = "inbox"  # the advisory lock one processor at a time holds (PostgreSQL)
 
 # How each source's stored bodies become alerts (the webhook already checked them).
-PARSERS: dict[str, Callable[[bytes], list[Alert]]] = {"alertmanager": alertmanager.parse_raw}
+PARSERS: dict[str, Callable[[bytes], list[Alert]]] = {
+    "alertmanager": alertmanager.parse_raw,  # Grafana's version "1" too, sent there
+    "grafana": grafana.parse_raw,
+}
 
 
 @dataclass
@@ -202,7 +205,8 @@ class InboxProcessor:
                 # The webhook checked it, so this is a bug (or a stored body changed).
                 self._bury(tx, delivery.id, f"unreadable: {exc.field or ''} {exc.message}", now)
                 continue
-            by_source.setdefault(delivery.source, []).append((delivery.source, alerts))
+            source = alerts[0].source.value if alerts else delivery.source
+            by_source.setdefault(source, []).append((source, alerts))
             done.append(delivery.id)
             batch.lags.append(max(0.0, now.timestamp() - delivery.received_at))
         for source, deliveries in by_source.items():

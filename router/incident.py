@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from router.alerts import Truncation
 from router.severity import Severity, Suggestion
 
 
@@ -64,6 +65,8 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     resolution: str | None = None
+    # Alerts of its page's group that the sender had cut (max_alerts) when declared.
+    truncation: Truncation | None = None
     version: int = 0
 
     @property

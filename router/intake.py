@@ -84,13 +84,17 @@ class Intake:
 
     # -- the inbox ---------------------------------------------------------------
 
-    async def enqueue(self, source: str, body: bytes, statuses: Sequence[str]) -> None:
+    async def enqueue(
+        self, path: str, body: bytes, statuses: Sequence[str], source: str | None = None
+    ) -> None:
         """Commit a checked delivery as received, for ``router.inbox`` to process.
 
-        Returns once it is durable (SQLite: after the fsync that covers it);
-        ``statuses`` are its alerts' statuses, counted as received."""
+        Returns once it is durable (SQLite: after the fsync that covers it). ``path``:
+        the webhook it came to (how to read it); ``statuses`` its alerts' statuses,
+        counted as received from ``source`` (whose alerts they are; ``path`` if None)."""
         now = self._clock.now()
-        await self._run(lambda tx: tx.append_inbox(source, body, now))
+        await self._run(lambda tx: tx.append_inbox(path, body, now))
+        source = source or path
         self.enqueued += 1
         counted: dict[str, int] = {}
         for status in statuses:
@@ -120,13 +124,19 @@ class Intake:
     # -- inline ------------------------------------------------------------------
 
     async def accept(
-        self, source: str, alerts: list[Alert], delivery_id: str | None = None
+        self, source: str, alerts: list[Alert], delivery_ids: Sequence[str] = ()
     ) -> IntakeResult:
-        """The whole pipeline in the request's own transaction (2xx after its commit)."""
+        """The whole pipeline in the request's own transaction (2xx after its commit).
+
+        ``delivery_ids``: names the sender gives this delivery (PagerDuty: the webhook
+        id and the event id); if any was seen before, it is a duplicate."""
         now = self._clock.now()
 
         def unit(tx: SqlTx) -> IntakeResult:
-            if delivery_id is not None and not tx.remember_delivery(source, delivery_id, now):
+            # Every id is remembered, in this transaction: a later repeat under any
+            # one of them is known, whichever arrives first.
+            fresh = [tx.remember_delivery(source, d, now) for d in delivery_ids]
+            if not all(fresh):
                 return IntakeResult(duplicate_delivery=True, received=len(alerts))
             return self.process(tx, [(source, alerts)], now)
 

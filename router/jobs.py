@@ -55,3 +55,6 @@ class StoredJob(BaseModel):
     attempts: int
     status: JobStatus
     last_error: str | None = None
+    # Set when an earlier attempt called the adapter and recorded no outcome: the side
+    # effect may have happened, so the adapter looks before doing it again.
+    started_at: datetime | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from router import duties
-from router.alerts import Alert, AlertChange, AlertStatus, short_hash
+from router.alerts import Alert, AlertChange, AlertStatus, Truncation, short_hash
 from router.digest import PART_SIZE, Digest, DigestLine, part_key
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind
@@ -146,7 +146,11 @@ def _title(alerts: Sequence[Alert]) -> str:
     instances = sorted({a.labels["instance"] for a in alerts if "instance" in a.labels})
     if len(names) == 1 and len(instances) == 1:
         title += f" on {instances[0]}"
-    return title
+    # Label values have no length limit; Slack's message text has (40,000 characters).
+    return title if len(title) <= _TITLE_MAX else title[: _TITLE_MAX - 1] + "…"
+
+
+_TITLE_MAX = 200
 
 
 # -- alerts arrived -----------------------------------------------------------
@@ -161,6 +165,7 @@ def alerts_arrived(
     policy: Policy,
     storm: Storm,
     incident_open: bool = True,
+    truncation: Truncation | None = None,
 ) -> Outcome:
     """Alerts of one group were recorded.
 
@@ -168,7 +173,8 @@ def alerts_arrived(
     this delivery included (``PageAlerts``; given whenever there is a page);
     ``delivery`` the group's pageable alerts in this delivery, each as it stands now
     (what a new page would hold); ``changes`` what this delivery changed;
-    ``incident_open`` whether the incident declared from ``page`` is still open.
+    ``incident_open`` whether the incident declared from ``page`` is still open;
+    ``truncation`` the alerts of the group the sender left out of this delivery.
     """
     something_new = any(c in (AlertChange.NEW, AlertChange.REFIRED) for c in changes)
     firing_now = any(a.status is AlertStatus.FIRING for a in delivery)
@@ -176,14 +182,14 @@ def alerts_arrived(
     if page is None:
         if not (something_new and firing_now):
             return Outcome()  # repeats or resolutions of alerts nobody was paged for
-        return _open_page(delivery, now, policy, storm)
+        return _open_page(delivery, now, policy, storm, truncation)
     # Dismissed, or its incident is over: something new firing deserves a fresh look.
     finished = page.status is PageStatus.DISMISSED or (
         page.status is PageStatus.DECLARED and not incident_open
     )
     if finished and something_new and firing_now:
         retired = page.model_copy(update={"active": False, "version": page.version + 1})
-        outcome = _open_page(delivery, now, policy, storm)
+        outcome = _open_page(delivery, now, policy, storm, truncation)
         outcome.retire = retired
         return outcome
     if page.status is PageStatus.DECLARED and not incident_open:
@@ -192,10 +198,16 @@ def alerts_arrived(
         return Outcome(page=page.model_copy(update={"active": False, "version": page.version + 1}))
     if alerts is None:
         raise ValueError("a page's alerts are needed to update it")
-    return _update_page(page, changes, alerts, now, policy)
+    return _update_page(page, changes, alerts, now, policy, truncation)
 
 
-def _open_page(delivery: Sequence[Alert], now: datetime, policy: Policy, storm: Storm) -> Outcome:
+def _open_page(
+    delivery: Sequence[Alert],
+    now: datetime,
+    policy: Policy,
+    storm: Storm,
+    truncation: Truncation | None = None,
+) -> Outcome:
     alerts = PageAlerts.of(delivery, policy.paging.max_alerts_shown, policy.severity)
     firing = [a for a in delivery if a.status is AlertStatus.FIRING]
     group_key = firing[0].group_key
@@ -205,8 +217,9 @@ def _open_page(delivery: Sequence[Alert], now: datetime, policy: Policy, storm: 
         source=firing[0].source.value,
         title=_title(firing),
         opened_at=now,
-        suggestion=alerts.suggestion(policy.severity),
+        suggestion=alerts.suggestion(policy.severity, truncation),
         counts=alerts.counts,
+        truncation=truncation,
     )
     page.pagerduty_dedup_key = f"{ROUTER_DEDUP_PREFIX}{page.key}"
     outcome = Outcome(page=page, new_page=True, events=["page_opened"])
@@ -316,7 +329,6 @@ def digest_parts(
         if part >= digest.parts_posted:
             payload: dict[str, object] = {
                 "user": digest.assignee, "role": "digest", "text": text, "blocks": blocks,
-                "lane": digest.key,  # parts claimed together are posted in order
             }  # fmt: skip
             if part > 0:
                 payload["after"] = part_key(digest.key, part - 1)
@@ -367,9 +379,7 @@ def digest_timeout(
             user, len(waiting), part, waiting[start : start + PART_SIZE],
             escalated_from=digest.assignee,
         )  # fmt: skip
-        payload: dict[str, object] = {
-            "user": user, "role": role, "text": text, "blocks": blocks, "lane": key,
-        }  # fmt: skip
+        payload: dict[str, object] = {"user": user, "role": role, "text": text, "blocks": blocks}
         if part > 0:
             payload["after"] = part_key(key, part - 1)
         outcome.jobs.append(Job(kind=JobKind.SLACK_DM, key=part_key(key, part), payload=payload))
@@ -392,19 +402,26 @@ def _update_page(
     alerts: PageAlerts,
     now: datetime,
     policy: Policy,
+    truncation: Truncation | None = None,
 ) -> Outcome:
-    if all(c is AlertChange.REPEAT for c in changes) and page.counts == alerts.counts:
+    if (
+        all(c is AlertChange.REPEAT for c in changes)
+        and page.counts == alerts.counts
+        and truncation == page.truncation
+    ):
         return Outcome()  # Alertmanager resent the group; nothing to tell anyone
     page = _working_copy(page)
     page.version += 1
     page.counts = alerts.counts
+    # Each message carries the whole group: its count of cut alerts is the current one.
+    page.truncation = truncation
     was_resolved = page.all_resolved
     page.all_resolved = alerts.firing == 0
     outcome = Outcome(page=page)
     if page.status is PageStatus.OPEN and alerts.firing:
         # The suggestion follows the evidence while nobody has decided yet: the worst
         # firing alert's (an indexed row, not a pass over the group).
-        page.suggestion = alerts.suggestion(policy.severity)
+        page.suggestion = alerts.suggestion(policy.severity, truncation)
     if page.status is PageStatus.DISMISSED and page.all_resolved:
         page.active = False  # dismissed and quiet: the group may page afresh later
     if page.digest_key is None:
@@ -556,6 +573,7 @@ def _declare(
         page_key=page.key,
         group_key=page.group_key,
         announce_job=_announce_key(number),
+        truncation=page.truncation,
     )
     outcome = Outcome(
         page=page,

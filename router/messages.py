@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from router.alerts import AlertStatus
+from router.alerts import AlertStatus, Truncation
 from router.digest import DigestLine
 from router.incident import Incident
 from router.page import Page, PageAlerts, PageStatus
@@ -90,23 +90,38 @@ def severity_text(suggestion: Suggestion) -> str:
     return "\n".join(lines)
 
 
-def alert_lines(view: PageAlerts, max_shown: int) -> str:
+# Links per alert line: Grafana's dashboard, panel and silence, then the rule or runbook.
+_LINKS_SHOWN = 4
+# Whole lines only, under a section's 3,000 characters (a cut line breaks its links).
+_LINES_BUDGET = 2800
+
+
+def alert_lines(view: PageAlerts, max_shown: int, truncation: Truncation | None = None) -> str:
     """The counts, then the alerts shown (firing first, then newest), then how many
     more there are: a page of thousands reads as well as a page of one."""
-    lines = []
-    shown = view.shown[:max_shown]
-    for alert in shown:
+    summary = f"{view.firing} firing, {view.resolved} resolved"
+    if truncation is not None and truncation.count:
+        # The sender's max_alerts cut them: the on-call must know they exist.
+        summary += f", and {truncation.count} more not sent by {truncation.sender}"
+    lines: list[str] = []
+    used = len(summary) + 40  # room for the "…and N more" line
+    for alert in view.shown[:max_shown]:
         mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
         where = alert.labels.get("instance") or alert.labels.get("service") or ""
         detail = f" ({escape(where)})" if where else ""
-        links = " ".join(f"<{link.href}|{escape(link.text)}>" for link in alert.links[:3])
+        links = " ".join(
+            f"<{link.href}|{escape(link.text)}>" for link in alert.links[:_LINKS_SHOWN]
+        )
         reporter = alert.labels.get("reporter", "")
         if _USER_ID.match(reporter):  # reported in Slack: mention who, by id
             links += f" (reported by <@{reporter}>)"
-        lines.append(f"{mark} *{escape(alert.name)}*{detail}: {escape(alert.summary)} {links}")
-    if view.total > len(shown):
-        lines.append(f"…and {view.total - len(shown)} more")
-    summary = f"{view.firing} firing, {view.resolved} resolved"
+        line = f"{mark} *{escape(alert.name)}*{detail}: {escape(alert.summary)} {links}"
+        if lines and used + len(line) + 1 > _LINES_BUDGET:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if view.total > len(lines):
+        lines.append(f"…and {view.total - len(lines)} more")
     return summary + "\n" + "\n".join(lines)
 
 
@@ -122,7 +137,7 @@ def page_message(page: Page, alerts: PageAlerts, max_shown: int) -> tuple[str, l
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f":rotating_light: {page.title}")},
         _section("Suggested severity " + severity_text(page.suggestion)),
-        _section(alert_lines(alerts, max_shown)),
+        _section(alert_lines(alerts, max_shown, page.truncation)),
     ]
     paged = "; ".join(f"<@{p.user}> ({p.role}) at {_when(p.at)}" for p in page.paged)
     if paged:
@@ -323,7 +338,7 @@ def announcement(incident: Incident, alerts: PageAlerts, max_shown: int) -> tupl
             _section(f"Severity *{incident.severity.value}*: {escape(incident.severity_reason)}")
         )
     if alerts.total:
-        blocks.append(_section(alert_lines(alerts, max_shown)))
+        blocks.append(_section(alert_lines(alerts, max_shown, incident.truncation)))
     if incident.open:
         blocks += _incident_controls(incident)
     blocks.append(_context("Incident details are confidential. Updates go in this thread."))

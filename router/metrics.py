@@ -55,6 +55,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.http_errors = Counter(
+            "router_http_errors",
+            "Requests answered 500, by endpoint: a bug in the router (its log has the"
+            " traceback), never bad input, which gets a 4xx.",
+            ["endpoint"],
+            registry=r,
+        )
         self.rejections = Counter(
             "router_http_rejections",
             "Requests refused, by endpoint and reason (auth, signature, payload...).",
@@ -185,7 +192,8 @@ class Metrics:
         )
         self.jobs_run = Counter(
             "router_outbox_jobs",
-            "Job attempts, by kind and outcome (ok, retry, dead).",
+            "Job attempts, by kind and outcome (ok, retry, dead; found: an attempt whose"
+            " outcome was unknown had happened after all).",
             ["kind", "outcome"],
             registry=r,
         )

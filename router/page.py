@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from router.alerts import Alert, AlertStatus
+from router.alerts import Alert, AlertStatus, Truncation
 from router.severity import SeverityConfig, Suggestion, ranked, suggest
 
 # dedup_key prefix of the PagerDuty Events the router triggers for its own pages; the
@@ -69,11 +69,12 @@ class PageAlerts:
     def counts(self) -> AlertCounts:
         return AlertCounts(firing=self.firing, resolved=self.resolved)
 
-    def suggestion(self, config: SeverityConfig) -> Suggestion:
-        """The suggestion over every firing alert: the worst one's (``severity.order``)."""
-        if self.worst_suggestion is not None:
+    def suggestion(self, config: SeverityConfig, unseen: Truncation | None = None) -> Suggestion:
+        """The suggestion over every firing alert: the worst one's (``severity.order``),
+        and what the alerts the sender cut (``unseen``) certainly show."""
+        if self.worst_suggestion is not None and (unseen is None or not unseen.count):
             return self.worst_suggestion
-        return suggest([self.worst] if self.worst is not None else [], config)
+        return suggest([self.worst] if self.worst is not None else [], config, unseen)
 
     @classmethod
     def of(cls, alerts: Iterable[Alert], limit: int, config: SeverityConfig) -> PageAlerts:
@@ -113,6 +114,8 @@ class Page(BaseModel):
     reason: str | None = None
     incident_number: int | None = None
     pagerduty_dedup_key: str | None = None
+    # Alerts of the group its sender cut from the latest message (max_alerts).
+    truncation: Truncation | None = None
     version: int = 0
 
     def may_decide(self, user: str, responders: frozenset[str]) -> bool:

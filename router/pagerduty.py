@@ -117,6 +117,12 @@ class PagerDutyAdapter:
         returned = answer.get("dedup_key") if isinstance(answer, dict) else None
         return {"dedup_key": returned if isinstance(returned, str) and returned else dedup_key}
 
+    async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
+        """None: PagerDuty deduplicates by ``dedup_key``. A trigger sent again for an
+        alert that is still open joins it and pages nobody again; acknowledge and
+        resolve are idempotent. So an event whose outcome is unknown is sent again."""
+        return None
+
     def _scrub(self, text: str) -> str:
         # PagerDuty does not echo the key today; make sure a future message cannot leak it.
         return text.replace(self._routing_key, "<routing key>") if self._routing_key else text

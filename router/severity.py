@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -50,7 +51,7 @@ from pydantic import (
     model_validator,
 )
 
-from router.alerts import Alert
+from router.alerts import Alert, AlertStatus, Source, Truncation
 from router.strict import Strict
 
 __all__ = [
@@ -612,20 +613,65 @@ def order(alert: Alert, config: SeverityConfig) -> int:
     return ranked(alert, config)[0]
 
 
-def suggest(alerts: Iterable[Alert], config: SeverityConfig) -> Suggestion:
+def suggest(
+    alerts: Iterable[Alert], config: SeverityConfig, unseen: Truncation | None = None
+) -> Suggestion:
     """The suggestion for a page: the worst of its alerts' suggestions.
 
     Ties in severity go to the earlier rule in the config (any rule before the
     default), then to the earlier alert. All given alerts count, pageable or not,
     firing or resolved: filtering is the caller's job. No alerts: the default.
+
+    ``unseen``: alerts of the group that the sender cut from its message. All that
+    is known of them is the labels they share (``Truncation.labels``), so they
+    count as one more alert, judged only by the rules those labels decide.
     """
+    candidates = [_classify(alert, config) for alert in alerts]
+    if unseen is not None and unseen.count:
+        found = _classify_shared(unseen, config)
+        if found is not None:
+            candidates.append(found)
     best: tuple[tuple[int, int], Suggestion] | None = None
-    for alert in alerts:
-        index, suggestion = _classify(alert, config)
+    for index, suggestion in candidates:
         key = (-suggestion.severity.rank, index)
         if best is None or key < best[0]:
             best = (key, suggestion)
     return best[1] if best is not None else _default(config)
+
+
+UNSEEN_FINGERPRINT = "(not sent)"
+
+
+def _classify_shared(unseen: Truncation, config: SeverityConfig) -> tuple[int, Suggestion] | None:
+    """The rule each unseen alert matches first, when the shared labels decide it.
+
+    A rule is decided by the shared labels when each of its conditions tests a label
+    among them: every unseen alert carries those values, so the rule holds (or fails)
+    for all of them alike. Per alert the first matching rule wins, so the walk stops
+    at the first rule that holds; a rule the labels do not decide (an annotation,
+    another label) might hold for some unseen alerts and not others, and then nothing
+    certain can be said.
+
+    The alerts that were sent carry the same group labels, so whenever one of them is
+    firing it already brings this evidence; it tells something new when none is."""
+    # Only labels, annotations and the fingerprint are read by the conditions.
+    alert = Alert.model_construct(
+        source=Source.ALERTMANAGER,
+        group_key="",
+        fingerprint=UNSEEN_FINGERPRINT,
+        status=AlertStatus.FIRING,
+        starts_at=datetime.min.replace(tzinfo=UTC),
+        labels=unseen.labels,
+    )
+    for index, rule in enumerate(config.rules):
+        if not all(c.kind == "label" and c.key in unseen.labels for c in rule.match):
+            return None
+        evidence = rule.matches(alert)
+        if evidence is not None:
+            return index, Suggestion(
+                severity=rule.severity, clause=rule.clause, rule=rule.name, evidence=evidence
+            )
+    return None  # no rule holds: the default, which the caller has already
 
 
 # --- the default rules -----------------------------------------------------------------

@@ -177,6 +177,8 @@ def _alerts_arrived(
         policy,
         _storm(tx, now, policy) if may_open else Storm(),
         _incident_open(tx, page),
+        # Each message tells what it left out of the group: the latest is the current.
+        records[-1].alert.truncation,
     )
 
 

@@ -6,7 +6,8 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,23 @@ def pd_event(event_type: str = "incident.triggered", event_id: str | None = None
 
 def postgres_url() -> str:
     return os.environ.get("ROUTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A store URL on the test PostgreSQL in a schema of its own, dropped afterwards
+    (the server is shared: nothing else of it is touched)."""
+    import psycopg
+
+    schema = prefix + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in postgres_url() else "?"
+    try:
+        yield f"{postgres_url()}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

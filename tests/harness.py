@@ -30,6 +30,7 @@ from router.incident import Incident
 from router.jobs import JobKind, JobStatus, StoredJob
 from router.metrics import Metrics
 from router.slack.signing import sign
+from router.store import Store, open_store
 from router.web.app import WORKER, create_app
 from router.web.context import SERVICES
 from tests.conftest import AM_TOKEN, T0
@@ -211,11 +212,13 @@ class Harness:
         self.kick()
 
     async def settle(self, horizon: float = 5.0, within: float = 10.0) -> None:
-        """Let the outbox run until no job is due or running. Jobs waiting a few seconds
-        (at most ``horizon``: another job's result, a short backoff) are brought due by
+        """Let the inbox drain and the outbox run until no job is due or running. Jobs
+        waiting a few seconds (at most ``horizon``: another job's result, a short
+        backoff, an edit spaced by ``paging.edit_interval_seconds``) are brought due by
         stepping the frozen clock to them; timers are never brought forward."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        await inbox_drained(self.store, within)
         while True:
             now = self.clock.now()
             jobs: list[StoredJob] = await self.store.run(lambda tx: tx.jobs())
@@ -337,11 +340,16 @@ def _started(fake: FakeGitHub) -> bool:
 async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                          github: FakeGitHub | bool = False, repo: str = GITHUB_REPO,
                          config: Mapping[str, Any] | None = None,
+                         pagerduty_secret: str | None = None,
+                         store: Callable[[Store], Store] | None = None,
                          **overrides: str) -> AsyncIterator[Harness]:  # fmt: skip
     """The router on a test server with its outbox worker, against FakeSlack and, with
     ``github`` (True: a private fake repo made here; or a FakeGitHub, started or not),
     against FakeGitHub through ``github.api_url``/``github.repo`` and ``GITHUB_TOKEN``.
-    ``config`` is merged into the config document; ``overrides`` are env overrides."""
+    ``config`` is merged into the config document; ``overrides`` are env overrides;
+    ``config`` is merged into the config document; ``overrides`` are env overrides;
+    ``pagerduty_secret`` is ``PAGERDUTY_WEBHOOK_SECRET`` (PagerDuty webhooks);
+    ``store`` wraps the configured store (e.g. in a ``FlakyStore``)."""
     own_slack = slack is None
     slack = slack or FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPS), users=USERS)
     gh = fake_github(repo=repo) if github is True else github or None
@@ -360,8 +368,11 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                                **overrides)  # fmt: skip
         secrets = Secrets(ALERTMANAGER_TOKEN=AM_TOKEN, SLACK_BOT_TOKEN=SLACK_TOKEN,
                           SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                          PAGERDUTY_WEBHOOK_SECRET=pagerduty_secret,
                           GITHUB_TOKEN=gh.token if gh is not None else None)  # fmt: skip
-        app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05)
+        engine = open_store(router.store.url)
+        app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05,
+                         store=store(engine) if store else engine)  # fmt: skip
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         try:
             await client.start_server()  # raises if the app refuses to start

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from router.cli import main
-from router.config import ConfigError, Secrets, check_startable, load_config
+from router.config import ConfigError, Secrets, check_startable, config_warnings, load_config
 
 REJECTED = sorted(Path(__file__).parent.joinpath("fixtures/config/rejected").glob("*.yaml"))
 EXAMPLE = Path(__file__).parents[1] / "config" / "router.example.yaml"
@@ -127,3 +127,21 @@ def test_check_config_masks_the_database_password(
     out = capsys.readouterr().out
     assert "hunter2" not in out
     assert "postgresql://router:***@db:5432/router" in out
+
+
+def test_check_config_names_a_missing_oncall_section(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without oncall the router starts and pages nobody: check-config says so."""
+    monkeypatch.setenv("ALERTMANAGER_TOKEN", "t")
+    path = Path(__file__).parent / "fixtures/config/no_oncall.yaml"
+    assert main(["check-config", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    [line] = [line for line in captured.err.splitlines() if "oncall" in line]
+    assert line.startswith("warning: oncall: no on-call schedule is configured")
+    assert "nobody is paged" in line
+    assert captured.out.rstrip().endswith("config ok, with 1 warning(s) above")
+
+
+def test_the_example_config_has_no_warnings() -> None:
+    assert config_warnings(load_config(EXAMPLE, {})) == []

@@ -780,3 +780,77 @@ async def test_github_wait_for(gh: FakeGitHub, github_client: GithubFactory) -> 
     assert issues[0]["title"] == "late"
     with pytest.raises(AssertionError, match="late"):
         await gh.wait_for(lambda: len(gh.issues("org/ops")) > 1, timeout=0.05)
+
+
+# ------------------------------------------------------------ conversations.history
+
+
+async def test_history_pages_newest_first_with_metadata_only_when_asked(
+    slack: FakeSlack, web_client: AsyncWebClient
+) -> None:
+    posted = []
+    for i in range(5):
+        meta = {"event_type": "router_job", "event_payload": {"job": f"k{i}"}}
+        answer = await web_client.chat_postMessage(
+            channel="C0INCIDENTS", text=f"m{i}", metadata=meta
+        )
+        posted.append(answer["ts"])
+    # a reply in a thread is not part of the channel's history
+    await web_client.chat_postMessage(channel="C0INCIDENTS", text="reply", thread_ts=posted[0])
+
+    first = await web_client.conversations_history(channel="C0INCIDENTS", limit=2)
+    assert slack.calls_to("conversations.history")[0].http_method == "GET"
+    assert [m["ts"] for m in first["messages"]] == [posted[4], posted[3]]
+    assert first["has_more"] is True and all("metadata" not in m for m in first["messages"])
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = await web_client.conversations_history(
+        channel="C0INCIDENTS", limit=10, cursor=cursor, include_all_metadata=True
+    )
+    assert [m["ts"] for m in rest["messages"]] == [posted[2], posted[1], posted[0]]
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    assert rest["messages"][0]["metadata"] == {
+        "event_type": "router_job",
+        "event_payload": {"job": "k2"},
+    }
+    since = await web_client.conversations_history(channel="C0INCIDENTS", oldest=posted[2])
+    assert [m["ts"] for m in since["messages"]] == [posted[4], posted[3]]  # oldest exclusive
+
+
+async def test_replies_put_the_parent_first_then_the_thread(
+    slack: FakeSlack, web_client: AsyncWebClient
+) -> None:
+    parent = (await web_client.chat_postMessage(channel="C0INCIDENTS", text="p"))["ts"]
+    meta = {"event_type": "router_job", "event_payload": {"job": "r1"}}
+    reply = await web_client.chat_postMessage(
+        channel="C0INCIDENTS", text="r", thread_ts=parent, metadata=meta
+    )
+    answer = await web_client.conversations_replies(
+        channel="C0INCIDENTS", ts=parent, include_all_metadata=True
+    )
+    assert [m["ts"] for m in answer["messages"]] == [parent, reply["ts"]]
+    assert answer["messages"][1]["metadata"]["event_payload"] == {"job": "r1"}
+    with pytest.raises(SlackApiError) as err:
+        await web_client.conversations_replies(channel="C0INCIDENTS", ts="1.000001")
+    assert err.value.response["error"] == "thread_not_found"
+
+
+async def test_history_needs_the_scope_of_the_kind_of_conversation() -> None:
+    scopes = {"chat:write", "im:write", "channels:history"}
+    async with FakeSlack(token=SLACK_TOKEN, scopes=scopes) as fake:
+        client = AsyncWebClient(token=SLACK_TOKEN, base_url=fake.base_url)
+        await client.conversations_history(channel="C0INCIDENTS")
+        dm = (await client.conversations_open(users=JANE))["channel"]["id"]
+        with pytest.raises(SlackApiError) as err:
+            await client.conversations_history(channel=dm)
+        assert err.value.response["error"] == "missing_scope"
+        assert err.value.response["needed"] == "im:history"
+        with pytest.raises(SlackApiError) as err:
+            await client.conversations_history(channel="C0NOSUCH")
+        assert err.value.response["error"] == "channel_not_found"
+
+
+async def test_post_message_refuses_malformed_metadata(web_client: AsyncWebClient) -> None:
+    for bad in ({"event_type": "has space", "event_payload": {}}, {"event_type": "x"}):
+        with pytest.raises(SlackApiError) as err:
+            await web_client.chat_postMessage(channel="C0INCIDENTS", text="t", metadata=bad)
+        assert err.value.response["error"] == "invalid_metadata_format"

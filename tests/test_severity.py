@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from router.alerts import Alert, AlertStatus, Source
+from router.alerts import Alert, AlertStatus, Source, Truncation
 from router.severity import (
     DEFAULT_RULES,
     POLICY_CLAUSES,
+    UNSEEN_FINGERPRINT,
     Condition,
     Evidence,
     Rule,
@@ -777,3 +778,52 @@ def test_the_worst_alert_by_order_carries_the_suggestion_of_them_all() -> None:
         assert suggest([worst], DEFAULT_RULES) == suggest(alerts, DEFAULT_RULES), alerts
         view = PageAlerts.of(alerts, 10, DEFAULT_RULES)
         assert view.suggestion(DEFAULT_RULES) == suggest(alerts, DEFAULT_RULES)
+
+
+# --- alerts the sender cut (max_alerts) -------------------------------------------------
+
+OUTAGE_BY_SERVICE = config(
+    rule("payments-outage", "critical", match=[{"label": "service", "equals": "payments"}]),
+    rule(
+        "warning",
+        "medium",
+        "unauthorized activity detected",
+        match=[{"label": "severity", "equals": "warning"}],
+    ),
+)
+
+
+def test_unseen_alerts_count_by_the_rule_their_shared_labels_decide() -> None:
+    # No alert that was sent fires: what the cut ones certainly carry still tells.
+    unseen = Truncation(count=7, labels={"service": "payments", "alertname": "Down"})
+    suggestion = suggest([], OUTAGE_BY_SERVICE, unseen)
+    assert (suggestion.severity, suggestion.rule) == (CRITICAL, "payments-outage")
+    [evidence] = suggestion.evidence
+    assert (evidence.key, evidence.value, evidence.fingerprint) == (
+        "service", "payments", UNSEEN_FINGERPRINT,
+    )  # fmt: skip
+
+
+def test_unseen_alerts_say_nothing_when_an_earlier_rule_is_undecided() -> None:
+    # The first rule tests a label the group does not share: a cut alert might match
+    # it first (medium), or not (critical). Nothing certain, so no evidence.
+    rules = config(
+        rule(
+            "warning",
+            "medium",
+            "unauthorized activity detected",
+            match=[{"label": "severity", "equals": "warning"}],
+        ),
+        rule("payments-outage", "critical", match=[{"label": "service", "equals": "payments"}]),
+    )
+    unseen = Truncation(count=7, labels={"service": "payments"})
+    assert suggest([], rules, unseen) == suggest([], rules)
+
+
+def test_unseen_alerts_never_lower_what_the_sent_alerts_show() -> None:
+    sent = alert({"service": "payments", "severity": "warning"})
+    unseen = Truncation(count=3, labels={"severity": "warning"})
+    with_unseen = suggest([sent], OUTAGE_BY_SERVICE, unseen)
+    assert with_unseen == suggest([sent], OUTAGE_BY_SERVICE)
+    assert with_unseen.severity is CRITICAL
+    assert suggest([sent], OUTAGE_BY_SERVICE, Truncation(count=0, labels={})) == with_unseen

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import types
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -263,20 +263,30 @@ async def test_wrong_token_is_permanent_invalid_auth(slack: FakeSlack):
     assert raised.value.reason == "slack conversations.open: invalid_auth"
 
 
-async def test_server_error_is_retried_later(
+async def test_server_error_on_a_new_message_goes_back_to_the_outbox_in_doubt(
     slack: FakeSlack, adapter: SlackAdapter, no_jitter: None
 ):
-    slack.fail_next("chat.postMessage", status=500, times=2)
-    with pytest.raises(RetryLater, match="HTTP 500"):
+    # A 500 does not say whether the message was posted: no second post in the same
+    # call; the outbox looks in the history first (SlackAdapter.find).
+    slack.fail_next("chat.postMessage", status=500)
+    with pytest.raises(RetryLater, match="HTTP 500") as raised:
         await post(adapter, channel=CHANNEL, text="x")
-    assert len(slack.calls_to("chat.postMessage")) == 2  # one quick retry in process
+    assert raised.value.in_doubt
+    assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-async def test_single_server_error_is_absorbed(
+async def test_server_error_on_an_edit_is_retried_in_process_once(
     slack: FakeSlack, adapter: SlackAdapter, no_jitter: None
 ):
-    slack.fail_next("chat.postMessage", status=503)
-    assert (await post(adapter, channel=CHANNEL, text="x"))["channel"] == CHANNEL
+    posted = await post(adapter, channel=CHANNEL, text="x")
+    slack.fail_next("chat.update", status=503)
+    edit = job(JobKind.SLACK_UPDATE, {"target": "posted", "seq": 1, "text": "y"})
+    result = await adapter.run(edit, lookup({"posted": posted}))
+    assert result == posted
+    assert [c.status for c in slack.calls_to("chat.update")] == [503, 200]
+    slack.fail_next("chat.update", status=500, times=2)
+    with pytest.raises(RetryLater, match="HTTP 500"):
+        await adapter.run(edit, lookup({"posted": posted}))
 
 
 async def test_connection_refused_is_retried_later(no_jitter: None):
@@ -343,3 +353,70 @@ async def test_dms_to_one_person_open_their_channel_once(
         await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
     await adapter.run(job(JobKind.SLACK_DM, dm), lookup())
     assert len(slack.calls_to("conversations.open")) == 2
+
+
+# ------------------------------------------------------------ unknown outcomes
+
+
+def started(j: StoredJob) -> StoredJob:
+    """``j`` as claimed after an attempt that began just before the fake's first ts."""
+    at = datetime.fromtimestamp(1_700_000_000, UTC) - timedelta(seconds=1)
+    return j.model_copy(update={"started_at": at})
+
+
+async def test_posts_carry_their_job_key_in_metadata(slack: FakeSlack, adapter: SlackAdapter):
+    await adapter.run(
+        job(JobKind.SLACK_DM, {"user": JANE, "text": "x"}, key="page:p1:dm"), lookup()
+    )
+    [dm] = slack.dms_to(JANE)
+    assert dm["metadata"] == {"event_type": "router_job", "event_payload": {"job": "page:p1:dm"}}
+
+
+async def test_find_pages_through_the_history_to_the_message_of_the_job(
+    slack: FakeSlack, adapter: SlackAdapter
+):
+    mine = await adapter.run(
+        job(JobKind.SLACK_POST, {"channel": CHANNEL, "text": "x"}, "mine"), lookup()
+    )
+    for i in range(250):  # newer messages: the history comes newest first, 200 a page
+        await adapter.run(
+            job(JobKind.SLACK_POST, {"channel": CHANNEL, "text": "y"}, f"o{i}"), lookup()
+        )
+    found = await adapter.find(
+        started(job(JobKind.SLACK_POST, {"channel": CHANNEL}, "mine")), lookup()
+    )
+    assert found == mine
+    calls = slack.calls_to("conversations.history")
+    assert len(calls) == 2 and calls[1].args["cursor"]
+    assert (
+        await adapter.find(
+            started(job(JobKind.SLACK_POST, {"channel": CHANNEL}, "never")), lookup()
+        )
+        is None
+    )
+
+
+async def test_find_looks_in_the_dm_and_in_a_thread(slack: FakeSlack, adapter: SlackAdapter):
+    dm = await adapter.run(job(JobKind.SLACK_DM, {"user": JANE, "text": "x"}, "dm"), lookup())
+    assert await adapter.find(started(job(JobKind.SLACK_DM, {"user": JANE}, "dm")), lookup()) == dm
+    root = await post(adapter, channel=CHANNEL, text="root")
+    results = lookup({"announce": root})
+    reply = job(JobKind.SLACK_POST, {"thread_of": "announce", "text": "r"}, "reply")
+    posted = await adapter.run(reply, results)
+    assert await adapter.find(started(reply), results) == posted
+    assert slack.calls_to("conversations.replies")
+    # an edit or a job that never started has nothing to look for
+    edit = job(JobKind.SLACK_UPDATE, {"target": "announce", "text": "e"}, "edit")
+    assert await adapter.find(started(edit), results) is None
+    assert await adapter.find(reply, results) is None
+
+
+async def test_a_post_with_no_answer_may_have_happened(slack: FakeSlack, adapter: SlackAdapter):
+    slack.fail_next("chat.postMessage", status=502)
+    with pytest.raises(RetryLater) as raised:
+        await post(adapter, channel=CHANNEL, text="x")
+    assert raised.value.in_doubt is True
+    slack.fail_next("chat.postMessage", status=429, retry_after=30)
+    with pytest.raises(RetryLater) as raised:
+        await post(adapter, channel=CHANNEL, text="x")
+    assert raised.value.in_doubt is False  # turned away: it did not happen

@@ -452,3 +452,49 @@ async def test_the_storm_migration_gives_an_open_page_its_alerts(name: str, tmp_
         if drop is not None:
             with psycopg.connect(postgres_url(), autocommit=True) as admin:
                 admin.execute(f"DROP SCHEMA {drop} CASCADE")
+
+
+async def test_a_started_job_stays_in_doubt_until_an_outcome_is_recorded(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job(k) for k in "abcd"], T0))
+    a, b, c, d = await engine.run(lambda tx: tx.claim_jobs("w", T0, 4, 30))
+    assert all(job.started_at is None for job in (a, b, c, d))
+    until = T0 + timedelta(seconds=30)
+    for job in (a, b, c, d):
+        assert await engine.run(lambda tx, j=job: tx.extend_claim(j.id, "w", until, start=T0))
+    later = T0 + timedelta(seconds=5)
+    # a second start keeps the first: a look-up must cover every attempt
+    assert await engine.run(lambda tx: tx.extend_claim(d.id, "w", until, start=later))
+    await engine.run(lambda tx: tx.finish_job(a.id, "w", {"ts": "1"}, later))
+    await engine.run(lambda tx: tx.retry_job(b.id, "w", later, "HTTP 503", later))
+    await engine.run(
+        lambda tx: tx.retry_job(c.id, "w", later, "look-up failed", later, in_doubt=True)
+    )
+    # what a crashed worker or a failed commit left: given back, still in doubt
+    assert await engine.run(lambda tx: tx.release_jobs("w", later)) == 1
+    jobs = {job.key: job for job in await engine.run(lambda tx: tx.jobs())}
+    assert [jobs[k].started_at for k in "ab"] == [None, None]
+    assert jobs["c"].started_at == T0 and jobs["d"].started_at == T0
+    again = await engine.run(lambda tx: tx.claim_jobs("w2", later, 4, 30))
+    assert {job.key: job.started_at for job in again} == {"b": None, "c": T0, "d": T0}
+
+
+async def test_release_keeps_the_claims_the_worker_still_holds(engine: Store) -> None:
+    await engine.run(lambda tx: tx.enqueue([_job(k) for k in "abc"], T0))
+    a, b, c = await engine.run(lambda tx: tx.claim_jobs("w", T0, 3, 30))
+    assert await engine.run(lambda tx: tx.release_jobs("w", T0, keep=[a.id, c.id])) == 1
+    [freed] = await engine.run(lambda tx: tx.claim_jobs("w2", T0, 3, 30))
+    assert freed.id == b.id and freed.attempts == 1  # the released claim cost no attempt
+    assert await engine.run(lambda tx: tx.finish_job(a.id, "w", {}, T0)) is True
+
+
+async def test_jobs_due_together_are_claimed_in_the_order_they_were_made(engine: Store) -> None:
+    resume = T0 + timedelta(seconds=30)
+    await engine.run(lambda tx: tx.enqueue([_job(f"j{i}") for i in range(6)], T0))
+    jobs = await engine.run(lambda tx: tx.claim_jobs("w", T0, 6, 30))
+    # held back to the same moment in reverse order (e.g. while Slack was down)
+    for job in reversed(jobs):
+        await engine.run(
+            lambda tx, j=job: tx.retry_job(j.id, "w", resume, "paused", T0, postpone=True)
+        )
+    again = await engine.run(lambda tx: tx.claim_jobs("w", resume, 6, 30))
+    assert [job.key for job in again] == [f"j{i}" for i in range(6)]

@@ -18,6 +18,15 @@ claim could lapse and another replica post the same message), so a longer wait g
 back to the outbox as ``RetryLater(after=...)``.
 
 Reasons carry the method and Slack's error code, never message text (confidential).
+
+Unknown outcomes. Every message the router posts carries its job's key in Slack message
+metadata (``event_type: router_job``). A job whose earlier attempt may have posted
+(``Adapter.find``) is looked up in the conversation's history (``conversations.history``,
+or ``conversations.replies`` for a thread) since that attempt began, with
+``include_all_metadata``: a message found is the job's result, and nothing is posted
+again. That needs the ``channels:history``, ``groups:history`` and ``im:history`` scopes.
+An edit (``chat.update``) carries the whole message, so running it again is harmless; a
+``response_url`` reply cannot be looked up and is sent again.
 """
 
 from __future__ import annotations
@@ -48,6 +57,14 @@ from router.effects import (
     require_result,
 )
 from router.jobs import JobKind, StoredJob
+
+# Message metadata naming the job that posted a message, so a retry can find it.
+METADATA_EVENT = "router_job"
+# How far the history is read back before the attempt began (clocks differ), and
+# at most how much of it: a look-up is bounded, and "not found" then runs the job.
+LOOKUP_MARGIN_SECONDS = 300.0
+LOOKUP_PAGE_SIZE = 200
+LOOKUP_PAGES = 5
 
 SLACK_KINDS: frozenset[JobKind] = frozenset(
     {JobKind.SLACK_DM, JobKind.SLACK_POST, JobKind.SLACK_UPDATE, JobKind.SLACK_RESPOND}
@@ -81,13 +98,17 @@ def slack_failure(method: str, exc: BaseException) -> RetryLater | PermanentFail
             verdict = classify_status(status, what, retry_after)
             if isinstance(verdict, RetryLater):
                 reason = f"{what}: {error} (HTTP {status})" if error else verdict.reason
-                return RetryLater(reason, verdict.after)
+                # A 5xx may come after the work was done; a 429 was turned away.
+                return RetryLater(reason, verdict.after, in_doubt=status >= 500)
             return PermanentFailure(f"{what}: {error or f'HTTP {status}'}")
         if error in TRANSIENT_ERRORS:
             return RetryLater(f"{what}: {error}", parse_retry_after(retry_after))
         return PermanentFailure(f"{what}: {error or 'unexpected response'}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return RetryLater(f"{what}: {type(exc).__name__}")  # never reached Slack
     if isinstance(exc, aiohttp.ClientError | TimeoutError):
-        return RetryLater(f"{what}: {type(exc).__name__}")
+        # Sent, but no answer: Slack may have carried it out.
+        return RetryLater(f"{what}: {type(exc).__name__}", in_doubt=True)
     return PermanentFailure(f"{what}: {type(exc).__name__}")
 
 
@@ -112,6 +133,31 @@ class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         return after is None or after <= self.max_wait
 
 
+class IdempotentServerErrorRetry(AsyncServerErrorRetryHandler):
+    """slack_sdk's quick retry of a 500/503, except for a new message.
+
+    A 500 or 503 does not say whether Slack posted the message. Posting again in the
+    same call could post it twice; instead ``chat.postMessage`` goes back to the
+    outbox as "may have happened", and the outbox looks for its job key in the
+    conversation's history before posting again (``SlackAdapter.find``). Every other
+    method the router calls is safe to repeat (an edit carries the whole message).
+    """
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 class SlackAdapter:
     """Carries out Slack jobs against the Web API at ``api_url``.
 
@@ -130,7 +176,7 @@ class SlackAdapter:
         self.client.retry_handlers.append(
             ShortRateLimitRetry(max_retry_count=1, max_wait=max_inline_wait)
         )
-        self.client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=1))
+        self.client.retry_handlers.append(IdempotentServerErrorRetry(max_retry_count=1))
         self._session: aiohttp.ClientSession | None = None
         self._dm_channels: dict[str, str] = {}  # user -> their DM channel with the bot
 
@@ -155,46 +201,91 @@ class SlackAdapter:
         self._ensure_session()
         payload = job.payload
         if job.kind == JobKind.SLACK_DM:
-            return await self._dm(payload, results)
+            return await self._dm(job, results)
         if job.kind == JobKind.SLACK_POST:
-            return await self._post(payload, results)
+            channel, thread_ts = await post_destination(payload, results)
+            return await self._post_message(channel, job, thread_ts)
         if job.kind == JobKind.SLACK_UPDATE:
             return await self._update(payload, results)
         if job.kind == JobKind.SLACK_RESPOND:
             return await self._respond(payload)
         raise PermanentFailure(f"slack adapter cannot run {job.kind} jobs")
 
-    async def _dm(self, payload: Mapping[str, Any], results: ResultLookup) -> dict[str, Any]:
-        await posted_after(payload, results)
-        user = payload_str(payload, "user")
-        channel = self._dm_channels.get(user)
-        if channel is None:
-            opened = await _call("conversations.open", self.client.conversations_open(users=user))
-            channel = (opened.get("channel") or {}).get("id")
-            if not isinstance(channel, str) or not channel:
-                raise PermanentFailure("slack conversations.open: no channel id in the response")
-            # A person's DM channel does not change: a storm's many DMs open it once.
-            self._dm_channels[user] = channel
+    async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
+        """The message an earlier attempt of a DM or post job posted, found by the job
+        key in its metadata; None for other kinds (running them again is harmless)."""
+        if job.started_at is None or job.kind not in (JobKind.SLACK_DM, JobKind.SLACK_POST):
+            return None
+        self._ensure_session()
+        if job.kind == JobKind.SLACK_DM:
+            channel, thread_ts = await self._dm_channel(job.payload), None
+        else:
+            channel, thread_ts = await post_destination(job.payload, results)
+        oldest = f"{max(0.0, job.started_at.timestamp() - LOOKUP_MARGIN_SECONDS):.6f}"
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if thread_ts is None:
+                method = "conversations.history"
+                call = self.client.conversations_history(
+                    channel=channel,
+                    oldest=oldest,
+                    limit=LOOKUP_PAGE_SIZE,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            else:
+                method = "conversations.replies"
+                call = self.client.conversations_replies(
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=oldest,
+                    limit=LOOKUP_PAGE_SIZE,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            response = await _call(method, call)
+            for message in response.get("messages") or []:
+                if _posted_by(message, job.key):
+                    return {"channel": channel, "ts": str(message["ts"])}
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or cursor is None:
+                return None
+        return None
+
+    async def _dm(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
+        await posted_after(job.payload, results)
+        channel = await self._dm_channel(job.payload)
         try:
-            return await self._post_message(channel, payload, thread_ts=None)
+            return await self._post_message(channel, job, thread_ts=None)
         except PermanentFailure:
-            self._dm_channels.pop(user, None)  # opened again next time, should it be gone
+            # opened again next time, should the channel be gone
+            self._dm_channels.pop(payload_str(job.payload, "user"), None)
             raise
 
-    async def _post(self, payload: Mapping[str, Any], results: ResultLookup) -> dict[str, Any]:
-        channel, thread_ts = await post_destination(payload, results)
-        return await self._post_message(channel, payload, thread_ts)
+    async def _dm_channel(self, payload: Mapping[str, Any]) -> str:
+        user = payload_str(payload, "user")
+        channel = self._dm_channels.get(user)
+        if channel is not None:
+            return channel
+        opened = await _call("conversations.open", self.client.conversations_open(users=user))
+        channel = (opened.get("channel") or {}).get("id")
+        if not isinstance(channel, str) or not channel:
+            raise PermanentFailure("slack conversations.open: no channel id in the response")
+        # A person's DM channel does not change: a storm's many DMs open it once.
+        self._dm_channels[user] = channel
+        return channel
 
     async def _post_message(
-        self, channel: str, payload: Mapping[str, Any], thread_ts: str | None
+        self, channel: str, job: StoredJob, thread_ts: str | None
     ) -> dict[str, Any]:
         response = await _call(
             "chat.postMessage",
             self.client.chat_postMessage(
                 channel=channel,
-                text=payload_str(payload, "text", required=False),
-                blocks=payload_blocks(payload),
+                text=payload_str(job.payload, "text", required=False),
+                blocks=payload_blocks(job.payload),
                 thread_ts=thread_ts,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"job": job.key}},
             ),
         )
         return _message_ref(response, "chat.postMessage")
@@ -291,6 +382,15 @@ async def _call(method: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackR
         return await call
     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
         raise slack_failure(method, exc) from exc
+
+
+def _posted_by(message: Any, key: str) -> bool:
+    """Whether a message from the history carries the metadata of job ``key``."""
+    metadata = message.get("metadata") if isinstance(message, Mapping) else None
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != METADATA_EVENT:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, Mapping) and payload.get("job") == key and "ts" in message
 
 
 def _message_ref(response: AsyncSlackResponse, method: str) -> dict[str, Any]:

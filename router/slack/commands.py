@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from router import units
 from router.commands import UsageError, parse
+from router.slack import payload as slack_payload
 from router.slack.interactions import read_signed_form
+from router.sources import PayloadError
 from router.store import StoreError
 from router.web.context import SERVICES
-from router.web.errors import Problem
+from router.web.errors import Problem, read_body
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +33,30 @@ def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> web.Resp
     return web.json_response(body)
 
 
+def _is_ssl_check(request: web.Request, body: bytes) -> bool:
+    """Slack's check of the slash command URL's certificate: ``ssl_check=1&token=...``,
+    unsigned, answered 200 with nothing (bolt-python's SslCheck middleware does the
+    same, before verifying anything)."""
+    if request.content_type != "application/x-www-form-urlencoded" or b"ssl_check" not in body:
+        return False
+    return parse_qs(body.decode(errors="replace")).get("ssl_check") == ["1"]
+
+
 async def slack_commands(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    body = await read_body(request, services.config.server.max_body_bytes)
+    if _is_ssl_check(request, body):
+        return web.Response(status=200, content_type="text/plain")  # empty: not a command
     form = await read_signed_form(request, services)
-    user = form.get("user_id")
-    if not user:
-        raise Problem(400, "invalid_payload", "missing user_id", field="user_id")
+    try:
+        slash = slack_payload.slash_command(form)
+    except PayloadError as exc:
+        raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
+    user = slash.user_id
     if services.policy is None:
         return ephemeral("The router has no on-call schedule configured (oncall:).")
     try:
-        command = parse(form.get("text", ""))
+        command = parse(slash.text)
     except UsageError as exc:
         return ephemeral(str(exc))
     policy = services.policy

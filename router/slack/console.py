@@ -42,6 +42,10 @@ class ConsoleAdapter:
     async def close(self) -> None:
         return None
 
+    async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
+        """None: a terminal keeps no history to look in; it is printed again."""
+        return None
+
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         payload = job.payload
         if job.kind == JobKind.SLACK_DM:

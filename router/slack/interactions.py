@@ -7,20 +7,20 @@ result by the outbox (message edits, the announcement, an ephemeral refusal).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from router import duties, messages, units
-from router.commands import Command
+from router.commands import Command, incident_number
 from router.page import Decision
 from router.severity import Severity
+from router.slack import payload as slack_payload
 from router.slack import signing
+from router.sources import PayloadError
 from router.store import StoreError
 from router.units import DecisionResult
 from router.web.context import SERVICES, Services
@@ -49,9 +49,10 @@ class PageAction:
 def verify(request: web.Request, services: Services, body: bytes) -> None:
     if services.slack_verifier is None:
         raise Problem(404, "not_configured", "SLACK_SIGNING_SECRET is not set")
-    if not signing.is_valid(services.slack_verifier, body, request.headers):
-        raise Problem(401, "signature_invalid",
-                      "missing, stale (over 5 minutes) or wrong X-Slack-Signature")  # fmt: skip
+    wrong = signing.problem(services.slack_verifier, body, request.headers)
+    if wrong is not None:
+        header, message = wrong
+        raise Problem(401, "signature_invalid", message, field=header)
 
 
 async def read_signed_form(request: web.Request, services: Services) -> dict[str, str]:
@@ -62,10 +63,15 @@ async def read_signed_form(request: web.Request, services: Services) -> dict[str
         raise Problem(415, "unsupported_media_type",
                       "Content-Type must be application/x-www-form-urlencoded")  # fmt: skip
     try:
-        form = parse_qs(body.decode(), strict_parsing=False)
-    except UnicodeDecodeError as exc:
-        raise Problem(400, "malformed_form", "body is not UTF-8 form data") from exc
-    return {key: values[0] for key, values in form.items()}
+        return slack_payload.form_fields(body)
+    except PayloadError as exc:
+        raise Problem(exc.status, "malformed_form", exc.message, field=exc.field) from exc
+
+
+def _small_number(text: str) -> int | None:
+    """An index or level a button carries: ASCII digits, few of them (``"²".isdigit()``
+    is true, and int() of it raises)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
@@ -83,13 +89,14 @@ def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
         if action_id == messages.DISMISS_REASON:
             value = str((action.get("selected_option") or {}).get("value", ""))
             page_key, _, index = value.partition("|")
-            if index.isdigit() and int(index) < len(messages.DISMISS_REASONS):
-                reason = messages.DISMISS_REASONS[int(index)]
+            number = _small_number(index)
+            if number is not None and number < len(messages.DISMISS_REASONS):
+                reason = messages.DISMISS_REASONS[number]
         elif action_id == messages.DIGEST_DECLARE:
             page_key = str((action.get("selected_option") or {}).get("value", ""))
         else:
             page_key, _, level = str(action.get("value", "")).partition("|")
-            expected_level = int(level) if level.isdigit() else None
+            expected_level = _small_number(level)
         # Slack retries and double clicks repeat action_ts; a new click has a new one.
         delivery = f"{action_id}:{message_ts}:{action.get('action_ts', '')}:{user}"
         found.append(PageAction(decision, page_key, reason, delivery, expected_level))
@@ -123,7 +130,7 @@ def incident_command(action: dict[str, Any]) -> Command | None:
     if not ref:  # users_select carries the incident in its block id: incident|INC-n|roles
         parts = str(action.get("block_id", "")).split("|")
         ref = parts[1] if len(parts) > 1 else ""
-    number = int(ref.removeprefix("INC-")) if ref.startswith("INC-") and ref[4:].isdigit() else None
+    number = incident_number(ref)
     if number is None:
         return None
     severity = option.partition("|")[2]
@@ -140,13 +147,13 @@ async def slack_interactions(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     form = await read_signed_form(request, services)
     try:
-        payload = json.loads(form["payload"])
-        user = payload["user"]["id"]
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "invalid_payload", "expected a form field payload with JSON",
-                      field="payload") from exc  # fmt: skip
+        payload = slack_payload.interaction(form)
+    except PayloadError as exc:
+        raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
+    user = payload["user"]["id"]
     if payload.get("type") != "block_actions" or services.policy is None:
-        return web.Response(status=200)
+        # Empty: Slack reads a body as an answer to some types (a modal submission).
+        return web.Response(status=200, content_type="text/plain")
     response_url = payload.get("response_url")
     policy = services.policy
     container = payload.get("container") or {}

@@ -4,6 +4,10 @@ One event per request; the signature is HMAC-SHA256 of the raw body, several ``v
 entries during secret rotation, no timestamp (protocols.md section 2). Unknown event
 types (including test pings) are accepted and ignored, never rejected: PagerDuty
 disables a subscription after three 4xx in a row.
+
+An incident is one alert for its whole life, whatever its events carry: keyed by the
+incident id alone, so its resolution resolves what its trigger fired, and a reopen
+is the same alert firing again.
 """
 
 from __future__ import annotations
@@ -11,13 +15,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from router.alerts import Alert, AlertStatus, Link, Source, parse_time
 from router.page import ROUTER_DEDUP_PREFIX
-from router.sources import PayloadError, pydantic_field
+from router.sources import Key, PayloadError, pydantic_field
+
+# The alert key is (source, group, fingerprint, starts_at). An incident's events
+# carry different times (``created_at`` is not always there, ``occurred_at`` is the
+# event's), so a key made of either split one incident into several alerts, and the
+# page of the first never resolved. The start in the key is this fixed time instead.
+INCIDENT_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SignatureMissing(Exception):
@@ -32,11 +43,13 @@ def verify_signature(secrets: list[bytes], body: bytes, header: str | None) -> N
     """Raise unless one ``v1=`` entry matches one of the secrets (rotation-safe)."""
     if not header:
         raise SignatureMissing("missing X-PagerDuty-Signature header")
-    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    # Bytes, as sent: compare_digest refuses str with anything but ASCII in it.
+    raw = header.encode("utf-8", "surrogateescape")
+    offered = [part.strip()[3:] for part in raw.split(b",") if part.strip().startswith(b"v1=")]
     if not offered:
         raise SignatureMissing("X-PagerDuty-Signature has no v1= entry")
     for secret in secrets:
-        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
         # Check every entry in constant time; no early exit on a near match.
         if any(hmac.compare_digest(expected, sig.lower()) for sig in offered):
             return
@@ -48,6 +61,21 @@ def sign(secret: bytes, body: bytes) -> str:
     return "v1=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+_KEY: TypeAdapter[str] = TypeAdapter(Key)
+
+
+def webhook_id(header: str | None) -> str | None:
+    """``X-Webhook-Id``, checked like any key the store keeps."""
+    if not header:
+        return None
+    try:
+        return _KEY.validate_python(header.encode("utf-8", "surrogateescape").decode("utf-8"))
+    except (UnicodeDecodeError, ValidationError) as exc:
+        raise PayloadError(
+            "X-Webhook-Id must be UTF-8 text without NUL", field="X-Webhook-Id", status=400
+        ) from exc
+
+
 class _Ref(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str = ""
@@ -56,7 +84,7 @@ class _Ref(BaseModel):
 
 class _Incident(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: str
+    id: Key
     type: str
     html_url: str = ""
     number: int | None = None
@@ -71,7 +99,7 @@ class _Incident(BaseModel):
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: str
+    id: Key
     event_type: str
     resource_type: str = ""
     occurred_at: str
@@ -116,7 +144,6 @@ def parse(document: Any) -> PagerDutyEvent:
         ) from exc
     try:
         occurred = parse_time(event.occurred_at)
-        created = parse_time(incident.created_at) if incident.created_at else None
     except ValueError as exc:
         raise PayloadError("not an RFC 3339 timestamp", field="event.occurred_at") from exc
     if occurred is None:
@@ -138,7 +165,7 @@ def parse(document: Any) -> PagerDutyEvent:
         group_key=f"pagerduty:{incident.id}",
         fingerprint=incident.id,
         status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
-        starts_at=created or occurred,
+        starts_at=INCIDENT_START,
         ends_at=occurred if resolved else None,
         labels=labels,
         annotations={"summary": incident.title} if incident.title else {},

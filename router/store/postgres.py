@@ -19,13 +19,26 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from router.jobs import StoredJob
 from router.store.migrations import migrations
-from router.store.sql import SqlTx, StaleState, _stored_job, epoch
+from router.store.sql import JOB_COLUMNS, SqlTx, StaleState, _stored_job, epoch
 from router.store.threaded import ThreadedStore
 
 _MIGRATION_LOCK = 727_274_101  # any constant: serialises migrations across replicas
+
+# Unless the URL says otherwise: a name to find the router's sessions by in
+# pg_stat_activity, a connect that gives up well before a webhook's sender does, and
+# keepalives so that a connection to a vanished server is noticed, not waited on.
+CONNECTION_DEFAULTS = {
+    "application_name": "incident-router",
+    "connect_timeout": "3",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
 
 
 class PostgresTx(SqlTx):
@@ -57,7 +70,7 @@ class PostgresTx(SqlTx):
             " attempts = attempts + 1, updated_at = ? WHERE id IN ("
             + self._claim_candidates_sql()
             + " FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, kind, key, payload, due_at, attempts, status, last_error",
+            " RETURNING " + JOB_COLUMNS,
             (worker, epoch(now) + lease_seconds, epoch(now), epoch(now), epoch(now), limit),
         )
         return sorted((_stored_job(row) for row in rows), key=lambda job: (job.due_at, job.id))
@@ -76,7 +89,9 @@ class PostgresStore(ThreadedStore[psycopg.Connection[Any]]):
 
     def __init__(self, conninfo: str, pool_size: int = 4) -> None:
         super().__init__(threads=pool_size)
-        self.conninfo = conninfo
+        given = conninfo_to_dict(conninfo)
+        defaults = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+        self.conninfo = make_conninfo(conninfo, **defaults)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:

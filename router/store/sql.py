@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from router.alerts import Alert, AlertChange, AlertStatus, Link, Source
+from router.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.digest import Digest, DigestLine, positions
 from router.incident import Incident, TimelineEntry
 from router.jobs import Job, JobKind, JobStatus, StoredJob
@@ -60,6 +60,10 @@ class OutboxStats:
     backlog: int  # pending jobs that are due now
     oldest_due_age_seconds: float  # 0 when nothing is due
     dead: int
+
+
+# What a StoredJob is read from, in _stored_job's order.
+JOB_COLUMNS = "id, kind, key, payload, due_at, attempts, status, last_error, started_at"
 
 
 def _json(value: Any) -> str:
@@ -546,7 +550,9 @@ class SqlTx:
         row = self._one(
             "INSERT INTO deliveries (source, delivery_id, received_at) VALUES (?, ?, ?)"
             " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING delivery_id",
-            (source, delivery_id, iso(now)),
+            # Ids are made of what senders send (Slack: action, message and user):
+            # bounded, or a long one could never be stored in the primary key.
+            (source, bounded_key(delivery_id), iso(now)),
         )
         return row is not None
 
@@ -721,7 +727,9 @@ class SqlTx:
 
     def _claim_candidates_sql(self) -> str:
         # A running job whose lease ran out belongs to a worker that died: take it.
-        # Oldest first, in the order they were queued (a digest's parts: in order).
+        # Ties by id: jobs held back together (their system was down) resume in the
+        # order they were made, so pages reach a person in order of arrival (and a
+        # digest's parts in order).
         return (
             "SELECT id FROM jobs WHERE (status = 'pending' AND due_at <= ?)"
             " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at, id LIMIT ?"
@@ -735,27 +743,34 @@ class SqlTx:
             row = self._one(
                 "UPDATE jobs SET status = 'running', claimed_by = ?, claimed_until = ?,"
                 " attempts = attempts + 1, updated_at = ? WHERE id = ?"
-                " RETURNING id, kind, key, payload, due_at, attempts, status, last_error",
+                " RETURNING " + JOB_COLUMNS,
                 (worker, epoch(now) + lease_seconds, epoch(now), job_id),
             )
             if row is not None:
                 claimed.append(_stored_job(row))
         return claimed
 
-    def extend_claim(self, job_id: int, worker: str, until: datetime) -> bool:
+    def extend_claim(
+        self, job_id: int, worker: str, until: datetime, start: datetime | None = None
+    ) -> bool:
         """Renew the lease just before running: a job queued behind slow ones must
-        not be taken over by another replica meanwhile. False: the claim was lost."""
+        not be taken over by another replica meanwhile. False: the claim was lost.
+
+        ``start``: the adapter is about to be called, so from now on the job may have
+        happened; ``started_at`` stays set until an outcome is recorded (the earliest
+        start is kept, so a look-up covers every attempt)."""
         row = self._one(
-            "UPDATE jobs SET claimed_until = ? WHERE id = ? AND claimed_by = ?"
-            " AND status = 'running' RETURNING id",
-            (epoch(until), job_id, worker),
+            "UPDATE jobs SET claimed_until = ?, started_at = COALESCE(started_at, ?)"
+            " WHERE id = ? AND claimed_by = ? AND status = 'running' RETURNING id",
+            (epoch(until), None if start is None else epoch(start), job_id, worker),
         )
         return row is not None
 
     def finish_job(self, job_id: int, worker: str, result: dict[str, Any], now: datetime) -> bool:
         row = self._one(
             "UPDATE jobs SET status = 'done', result = ?, claimed_by = NULL,"
-            " claimed_until = NULL, updated_at = ? WHERE id = ? AND claimed_by = ?"
+            " claimed_until = NULL, started_at = NULL, updated_at = ?"
+            " WHERE id = ? AND claimed_by = ?"
             " AND status = 'running' RETURNING id",
             (json.dumps(result, sort_keys=True), epoch(now), job_id, worker),
         )
@@ -769,35 +784,46 @@ class SqlTx:
         error: str,
         now: datetime,
         postpone: bool = False,
+        in_doubt: bool = False,
     ) -> bool:
         """Back to pending until ``due_at``. ``postpone``: it only waited for another
-        job, so the attempt its claim counted is given back. (An edit whose message
-        already has a newer edit waiting is done instead: ``_BACK_TO_PENDING``.)"""
+        job (or for its system to come back), so the attempt its claim counted is given
+        back. ``in_doubt``: whether it happened is still unknown (a look-up or a call
+        that failed half-way), so ``started_at`` is kept for the next attempt's look-up.
+        (An edit whose message already has a newer edit waiting is done instead:
+        ``_BACK_TO_PENDING``.)"""
         row = self._one(
             f"UPDATE jobs SET {_BACK_TO_PENDING}, due_at = ?, last_error = ?,"
             " claimed_by = NULL, claimed_until = NULL, updated_at = ?,"
+            " started_at = CASE WHEN ? THEN started_at ELSE NULL END,"
             " attempts = attempts - ? WHERE id = ? AND claimed_by = ? AND status = 'running'"
             " RETURNING id",
-            (epoch(due_at), error, epoch(now), int(postpone), job_id, worker),
+            (epoch(due_at), error, epoch(now), in_doubt, int(postpone), job_id, worker),
         )
         return row is not None
 
     def kill_job(self, job_id: int, worker: str, error: str, now: datetime) -> bool:
         row = self._one(
             "UPDATE jobs SET status = 'dead', last_error = ?, claimed_by = NULL,"
-            " claimed_until = NULL, updated_at = ? WHERE id = ? AND claimed_by = ?"
+            " claimed_until = NULL, started_at = NULL, updated_at = ?"
+            " WHERE id = ? AND claimed_by = ?"
             " AND status = 'running' RETURNING id",
             (error, epoch(now), job_id, worker),
         )
         return row is not None
 
-    def release_jobs(self, worker: str, now: datetime) -> int:
-        """Give back this worker's claims (shutdown), so another worker runs them."""
+    def release_jobs(self, worker: str, now: datetime, keep: Iterable[int] = ()) -> int:
+        """Give back this worker's claims (shutdown, or claims a failed commit may have
+        left behind), except the jobs in ``keep``, so any worker runs them at once.
+        ``started_at`` stays: a job that may have happened is looked up first."""
+        kept = sorted(set(keep))
         rows = self._rows(
             f"UPDATE jobs SET {_BACK_TO_PENDING}, claimed_by = NULL, claimed_until = NULL,"
             " attempts = attempts - 1, updated_at = ?"
-            " WHERE claimed_by = ? AND status = 'running' RETURNING id",
-            (epoch(now), worker),
+            " WHERE claimed_by = ? AND status = 'running'"
+            + (f" AND id NOT IN ({', '.join('?' * len(kept))})" if kept else "")
+            + " RETURNING id",
+            (epoch(now), worker, *kept),
         )
         return len(rows)
 
@@ -818,16 +844,15 @@ class SqlTx:
 
     def job_by_key(self, key: str) -> tuple[StoredJob, dict[str, Any] | None] | None:
         row = self._one(
-            "SELECT id, kind, key, payload, due_at, attempts, status, last_error, result"
-            " FROM jobs WHERE key = ?",
+            "SELECT " + JOB_COLUMNS + ", result FROM jobs WHERE key = ?",
             (key,),
         )
         if row is None:
             return None
-        return _stored_job(row[:8]), (json.loads(row[8]) if row[8] else None)
+        return _stored_job(row[:9]), (json.loads(row[9]) if row[9] else None)
 
     def jobs(self, status: JobStatus | None = None) -> list[StoredJob]:
-        sql = "SELECT id, kind, key, payload, due_at, attempts, status, last_error FROM jobs"
+        sql = "SELECT " + JOB_COLUMNS + " FROM jobs"
         params: tuple[Any, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
@@ -901,4 +926,5 @@ def _stored_job(row: Sequence[Any]) -> StoredJob:
         attempts=row[5],
         status=JobStatus(row[6]),
         last_error=row[7],
+        started_at=None if row[8] is None else from_epoch(row[8]),
     )

@@ -13,6 +13,13 @@ event loop instead (``router.store.sqlite``).
 
 Engines say how to connect, begin, commit and roll back, and which errors mean "a
 racing replica got there first: run the unit again" (``retryable``).
+
+When the database goes away, a thread whose connection broke reconnects with a
+backoff (exponential, jittered, capped at ``RECONNECT_CAP`` seconds), one thread at a
+time. While no thread holds a connection and the next attempt is not due, units fail
+at once with ``StoreError`` (503, and ``/readyz`` false) instead of queueing behind a
+dead database; the first unit after the pause tries again, so the store heals by
+itself. A unit never waits longer than ``unit_timeout`` (below Alertmanager's 10 s).
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -38,6 +47,8 @@ _MAX_BATCH = 256
 _ATTEMPTS = 3
 _Item = tuple[Callable[[SqlTx], Any], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+RECONNECT_BASE = 0.05  # seconds before the second attempt; doubles up to the cap
+RECONNECT_CAP = 2.0
 
 
 class GroupCommit(ABC, Generic[C]):
@@ -119,12 +130,23 @@ class GroupCommit(ABC, Generic[C]):
 class ThreadedStore(GroupCommit[C]):
     """Group commit on worker threads, each with a connection of its own."""
 
+    unit_timeout = 8.0  # seconds; a webhook is answered 503 well before its sender gives up
+
     def __init__(self, threads: int) -> None:
         super().__init__()
         self._thread_count = threads
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The outage, shared by the threads (under the lock).
+        self._lock = threading.Lock()
+        self._live = 0  # threads holding a connection not known to be broken
+        self._failures = 0  # reconnects failed in a row
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._probing = False
+        self._last_error = ""
+        self.reconnects = 0  # attempts made, for tests and the fault benchmark
 
     def healthy(self, conn: C) -> bool:
         """False for a connection that broke (replaced before the next batch)."""
@@ -166,17 +188,37 @@ class ThreadedStore(GroupCommit[C]):
     async def run(self, unit: Callable[[SqlTx], T]) -> T:
         if not self._threads or self._loop is None:
             raise StoreError("store is not open")
+        if self._live == 0 and self._down_since is not None and time.monotonic() < self._retry_at:
+            raise self._unavailable()  # known down: answer now, do not queue
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put((unit, future))
-        return await future
+        try:
+            return await asyncio.wait_for(future, self.unit_timeout)
+        except TimeoutError:
+            raise StoreError(f"{self.name}: no answer within {self.unit_timeout:g}s") from None
 
     async def ping(self) -> None:
         await self.run(lambda tx: tx._one("SELECT 1"))
+
+    @property
+    def down_for(self) -> float | None:
+        """Seconds since the store was found unreachable, or None while it answers."""
+        since = self._down_since
+        return None if since is None else time.monotonic() - since
+
+    def _unavailable(self) -> StoreError:
+        down = self.down_for or 0.0
+        wait = max(0.0, self._retry_at - time.monotonic())
+        return StoreError(
+            f"{self.name}: unreachable for {down:.1f}s, next attempt in {wait:.1f}s:"
+            f" {self._last_error}"
+        )
 
     # -- worker threads ---------------------------------------------------------
 
     def _work(self, ready: asyncio.Future[None], first: bool) -> None:
         assert self._loop is not None
+        conn: C | None
         try:
             conn = self.connect()
             if first:
@@ -185,6 +227,8 @@ class ThreadedStore(GroupCommit[C]):
             error = StoreError(f"cannot open the {self.name} store: {exc}")
             self._loop.call_soon_threadsafe(_settle_one, ready, None, error)
             return
+        with self._lock:
+            self._live += 1
         self._loop.call_soon_threadsafe(_settle_one, ready, None, None)
         try:
             while True:
@@ -201,23 +245,58 @@ class ThreadedStore(GroupCommit[C]):
                         self._queue.put(None)  # for this thread's next turn
                         break
                     batch.append(more)
-                if not self.healthy(conn):
+                # A caller that gave up (timed out, went away) is not run for nobody.
+                batch = [entry for entry in batch if not entry[1].done()]
+                if not batch:
+                    continue
+                if conn is None or not self.healthy(conn):
                     conn = self._replace(conn)
-                outcomes = self._run_batch(conn, batch)
+                if conn is None:
+                    error = self._unavailable()
+                    outcomes: list[_Outcome] = [(future, None, error) for _, future in batch]
+                else:
+                    outcomes = self._run_batch(conn, batch)
                 # One wake-up of the event loop per batch, not one per unit.
                 self._loop.call_soon_threadsafe(_settle_all, outcomes)
         finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    self.disconnect(conn)
+
+    def _replace(self, conn: C | None) -> C | None:
+        """A fresh connection, or None while the database stays unreachable (then
+        only one thread tries, and only once the backoff has passed)."""
+        if conn is not None:
             with contextlib.suppress(Exception):
                 self.disconnect(conn)
-
-    def _replace(self, conn: C) -> C:
-        with contextlib.suppress(Exception):
-            self.disconnect(conn)
+            with self._lock:
+                self._live -= 1
+        with self._lock:
+            now = time.monotonic()
+            if self._down_since is not None and (self._probing or now < self._retry_at):
+                return None
+            self._probing = True
+            self.reconnects += 1
         try:
-            return self.connect()
+            fresh = self.connect()
         except Exception as exc:
-            log.error("%s: cannot reconnect: %s", self.name, exc)
-            return conn
+            with self._lock:
+                self._probing = False
+                self._failures += 1
+                self._down_since = self._down_since or now
+                delay = min(RECONNECT_CAP, RECONNECT_BASE * 2.0 ** (self._failures - 1))
+                delay = delay / 2 + random.random() * delay / 2
+                self._retry_at = time.monotonic() + delay
+                self._last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            log.error("%s: cannot reconnect, next attempt in %.1fs: %s", self.name, delay, exc)
+            return None
+        with self._lock:
+            self._probing = False
+            self._live += 1
+            down, self._down_since, self._failures = self._down_since, None, 0
+        if down is not None:
+            log.warning("%s: reconnected after %.1fs", self.name, time.monotonic() - down)
+        return fresh
 
 
 def _settle_all(outcomes: list[_Outcome]) -> None:

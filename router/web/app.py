@@ -145,6 +145,7 @@ def create_app(
     app[WORKER] = worker
     app[INBOX] = inbox
     app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
+    app.router.add_post("/webhooks/grafana", webhooks.grafana_webhook)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     for endpoint in ("/webhooks/alertmanager", "/webhooks/pagerduty"):
         # From zero at start, so an alert rule sees the very first 413 as an increase
@@ -155,6 +156,7 @@ def create_app(
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", health.openapi)
     app.cleanup_ctx.append(_store_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)

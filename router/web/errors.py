@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic_core import to_json
 
 from router.metrics import Metrics
@@ -88,7 +89,9 @@ def make_middleware(metrics: Metrics) -> Middleware:
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
             response = problem_response(exc.status, code, message, headers=headers)
         except Exception:
+            # A bug, not bad input: bad input is refused with a 4xx where it is read.
             log.exception("unhandled error on %s", endpoint)
+            metrics.http_errors.labels(endpoint).inc()
             response = problem_response(500, "internal", "internal error; see the router log")
         requests, latency = children(endpoint, response.status)
         requests.inc()
@@ -136,10 +139,19 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
         raise Problem(
             413, "body_too_large", f"body is over the limit of {max_bytes} bytes"
         ) from exc
+    except RequestPayloadError as exc:
+        # aiohttp decodes Content-Encoding (gzip, deflate) as it reads: bytes that do
+        # not decompress end up here. (A sender gone mid-body is not answered at all.)
+        encoding = request.headers.get("Content-Encoding")
+        if encoding:
+            raise Problem(400, "malformed_body", f"body is not valid {encoding[:20]} data",
+                          field="Content-Encoding") from exc  # fmt: skip
+        raise Problem(400, "malformed_body", "the body could not be read") from exc
 
 
 def parse_json(body: bytes) -> Any:
+    """The decoded body, or a 400 saying where it is not JSON."""
     try:
         return decode_json(body)
     except PayloadError as exc:
-        raise Problem(400, "malformed_json", exc.message) from exc
+        raise Problem(exc.status, "malformed_json", exc.message, field=exc.field) from exc

@@ -1,11 +1,15 @@
-"""Liveness, readiness and the Prometheus scrape endpoint."""
+"""Liveness, readiness, the Prometheus scrape endpoint and the OpenAPI description."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from importlib import resources
 
+import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic_core import to_json
 
 from router.store import StoreError
 from router.web.context import SERVICES
@@ -33,3 +37,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+@functools.cache
+def _openapi_document() -> bytes:
+    # Written by hand in YAML (comments, readable diffs), served as JSON.
+    text = resources.files("router.web").joinpath("openapi.yaml").read_text()
+    return to_json(yaml.safe_load(text))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this interface (``router/web/openapi.yaml``)."""
+    return web.Response(body=_openapi_document(), content_type="application/json")

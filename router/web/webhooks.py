@@ -1,13 +1,13 @@
-"""Alertmanager and PagerDuty webhooks: verify, check, commit, answer.
+"""Alertmanager, Grafana and PagerDuty webhooks: verify, check, commit, answer.
 
-Both senders time out quickly (Alertmanager's deadline is max(group_interval, 10 s);
+The senders time out quickly (Alertmanager's deadline is max(group_interval, 10 s);
 PagerDuty wants 2xx within 5 s), so handlers never call Slack or GitHub. The
-Alertmanager handler checks the whole body (a bad one is refused now, naming the
-field) and commits it to the inbox as received; the inbox processor applies it
-(``router.inbox``). PagerDuty events, few and each with a delivery id, are applied in
-the request's own transaction. 4xx means "do not retry" to both senders, so it is
+Alertmanager and Grafana handlers check the whole body (a bad one is refused now,
+naming the field) and commit it to the inbox as received; the inbox processor applies
+it (``router.inbox``). PagerDuty events, few and each with a delivery id, are applied
+in the request's own transaction. 4xx means "do not retry" to all of them, so it is
 used only for requests that can never succeed; a store failure, or too many big
-bodies at once, is 503, which both retry.
+bodies at once, is 503, which they all retry.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import logging
 
 from aiohttp import web
 
-from router.sources import PayloadError, alertmanager, pagerduty
+from router.alerts import Alert
+from router.sources import PayloadError, alertmanager, grafana, pagerduty
 from router.store import StoreError
 from router.web.budget import BudgetSpent
 from router.web.context import SERVICES, Services
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
+    """Alertmanager's and Grafana's auth: a bearer token, or basic auth with the token
+    as the password (``alertmanager.auth``)."""
     settings = services.config.alertmanager
     if settings.auth == "none":
         return
@@ -47,16 +50,18 @@ def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
         raise Problem(
             401, "unauthorized", "ALERTMANAGER_TOKEN is not configured", headers=challenge
         )
-    scheme, _, credentials = header.partition(" ")
+    # aiohttp keeps bytes that are not UTF-8 as lone surrogates: compare bytes, as sent.
+    scheme, _, credentials = header.encode("utf-8", "surrogateescape").partition(b" ")
     if settings.auth == "bearer":
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), token.encode()
+        ok = scheme.lower() == b"bearer" and hmac.compare_digest(
+            credentials.strip(), token.encode()
         )
     else:
         ok = False
-        if scheme.lower() == "basic":
+        if scheme.lower() == b"basic":
             try:
-                user, _, password = base64.b64decode(credentials).decode().partition(":")
+                decoded = base64.b64decode(credentials, validate=True)
+                user, _, password = decoded.decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, password = "", ""
             # compare both, always, so timing does not reveal which one was wrong
@@ -68,6 +73,15 @@ def _check_alertmanager_auth(request: web.Request, services: Services) -> None:
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
+    """Alertmanager's webhook; Grafana's contact point may point here too (version "1")."""
+    return await _alerting_webhook(request, "alertmanager")
+
+
+async def grafana_webhook(request: web.Request) -> web.Response:
+    return await _alerting_webhook(request, "grafana")
+
+
+async def _alerting_webhook(request: web.Request, path: str) -> web.Response:
     services = request.app[SERVICES]
     _check_alertmanager_auth(request, services)
     limit = services.config.server.max_body_bytes
@@ -83,21 +97,41 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     try:
         body = await read_body(request, limit)
         try:
-            checked = alertmanager.check_body(body)
-            if checked is None:  # not valid: decode it again, for a precise error
-                alertmanager.parse(parse_json(body))
-                raise PayloadError("not an Alertmanager version 4 payload")
+            checked = _check_alerting(body, path)
         except PayloadError as exc:
             raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
         try:
-            await services.intake.enqueue("alertmanager", body, checked.statuses)
+            await services.intake.enqueue(path, body, checked.statuses, checked.source)
         except StoreError as exc:
-            log.error("store failed, answering 503 so Alertmanager retries: %s", exc)
+            log.error("store failed, answering 503 so %s retries: %s", path, exc)
             raise Problem(503, "store_unavailable", "could not store the alerts; retry") from exc
     finally:
         budget.give_back(held)
     # Durable now, and applied exactly once by the inbox processor (router.inbox).
     return json_ok({"status": "accepted", "alerts": len(checked.statuses)})
+
+
+def _check_alerting(body: bytes, path: str) -> alertmanager.Checked:
+    """The body checked in full, before it is answered. The fast path first (one pass
+    over the bytes, no alerts built); when it fails, the body is decoded and parsed,
+    which reads Grafana's version "1" too or names the problem precisely."""
+    if path == "alertmanager":
+        checked = alertmanager.check_body(body)
+        if checked is not None:
+            return checked
+    alerts = _parse_alerting(body, path)
+    source = alerts[0].source.value if alerts else path
+    return alertmanager.Checked(source, tuple(a.status.value for a in alerts))
+
+
+def _parse_alerting(body: bytes, path: str) -> list[Alert]:
+    # The fast path first (one pass over the bytes); when it fails, decode the body
+    # again for an error that names the problem precisely.
+    if path == "grafana":
+        alerts = grafana.parse_body(body)
+        return alerts if alerts is not None else grafana.parse(parse_json(body))
+    alerts = alertmanager.parse_body(body)
+    return alerts if alerts is not None else alertmanager.parse(parse_json(body))
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
@@ -118,12 +152,16 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         raise Problem(403, "signature_invalid", str(exc)) from exc
     try:
         event = pagerduty.parse(parse_json(body))
+        webhook_id = pagerduty.webhook_id(request.headers.get("X-Webhook-Id"))
     except PayloadError as exc:
         raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
-    # X-Webhook-Id is the same on every retry; the event id is the fallback.
-    delivery_id = request.headers.get("X-Webhook-Id") or event.event_id
+    # X-Webhook-Id is the same on every retry of one delivery; the event id is the same
+    # in every subscription's delivery of the event. A repeat of either is a duplicate.
+    deliveries = [f"event:{event.event_id}"]
+    if webhook_id:
+        deliveries.insert(0, webhook_id)
     try:
-        result = await services.intake.accept("pagerduty", event.alerts, delivery_id=delivery_id)
+        result = await services.intake.accept("pagerduty", event.alerts, deliveries)
     except StoreError as exc:
         log.error("store failed, answering 503 so PagerDuty retries: %s", exc)
         raise Problem(503, "store_unavailable", "could not store the event; retry") from exc

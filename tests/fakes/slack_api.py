@@ -25,8 +25,9 @@ What it holds to, because the router's clients must cope with it:
   that went through a float no longer matches and gives ``message_not_found``.
 - Posting to a channel the bot has not joined gives ``not_in_channel``; a ``U...`` id
   posts into that user's DM channel, whose ``D...`` id is stable per user.
-- Only POST is accepted (GET also for ``users.lookupByEmail``). Any other verb gets
-  HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
+- ``users.info`` shows ``profile.email`` only with the ``users:read.email`` scope.
+- Only POST is accepted (GET also for ``users.lookupByEmail`` and ``users.info``). Any
+  other verb gets HTTP 405 ``{"ok": false, "error": "http_method_not_allowed"}``: that is this fake
   being strict, not Slack (Slack takes GET for most methods).
 - Blocks are held to Block Kit's limits: at most 50 blocks a message, 3,000
   characters of section text (10 fields of 2,000), 150 of header text, 25 elements
@@ -36,6 +37,17 @@ What it holds to, because the router's clients must cope with it:
   text 300, buttons 30. Anything over is HTTP 200 ``invalid_blocks`` with
   ``errors`` naming where, as Slack answers (``must be less than 3001 characters
   [json-pointer:/blocks/1/text/text]``).
+
+
+- ``conversations.history`` (newest first) and ``conversations.replies`` (the parent,
+  then its replies, oldest first) take GET or POST, need ``channels:history``,
+  ``groups:history`` or ``im:history`` by the kind of conversation (``C``, ``G``,
+  ``D``), page with ``limit`` and ``cursor`` (``has_more`` and
+  ``response_metadata.next_cursor``, empty on the last page), honour ``oldest`` and
+  ``latest`` (exclusive unless ``inclusive``), and return a message's ``metadata``
+  only with ``include_all_metadata``. A thread's replies are not in the history.
+  ``chat.postMessage`` checks ``metadata`` (``event_type`` and an ``event_payload``
+  object, else ``invalid_metadata_format``).
 - ``response_url`` posts (``/actions/...``) answer 200 with the plain text ``ok``
   (``text/html``, as hooks.slack.com does, so a client that insists on JSON fails
   here too). After five uses a URL answers 404 ``used_url``.
@@ -43,9 +55,11 @@ What it holds to, because the router's clients must cope with it:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +69,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.slack_channels import ChannelsAndViews
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -66,7 +81,23 @@ __all__ = [
 ]
 
 DEFAULT_SCOPES: frozenset[str] = frozenset(
-    {"chat:write", "im:write", "users:read", "users:read.email"}
+    {
+        "chat:write",
+        "im:write",
+        "users:read",
+        "users:read.email",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        # the rest of the app manifest: the slash command, incident channels, bookmarks
+        "commands",
+        "channels:manage",
+        "groups:write",
+        "channels:read",
+        "groups:read",
+        "bookmarks:write",
+        "bookmarks:read",
+    }
 )
 
 #: Users the fake knows when ``users=`` is not given.
@@ -89,6 +120,8 @@ _TZ_OFFSETS = {"Europe/Berlin": 3600, "America/New_York": -18000, "UTC": 0}
 _MAX_TEXT = 40_000
 _MAX_BLOCKS = 50
 _RESPONSE_URL_USES = 5
+_HISTORY_LIMIT = 999  # Slack's maximum per page; 100 by default
+_METADATA_EVENT_TYPE = re.compile(r"^[a-zA-Z0-9_]{1,255}$")
 
 
 @dataclass
@@ -133,7 +166,7 @@ class _ApiError(Exception):
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeSlack(LoopbackServer):
+class FakeSlack(ChannelsAndViews, LoopbackServer):
     """Slack Web API on 127.0.0.1 with a random port.
 
     Args:
@@ -208,12 +241,27 @@ class FakeSlack(LoopbackServer):
             "chat.update": (self._chat_update, frozenset({"POST"}), "chat:write"),
             "chat.postEphemeral": (self._chat_post_ephemeral, frozenset({"POST"}), "chat:write"),
             "conversations.open": (self._conversations_open, frozenset({"POST"}), "im:write"),
+            # scope by the kind of conversation: checked in the handler
+            "conversations.history": (
+                self._conversations_history,
+                frozenset({"GET", "POST"}),
+                None,
+            ),
+            "conversations.replies": (
+                self._conversations_replies,
+                frozenset({"GET", "POST"}),
+                None,
+            ),
             "users.lookupByEmail": (
                 self._users_lookup_by_email,
                 frozenset({"GET", "POST"}),
                 "users:read.email",
             ),
+            "users.info": (self._users_info, frozenset({"GET", "POST"}), "users:read"),
         }
+        # channels, bookmarks and modals: tests/fakes/slack_channels.py
+        self._init_channels_and_views()
+        self._methods.update(self._channel_methods())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -305,6 +353,10 @@ class FakeSlack(LoopbackServer):
             raise ValueError("n must be >= 1 and Retry-After a whole number of seconds")
         self._limit_every = (n, int(retry_after))
         self._api_calls = 0
+
+    def clear_faults(self) -> None:
+        """Slack is back: drop every fault still queued by :meth:`fail_next`."""
+        self._faults.clear()
 
     # ------------------------------------------------------------------ inspection helpers
 
@@ -480,6 +532,7 @@ class FakeSlack(LoopbackServer):
         text, blocks, attachments = self._content(args)
         thread_ts = args.get("thread_ts")
         thread_ts = None if thread_ts in (None, "") else str(thread_ts)
+        metadata = _parse_metadata(args.get("metadata"))
         ts = self._next_ts()
         stored: dict[str, Any] = {
             "channel": channel,
@@ -490,7 +543,7 @@ class FakeSlack(LoopbackServer):
             "attachments": attachments,
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
-            "metadata": args.get("metadata"),
+            "metadata": metadata,
         }
         self.messages.append(stored)
         return {"channel": channel, "ts": ts, "message": self._message_object(stored)}
@@ -590,6 +643,87 @@ class FakeSlack(LoopbackServer):
             result.update({"no_op": True, "already_open": True})
         return result
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable_channel(args.get("channel"))
+        found = [
+            m
+            for m in self.messages
+            if m["channel"] == channel and m.get("thread_ts") in (None, m["ts"])
+        ]
+        found.reverse()  # newest first, as Slack returns them
+        return self._history_page(found, args)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable_channel(args.get("channel"))
+        ts = args.get("ts")
+        if ts in (None, ""):
+            raise _ApiError("invalid_arguments")
+        parent = self.message(channel, str(ts))
+        if parent is None:
+            raise _ApiError("thread_not_found")
+        replies = [
+            m
+            for m in self.messages
+            if m["channel"] == channel and m.get("thread_ts") == parent["ts"] and m is not parent
+        ]
+        page = self._history_page(replies, args)
+        # Slack puts the parent first on every page, whatever oldest says.
+        page["messages"].insert(0, self._history_message(parent, args))
+        return page
+
+    def _readable_channel(self, channel: Any) -> str:
+        if not channel or not isinstance(channel, str):
+            raise _ApiError("channel_not_found")
+        needed = {"C": "channels:history", "G": "groups:history", "D": "im:history"}.get(
+            channel[:1]
+        )
+        if needed == "channels:history" and self._is_private(channel):
+            needed = "groups:history"  # a private channel made now has a C id too
+        if needed is None or not self._is_member(channel):
+            raise _ApiError("channel_not_found")
+        if needed not in self.scopes:
+            raise _ApiError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+        return channel
+
+    def _history_page(self, messages: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+        inclusive = _truthy(args.get("inclusive"))
+        oldest, latest = _ts_arg(args.get("oldest")), _ts_arg(args.get("latest"))
+
+        def within(m: dict[str, Any]) -> bool:
+            at = _ts_us(m["ts"])
+            if oldest is not None and (at < oldest or (at == oldest and not inclusive)):
+                return False
+            return latest is None or at < latest or (at == latest and inclusive)
+
+        selected = [m for m in messages if within(m)]
+        try:
+            limit = int(args.get("limit") or 100)
+        except (TypeError, ValueError):
+            raise _ApiError("invalid_limit") from None
+        limit = max(1, min(limit, _HISTORY_LIMIT))
+        cursor = args.get("cursor")
+        start = 0
+        if cursor not in (None, ""):
+            try:
+                start = int(base64.b64decode(str(cursor)).decode().removeprefix("offset:"))
+            except (ValueError, UnicodeDecodeError):
+                raise _ApiError("invalid_cursor") from None
+        page = selected[start : start + limit]
+        more = start + limit < len(selected)
+        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {
+            "messages": [self._history_message(m, args) for m in page],
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _history_message(self, stored: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        message = self._message_object(stored)
+        if stored.get("metadata") and _truthy(args.get("include_all_metadata")):
+            message["metadata"] = stored["metadata"]
+        return message
+
     def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         email = args.get("email")
         if not email:
@@ -598,6 +732,18 @@ class FakeSlack(LoopbackServer):
             if info.get("email", "").lower() == str(email).lower():
                 return {"user": self._user_object(uid, info)}
         raise _ApiError("users_not_found")
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = args.get("user")
+        if not uid:
+            raise _ApiError("invalid_arguments")
+        info = self.users.get(str(uid))
+        if info is None:
+            raise _ApiError("user_not_found")
+        user = self._user_object(str(uid), info)
+        if "users:read.email" not in self.scopes:
+            del user["profile"]["email"]  # Slack leaves it out without the scope
+        return {"user": user}
 
     # ------------------------------------------------------------------ method helpers
 
@@ -722,6 +868,39 @@ def _parse_args(request: web.Request, raw: bytes) -> tuple[dict[str, Any], str |
     else:
         return args, "invalid_post_type"
     return args, None
+
+
+def _parse_metadata(value: Any) -> dict[str, Any] | None:
+    """Message metadata as chat.postMessage takes it: an object (or its JSON)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _ApiError("invalid_metadata_format") from None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not _METADATA_EVENT_TYPE.match(value["event_type"])
+        or not isinstance(value.get("event_payload"), dict)
+    ):
+        raise _ApiError("invalid_metadata_format")
+    return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
+
+
+def _ts_us(ts: str) -> int:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds) * 1_000_000 + int(micros.ljust(6, "0")[:6])
+
+
+def _ts_arg(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return _ts_us(str(value))
+    except ValueError:
+        raise _ApiError("invalid_ts_oldest") from None
 
 
 def _bearer_token(header: str | None) -> str | None:

@@ -1,0 +1,1 @@
+"""Adapters: one folder per outside system, each carrying out jobs or feeding the core."""

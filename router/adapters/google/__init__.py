@@ -1,0 +1,1 @@
+"""Google Drive and Docs: the collaborative doc of an incident (``docs``)."""
