@@ -219,7 +219,7 @@ def eng_primary_now() -> str:
     """Who the example configuration pages first right now."""
     from datetime import UTC, datetime
 
-    from router.oncall import OncallConfig, Schedule
+    from router.core.oncall import OncallConfig, Schedule
 
     oncall = OncallConfig.model_validate(yaml.safe_load(EXAMPLE_CONFIG.read_text())["oncall"])
     user = Schedule(oncall).who_is_on("eng-primary", datetime.now(UTC))

@@ -85,7 +85,10 @@ from bench.standins import StandIns
 # The counts are not exposed over HTTP.
 _ROUTER_WITH_COMMIT_COUNT = """
 import sys
-from router.store import sqlite as _sqlite
+try:
+    from router.adapters.store import sqlite as _sqlite
+except ImportError:  # a checkout from before the layered layout (BENCH_ROUTER_SRC)
+    from router.store import sqlite as _sqlite
 
 _close = _sqlite.SqliteStore.close
 

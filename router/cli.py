@@ -107,9 +107,9 @@ async def serve(config: RouterConfig, secrets: Secrets) -> None:
     and the store closes."""
     from aiohttp import web
 
-    from router.web.app import create_app
-    from router.web.context import SERVICES
-    from router.web.protocol import Runner
+    from router.adapters.http.context import SERVICES
+    from router.adapters.http.protocol import Runner
+    from router.bootstrap import create_app
 
     log = logging.getLogger("router")
     app = create_app(config, secrets)
@@ -151,7 +151,7 @@ def _quiet_garbage_collector() -> None:
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:
-    from router.oncall import Schedule, format_oncall
+    from router.core.oncall import Schedule, format_oncall
 
     config = _load(args)
     if config.oncall is None:
@@ -164,9 +164,10 @@ def cmd_oncall(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from router.severity import suggest
-    from router.sources import PayloadError, alertmanager
-    from router.triage import triage
+    from router.adapters.alertmanager import webhook as alertmanager
+    from router.adapters.payload import PayloadError
+    from router.core.severity import suggest
+    from router.core.triage import triage
 
     config = _load(args)
     try:
@@ -197,7 +198,7 @@ def cmd_press(args: argparse.Namespace) -> int:
     import urllib.request
     from urllib.parse import urlencode
 
-    from router.slack.signing import sign
+    from router.adapters.slack.signing import sign
 
     secret = Secrets.from_env().SLACK_SIGNING_SECRET
     if not secret:

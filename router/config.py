@@ -18,10 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from router.oncall import OncallConfig
-from router.severity import DEFAULT_RULES, Severity, SeverityConfig
-from router.strict import Strict
-from router.triage import TriageConfig
+from router.core.oncall import OncallConfig
+from router.core.severity import DEFAULT_RULES, Severity, SeverityConfig
+from router.core.strict import Strict
+from router.core.triage import TriageConfig
 
 ENV_PREFIX = "ROUTER__"
 
@@ -155,7 +155,7 @@ class RouterConfig(Strict):
     paging: PagingConfig = PagingConfig()
     triage: TriageConfig = TriageConfig()
     oncall: OncallConfig | None = None
-    # Without a severity section the policy table's own rules apply (router.severity).
+    # Without a severity section the policy table's own rules apply (router.core.severity).
     severity: SeverityConfig = DEFAULT_RULES
     incident: IncidentConfig = IncidentConfig()
 

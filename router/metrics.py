@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from router.incident import Incident
-    from router.policy import Outcome
+    from router.core.incident import Incident
+    from router.core.policy import Outcome
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _INCIDENT_BUCKETS = (300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from router.clock import FrozenClock
+from router.adapters.store import Store, open_store
+from router.app.clock import FrozenClock
+from router.bootstrap import create_app
 from router.config import RouterConfig, Secrets, load_config
 from router.metrics import Metrics
-from router.store import Store, open_store
-from router.web.app import create_app
 
 AM_TOKEN = "test-am-token"
 PD_SECRET = "test-pd-secret"

@@ -21,7 +21,7 @@ from router.adapters.web import (
     create_console,
 )
 from router.adapters.web.views import ConsoleSource
-from router.clock import Clock
+from router.app.clock import Clock
 
 SECRET = b"console-test-secret-0123456789ab"
 HTML = {"Accept": "text/html,application/xhtml+xml"}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from router.store import Store, StoreError
+from router.adapters.store import Store, StoreError
 
 T = TypeVar("T")
 

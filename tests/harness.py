@@ -23,16 +23,16 @@ from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from router import messages
-from router.clock import FrozenClock
+from router.adapters.http.context import SERVICES
+from router.adapters.slack.signing import sign
+from router.adapters.store import Store, open_store
+from router.app.clock import FrozenClock
+from router.bootstrap import WORKER, create_app
 from router.config import RouterConfig, Secrets, load_config
-from router.incident import Incident
-from router.jobs import JobKind, JobStatus, StoredJob
+from router.core import messages
+from router.core.incident import Incident
+from router.core.jobs import JobKind, JobStatus, StoredJob
 from router.metrics import Metrics
-from router.slack.signing import sign
-from router.store import Store, open_store
-from router.web.app import WORKER, create_app
-from router.web.context import SERVICES
 from tests.conftest import AM_TOKEN, T0
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.slack_api import FakeSlack

@@ -23,7 +23,7 @@ import string
 import unicodedata
 from datetime import datetime
 
-from router.severity import Severity
+from router.core.severity import Severity
 
 DEFAULT_TEMPLATE = "inc-{number}-{slug}"
 MAX_LENGTH = 80

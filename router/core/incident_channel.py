@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.alerts import Alert
-from router.incident import Incident, IncidentStatus
-from router.messages import escape
+from router.core.alerts import Alert
+from router.core.incident import Incident, IncidentStatus
+from router.core.messages import escape
 
 TOPIC_MAX = 250
 LINK_MAX = 2048  # bookmarks.add: link maxLength

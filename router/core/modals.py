@@ -6,7 +6,7 @@ Four views (Block Kit ``modal``), each routed back by its ``callback_id``:
   severity (optional: it can be classified later), confidential, and who investigates
   ("I will be Incident Commander" or "page eng-primary").
 * ``page.dismiss``: **Not an incident**: one of the existing reasons
-  (``router.messages.DISMISS_REASONS``) and/or a note; both are recorded.
+  (``router.core.messages.DISMISS_REASONS``) and/or a note; both are recorded.
 * ``incident.resolve``: summary, customer impact, post-mortem owed (pre-filled when the
   policy owes one: critical severity, a production outage or data loss).
 * ``incident.update``: a status update, from the incident's controls.
@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.incident import Flag, Incident
-from router.messages import DISMISS_REASONS, escape
-from router.severity import POLICY_CLAUSES, Severity
+from router.core.incident import Flag, Incident
+from router.core.messages import DISMISS_REASONS, escape
+from router.core.severity import POLICY_CLAUSES, Severity
 
 View = dict[str, Any]
 Block = dict[str, Any]

@@ -1,7 +1,7 @@
 """Who is on call, as an outside provider (PagerDuty) last said: an immutable snapshot.
 
 The lifecycle asks on-call questions through one small protocol, which
-``router.oncall.Schedule`` (rotations from the config file) already satisfies and
+``router.core.oncall.Schedule`` (rotations from the config file) already satisfies and
 ``OncallSnapshot`` and ``OncallView`` satisfy too::
 
     class OnCallSchedule(Protocol):
@@ -34,7 +34,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
-from router.oncall import ESCALATION_ORDER, Handoff
+from router.core.oncall import ESCALATION_ORDER, Handoff
 
 _INSTANT = timedelta(microseconds=1)
 

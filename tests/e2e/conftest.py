@@ -777,7 +777,7 @@ def press_body(
 
 def slack_signed_headers(body: bytes, secret: str = SLACK_SIGNING_SECRET) -> dict[str, str]:
     """Headers Slack sends with ``body``: signature, timestamp, form content type."""
-    from router.slack.signing import sign
+    from router.adapters.slack.signing import sign
 
     headers = sign(secret, int(time.time()), body)
     headers["Content-Type"] = "application/x-www-form-urlencoded"

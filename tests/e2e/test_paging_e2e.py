@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from router.sources import pagerduty as pd_source
+from router.adapters.pagerduty import webhook as pd_source
 from tests.e2e.conftest import (
     INCIDENTS,
     PRIMARY,

@@ -174,7 +174,7 @@ def test_handler_in_flight_when_the_listener_closes_finishes(
     name = "ShutdownHeldCommit"
     body = json.dumps(alert_document(name)).encode()
     with psycopg.connect(postgres_schema.url) as blocker:
-        # The webhook's commit is its insert into the inbox (router.inbox applies it).
+        # The webhook's commit is its insert into the inbox (router.app.inbox applies it).
         blocker.execute("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
         conn, head = webhook_request(router, body)
         with conn:

@@ -29,9 +29,9 @@ from router.adapters.web.views import (
     QualityWindow,
     TimelineItem,
 )
-from router.incident import Flag, IncidentStatus
-from router.page import PageStatus
-from router.severity import Severity
+from router.core.incident import Flag, IncidentStatus
+from router.core.page import PageStatus
+from router.core.severity import Severity
 
 JANE = Person("U0JANE0001", "Jane Doe")
 JOHN = Person("U0JOHN0002", "John Roe")

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from router.sources.pagerduty import sign as pd_sign
+from router.adapters.pagerduty.webhook import sign as pd_sign
 from tests.fuzz import raw
 from tests.fuzz.live import (
     AM_TOKEN,

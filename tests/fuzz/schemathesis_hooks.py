@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from router.sources.pagerduty import sign as pd_sign
+from router.adapters.pagerduty.webhook import sign as pd_sign
 from tests.fuzz.live import AM_TOKEN, PD_SECRET, PRIMARY, RESPONDER, SIGNING_SECRET
 
 _AUTH = {

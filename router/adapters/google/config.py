@@ -12,7 +12,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from router.strict import Strict
+from router.core.strict import Strict
 
 # Drive file ids: letters, digits, - and _ (the part of a doc URL after /d/).
 _FILE_ID = re.compile(r"[A-Za-z0-9_-]{10,200}")

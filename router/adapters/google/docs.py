@@ -53,8 +53,8 @@ from googleapiclient.errors import HttpError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from router.adapters.google.config import DocConfig
-from router.effects import PermanentFailure, ResultLookup, RetryLater, parse_retry_after
-from router.jobs import JobKind, StoredJob
+from router.app.effects import PermanentFailure, ResultLookup, RetryLater, parse_retry_after
+from router.core.jobs import JobKind, StoredJob
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from router.oncall import ENG_PRIMARY
-from router.strict import Strict
+from router.core.oncall import ENG_PRIMARY
+from router.core.strict import Strict
 
 OncallProvider = Literal["config", "pagerduty"]
 

@@ -51,7 +51,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from router.adapters.pagerduty.config import PagerDutyOncallConfig
-from router.clock import Clock, SystemClock
+from router.app.clock import Clock, SystemClock
 from router.core.oncall_snapshot import (
     OnCallSchedule,
     OncallSnapshot,
@@ -118,7 +118,7 @@ class PagerDutyOncall:
     """Refreshes the on-call snapshot from PagerDuty; ``current()`` is what decisions use.
 
     ``fallback``: the config's rotations, answering until PagerDuty has answered once.
-    ``slack_ids``: Slack's users.lookupByEmail (see ``router.slack.directory``).
+    ``slack_ids``: Slack's users.lookupByEmail (see ``router.adapters.slack.directory``).
     """
 
     def __init__(

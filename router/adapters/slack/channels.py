@@ -35,8 +35,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from router.adapters.slack.scopes import MissingScope, call_failure, error_code
+from router.app.effects import PermanentFailure
 from router.core.channel_names import candidates
-from router.effects import PermanentFailure
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ answer) and say what to add before anything fails.
 When a call fails for want of a scope Slack answers ``missing_scope`` with ``needed``
 (one scope, or several that would each do, comma-separated) and ``provided``;
 ``call_failure`` turns that into ``MissingScope``, a permanent failure whose reason names
-the scope, and sorts every other failure through ``router.slack.client.slack_failure``.
+the scope, and sorts every other failure through ``router.adapters.slack.client.slack_failure``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from router.effects import PermanentFailure, RetryLater
-from router.slack.client import slack_failure
+from router.adapters.slack.client import slack_failure
+from router.app.effects import PermanentFailure, RetryLater
 
 # scope -> why the router asks for it (the manifest carries the same words)
 BOT_SCOPES: dict[str, str] = {

@@ -53,7 +53,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from router.adapters.slack.scopes import call_failure
-from router.effects import RetryLater
+from router.app.effects import RetryLater
 
 log = logging.getLogger(__name__)
 

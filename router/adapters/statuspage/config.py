@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from router.severity import Severity
-from router.strict import Strict
+from router.core.severity import Severity
+from router.core.strict import Strict
 
 ComponentStatus = Literal[
     "operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"

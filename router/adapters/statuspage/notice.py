@@ -37,15 +37,15 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.adapters.statuspage.config import StatuspageConfig
-from router.effects import (
+from router.app.effects import (
     PermanentFailure,
     ResultLookup,
     RetryLater,
     parse_retry_after,
     require_result,
 )
-from router.jobs import JobKind, StoredJob
-from router.severity import Severity
+from router.core.jobs import JobKind, StoredJob
+from router.core.severity import Severity
 
 log = logging.getLogger(__name__)
 

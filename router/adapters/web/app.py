@@ -37,7 +37,7 @@ from router.adapters.web.render import Stylesheet, environment
 from router.adapters.web.sessions import Signer
 from router.adapters.web.signin import SlackSignIn
 from router.adapters.web.views import ConsoleSource
-from router.clock import Clock
+from router.app.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from router.config import ConfigError
-from router.strict import Strict
+from router.core.strict import Strict
 
 log = logging.getLogger(__name__)
 

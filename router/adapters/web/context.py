@@ -18,7 +18,7 @@ from router.adapters.web.render import Stylesheet, render
 from router.adapters.web.sessions import Session, Signer
 from router.adapters.web.signin import SlackSignIn
 from router.adapters.web.views import ConsoleSource
-from router.clock import Clock
+from router.app.clock import Clock
 
 
 class PageError(Exception):

@@ -27,8 +27,8 @@ from router.adapters.web.views import (
     group_pages,
     mark_standouts,
 )
-from router.incident import IncidentStatus
-from router.severity import Severity
+from router.core.incident import IncidentStatus
+from router.core.severity import Severity
 
 log = logging.getLogger(__name__)
 

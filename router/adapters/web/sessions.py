@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from router.adapters.web.access import Viewer
-from router.clock import Clock
+from router.app.clock import Clock
 
 SESSION_COOKIE = "router_console"
 SIGN_IN_COOKIE = "router_console_sign_in"

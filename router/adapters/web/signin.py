@@ -32,7 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from router.adapters.web.config import SlackSignInConfig
-from router.clock import Clock
+from router.app.clock import Clock
 
 log = logging.getLogger(__name__)
 

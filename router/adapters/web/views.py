@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
-from router.incident import Flag, IncidentStatus
-from router.page import PageStatus
-from router.severity import Severity
+from router.core.incident import Flag, IncidentStatus
+from router.core.page import PageStatus
+from router.core.severity import Severity
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,8 @@ class RedactedRow:
 class TimelineItem:
     at: datetime
     actor: Person | None  # None: the router itself
-    kind: str  # declared, severity_changed, status_update, ... (router.duties)
-    text: str  # the entry in words (router.reports.describe says them)
+    kind: str  # declared, severity_changed, status_update, ... (router.core.duties)
+    text: str  # the entry in words (router.core.reports.describe says them)
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class IncidentDetail:
     timeline: tuple[TimelineItem, ...] = ()
     alerts: tuple[AlertItem, ...] = ()
     links: IncidentLinks = IncidentLinks()
-    postmortem_draft: str | None = None  # Markdown, as router.reports.postmortem made it
+    postmortem_draft: str | None = None  # Markdown, as router.core.reports.postmortem made it
     access: IncidentAccess = IncidentAccess()
 
     @property

@@ -1,0 +1,1 @@
+"""Alertmanager: its webhook (payload version 4) into ``Alert`` values."""

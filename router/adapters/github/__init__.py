@@ -1,0 +1,1 @@
+"""GitHub: the tracking issue, its comments and labels, through PyGithub."""

@@ -1,0 +1,1 @@
+"""Grafana alerting: its webhook contact point into ``Alert`` values."""

@@ -1,0 +1,242 @@
+"""``POST /slack/interactions``: button presses on pages.
+
+Slack wants HTTP 200 within 3 seconds, so this handler only verifies, decides (a pure
+lifecycle step inside one transaction) and commits the jobs; Slack is told about the
+result by the outbox (message edits, the announcement, an ephemeral refusal).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from router.adapters.http.context import SERVICES, Services
+from router.adapters.http.errors import Problem, read_body
+from router.adapters.payload import PayloadError
+from router.adapters.slack import inbound_payload as slack_payload
+from router.adapters.slack import signing
+from router.adapters.store import StoreError
+from router.app import units
+from router.app.units import DecisionResult
+from router.core import duties, messages
+from router.core.commands import Command, incident_number
+from router.core.page import Decision
+from router.core.severity import Severity
+
+log = logging.getLogger(__name__)
+
+_DECISIONS = {
+    messages.DECLARE: Decision.DECLARE,
+    messages.DISMISS: Decision.DISMISS,
+    messages.DISMISS_REASON: Decision.DISMISS,
+    messages.ESCALATE: Decision.ESCALATE,
+    messages.DIGEST_DECLARE: Decision.DECLARE,  # a digest line's page, chosen in a select
+}
+
+
+@dataclass(frozen=True)
+class PageAction:
+    decision: Decision
+    page_key: str
+    reason: str | None
+    delivery_id: str
+    expected_level: int | None = None  # Escalate: the level the person saw
+
+
+def verify(request: web.Request, services: Services, body: bytes) -> None:
+    if services.slack_verifier is None:
+        raise Problem(404, "not_configured", "SLACK_SIGNING_SECRET is not set")
+    wrong = signing.problem(services.slack_verifier, body, request.headers)
+    if wrong is not None:
+        header, message = wrong
+        raise Problem(401, "signature_invalid", message, field=header)
+
+
+async def read_signed_form(request: web.Request, services: Services) -> dict[str, str]:
+    """Verify over the raw bytes first; only then decode the form."""
+    body = await read_body(request, services.config.server.max_body_bytes)
+    verify(request, services, body)
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise Problem(415, "unsupported_media_type",
+                      "Content-Type must be application/x-www-form-urlencoded")  # fmt: skip
+    try:
+        return slack_payload.form_fields(body)
+    except PayloadError as exc:
+        raise Problem(exc.status, "malformed_form", exc.message, field=exc.field) from exc
+
+
+def _small_number(text: str) -> int | None:
+    """An index or level a button carries: ASCII digits, few of them (``"²".isdigit()``
+    is true, and int() of it raises)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
+def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
+    container = payload.get("container") or {}
+    message_ts = str(container.get("message_ts") or (payload.get("message") or {}).get("ts", ""))
+    user = payload["user"]["id"]
+    found = []
+    for action in payload.get("actions") or []:
+        action_id = action.get("action_id")
+        decision = _DECISIONS.get(action_id)
+        if decision is None:
+            continue  # not ours (a link button, a future control): ignore, do not fail
+        reason = None
+        expected_level = None
+        if action_id == messages.DISMISS_REASON:
+            value = str((action.get("selected_option") or {}).get("value", ""))
+            page_key, _, index = value.partition("|")
+            number = _small_number(index)
+            if number is not None and number < len(messages.DISMISS_REASONS):
+                reason = messages.DISMISS_REASONS[number]
+        elif action_id == messages.DIGEST_DECLARE:
+            page_key = str((action.get("selected_option") or {}).get("value", ""))
+        else:
+            page_key, _, level = str(action.get("value", "")).partition("|")
+            expected_level = _small_number(level)
+        # Slack retries and double clicks repeat action_ts; a new click has a new one.
+        delivery = f"{action_id}:{message_ts}:{action.get('action_ts', '')}:{user}"
+        found.append(PageAction(decision, page_key, reason, delivery, expected_level))
+    return found
+
+
+# Incident controls on the announcement and the handoff DM, as commands.
+_INCIDENT_COMMANDS = {
+    messages.INC_SEVERITY: "severity",
+    messages.INC_COMMS: "comms",
+    messages.INC_HANDOFF: "handoff",
+    messages.INC_ACCEPT: "accept",
+    messages.INC_ESCALATE: "escalate",
+    messages.INC_ISSUE: "issue",
+    messages.INC_MITIGATED: "mitigated",
+    messages.INC_RESOLVE: "resolve",
+}
+_BUTTON_TEXT = {
+    "severity": "set with the announcement's control",
+    "resolve": "resolved from the announcement (summary to follow in the thread)",
+}
+
+
+def incident_command(action: dict[str, Any]) -> Command | None:
+    """An announcement control as the ``/incident`` command it stands for."""
+    name = _INCIDENT_COMMANDS.get(str(action.get("action_id")))
+    if name is None:
+        return None
+    option = str((action.get("selected_option") or {}).get("value", ""))
+    ref = option.partition("|")[0] or str(action.get("value") or "")
+    if not ref:  # users_select carries the incident in its block id: incident|INC-n|roles
+        parts = str(action.get("block_id", "")).split("|")
+        ref = parts[1] if len(parts) > 1 else ""
+    number = incident_number(ref)
+    if number is None:
+        return None
+    severity = option.partition("|")[2]
+    return Command(
+        name,
+        number,
+        text=_BUTTON_TEXT.get(name, ""),
+        user=action.get("selected_user"),
+        severity=Severity(severity) if severity in {s.value for s in Severity} else None,
+    )
+
+
+async def slack_interactions(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    form = await read_signed_form(request, services)
+    try:
+        payload = slack_payload.interaction(form)
+    except PayloadError as exc:
+        raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
+    user = payload["user"]["id"]
+    if payload.get("type") != "block_actions" or services.policy is None:
+        # Empty: Slack reads a body as an answer to some types (a modal submission).
+        return web.Response(status=200, content_type="text/plain")
+    response_url = payload.get("response_url")
+    policy = services.policy
+    container = payload.get("container") or {}
+    message_ts = str(container.get("message_ts", ""))
+    refusals: list[str] = []
+    replies: list[str] = []
+
+    async def run(unit: Any) -> Any:
+        try:
+            return await services.store.run(unit)
+        except StoreError as exc:
+            log.error("store failed on a Slack action; Slack will show an error: %s", exc)
+            raise Problem(503, "store_unavailable", "could not record the action; retry") from exc
+
+    def answer(tx: Any, delivery: str, text: str | None, now: datetime) -> None:
+        if text and response_url:
+            tx.enqueue([units.respond_job(f"answer:{delivery}", response_url, text)], now)
+
+    for action in parse_actions(payload):
+        now = services.clock.now()
+
+        def page_unit(tx: Any, action: PageAction = action, now: datetime = now) -> DecisionResult:
+            result = units.decide(
+                tx,
+                action.page_key,
+                action.decision,
+                user,
+                now,
+                policy,
+                action.reason,
+                action.delivery_id,
+                action.expected_level,
+            )
+            answer(tx, action.delivery_id, result.outcome.refusal, now)
+            return result
+
+        result = await run(page_unit)
+        if result.outcome.refusal:
+            refusals.append(result.outcome.refusal)
+            log.info("refused %s on page %s by %s", action.decision.value, action.page_key, user)
+        if "unauthorized" in result.outcome.events:
+            services.metrics.refusals.inc()
+        services.observe(result.outcome, result.decision_seconds)
+
+    for raw in payload.get("actions") or []:
+        now = services.clock.now()
+        delivery = f"{raw.get('action_id')}:{message_ts}:{raw.get('action_ts', '')}:{user}"
+        command = incident_command(raw)
+        action_id = raw.get("action_id")
+        if command is None and action_id not in (messages.REPORT_COMMANDER, messages.REPORT_PAGE):
+            continue
+
+        def incident_unit(tx: Any, command: Command | None = command, delivery: str = delivery,
+                          action_id: Any = action_id, value: str = str(raw.get("value", "")),
+                          now: datetime = now) -> units.CommandResult | None:  # fmt: skip
+            if not tx.remember_delivery("slack", delivery, now):
+                return None  # a Slack retry or a double click
+            if command is not None:
+                result = units.incident_command(tx, command, user, now, policy)
+            elif not tx.remember_delivery("slack-report", f"{message_ts}|{user}|{value}", now):
+                # A double click on the report's buttons: one report, one decision.
+                text = "You already answered this report."
+                result = units.CommandResult(duties.refuse(text), text)
+            elif action_id == messages.REPORT_COMMANDER:
+                result = units.declare_reported(tx, value, user, now, policy)
+            else:
+                result = units.page_reported(tx, value, user, now, policy)
+            answer(tx, delivery, result.reply, now)
+            return result
+
+        outcome = await run(incident_unit)
+        if outcome is None:
+            continue
+        if outcome.outcome.refusal:
+            refusals.append(outcome.outcome.refusal)
+            log.info("refused %s by %s", action_id, user)
+        if "unauthorized" in outcome.outcome.events:
+            services.metrics.refusals.inc()
+        else:
+            replies.append(outcome.reply)
+        services.observe(outcome.outcome)
+    services.kick()
+    # Slack ignores this body (answers reach the person through response_url);
+    # `router press` and other callers without a response_url read it here.
+    return web.json_response({"ok": not refusals, "refused": refusals, "replies": replies})

@@ -1,0 +1,254 @@
+"""The inbox processor: applies the deliveries the webhook committed, in batches.
+
+The Alertmanager webhook checks a delivery (auth, JSON, fields: a 4xx is answered at
+once), commits it to the inbox and answers 200. This worker, on the same event loop,
+then takes the waiting deliveries oldest first and runs them through the intake
+pipeline (``Intake.process``) in one transaction per batch, deleting their inbox rows
+in that same transaction. So a delivery is applied exactly once: a crash before the
+commit leaves it waiting, to be applied after the restart; after the commit it is
+gone from the inbox.
+
+Why a batch: deliveries of one group in a batch share one lifecycle step (one read of
+the page, one render, one coalesced edit), which is what keeps a storm affordable.
+
+Order: one processor at a time applies deliveries, oldest first (on PostgreSQL the
+batch runs under a transaction-scoped advisory lock; a replica that finds it held
+waits for the next turn), so deliveries of one group are applied in the order they
+were acknowledged. Deliveries racing each other into two replicas had no order to
+keep.
+
+Webhooks first: while they keep arriving, the processor takes about ``share`` of the
+loop (a tenth), in batches of about ``slice_seconds`` of work (it pauses after each
+in proportion), so acknowledging stays fast and its latency low in a storm; the
+oldest deliveries, the first pages, are still applied first and at once. When
+webhooks stop coming, it drains at full speed in big batches. Nothing waits longer
+than a sustained overload makes it (the inbox lag is a metric with an alert rule).
+A delivery that cannot be processed (a bug) is set aside (``dead``), logged, counted
+and reported to the operator channel, and the rest go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from router.adapters.alertmanager import webhook as alertmanager
+from router.adapters.grafana import webhook as grafana
+from router.adapters.payload import PayloadError
+from router.adapters.store import Store, StoreError
+from router.adapters.store.sql import SqlTx
+from router.app.clock import Clock
+from router.app.intake import Intake, IntakeResult
+from router.core.alerts import Alert
+from router.core.jobs import Job, JobKind
+from router.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+INBOX_LOCK = "inbox"  # the advisory lock one processor at a time holds (PostgreSQL)
+
+# How each source's stored bodies become alerts (the webhook already checked them).
+PARSERS: dict[str, Callable[[bytes], list[Alert]]] = {
+    "alertmanager": alertmanager.parse_raw,  # Grafana's version "1" too, sent there
+    "grafana": grafana.parse_raw,
+}
+
+
+@dataclass
+class Batch:
+    deliveries: int = 0  # taken from the inbox (processed or set aside)
+    busy: float = 0.0  # seconds of work inside the transaction
+    lags: list[float] = field(default_factory=list)  # received -> processed, seconds
+    results: dict[str, IntakeResult] = field(default_factory=dict)  # by source
+    locked: bool = False  # another processor has the inbox
+
+
+class InboxProcessor:
+    def __init__(
+        self,
+        store: Store,
+        intake: Intake,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        batch: int = 128,
+        max_batch_bytes: int = 4 * 1024 * 1024,
+        poll_seconds: float = 1.0,
+        share: float = 0.1,
+        slice_seconds: float = 0.002,
+        operator_channel: str | None = None,
+    ) -> None:
+        self._store = store
+        self._intake = intake
+        self._metrics = metrics
+        self._clock = clock
+        self._batch = batch
+        self._limit = batch
+        self._max_bytes = max_batch_bytes
+        self._poll = poll_seconds
+        self._share = share
+        self._slice = slice_seconds
+        self._per_delivery = 0.0005  # seconds a delivery took, lately (a guess at first)
+        self._operator_channel = operator_channel
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._taken: list[int] = []  # ids the running batch took
+        self._suspect: int | None = None  # a batch up to here failed: one by one
+        self._gauges_at = 0.0
+        self.processed = 0  # deliveries this process applied
+
+    def kick(self) -> None:
+        """A delivery was committed to the inbox: look now, not at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        busy = False  # webhooks arrived while the last batch was applied
+        while not self._stopping:
+            arriving = self._intake.enqueued
+            try:
+                batch = await self.run_once(self._slice_limit() if busy else None)
+            except StoreError as exc:
+                log.error("inbox: store unavailable, retrying: %s", exc)
+                batch = Batch()
+            except Exception:  # the loop must outlive any bug: paging depends on it
+                log.exception("inbox: unexpected error; the processor carries on")
+                batch = Batch()
+            if self._stopping:
+                break
+            if batch.deliveries == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                self._wake.clear()
+            busy = self._intake.enqueued != arriving
+            if batch.deliveries and batch.busy:
+                self._per_delivery = 0.8 * self._per_delivery + 0.2 * (
+                    batch.busy / batch.deliveries
+                )
+            if batch.deliveries == 0:
+                pass
+            elif busy and self._share < 1:
+                # Webhooks are arriving: leave them most of the loop.
+                await asyncio.sleep(batch.busy * (1 - self._share) / self._share)
+            else:
+                await asyncio.sleep(0)
+
+    def _slice_limit(self) -> int:
+        """Deliveries in about ``slice_seconds`` of work (at least one)."""
+        return max(1, min(self._batch, int(self._slice / max(self._per_delivery, 1e-6))))
+
+    async def drain(self) -> int:
+        """Apply batches until nothing waits (at shutdown, within its grace)."""
+        applied = 0
+        while True:
+            batch = await self.run_once()
+            if batch.deliveries == 0:
+                return applied
+            applied += batch.deliveries
+
+    async def run_once(self, limit: int | None = None) -> Batch:
+        """Apply one batch of waiting deliveries (at most ``limit``); what it took."""
+        now = self._clock.now()
+        limit = min(limit or self._limit, self._limit)
+        try:
+            batch = await self._store.run(lambda tx: self._apply(tx, limit, now))
+        except StoreError:
+            self._metrics.store_errors.inc()
+            raise
+        except Exception as exc:
+            await self._failed(exc)
+            return Batch(deliveries=1)  # not idle: go on at once, one by one
+        if self._suspect is not None and self._taken and max(self._taken) >= self._suspect:
+            self._suspect, self._limit = None, self._batch  # past the batch that failed
+        self.processed += batch.deliveries
+        for source, result in batch.results.items():
+            self._intake.processed(source, result)
+        if batch.deliveries:
+            self._metrics.inbox_processed.inc(batch.deliveries)
+            for lag in batch.lags:
+                self._metrics.inbox_lag.observe(lag)
+        if time.monotonic() - self._gauges_at >= 1.0:
+            self._gauges_at = time.monotonic()
+            await self.refresh_gauges()
+        return batch
+
+    async def refresh_gauges(self) -> None:
+        now = self._clock.now()
+        stats = await self._store.run(lambda tx: tx.inbox_stats(now))
+        self._metrics.inbox_pending.set(stats.pending)
+        self._metrics.inbox_oldest_age.set(stats.oldest_age_seconds)
+        self._metrics.inbox_dead.set(stats.dead)
+
+    def _apply(self, tx: SqlTx, limit: int, now: datetime) -> Batch:
+        """One transaction: take the oldest deliveries, apply them, delete them."""
+        if not tx.try_lock(INBOX_LOCK):
+            return Batch(locked=True)
+        started = time.perf_counter()
+        taken = tx.inbox_batch(limit, self._max_bytes)
+        self._taken = [d.id for d in taken]
+        batch = Batch(deliveries=len(taken))
+        by_source: dict[str, list[tuple[str, list[Alert]]]] = {}
+        done = []
+        for delivery in taken:
+            parse = PARSERS.get(delivery.source)
+            try:
+                if parse is None:
+                    raise PayloadError(f"no parser for source {delivery.source!r}")
+                alerts = parse(delivery.body)
+            except PayloadError as exc:
+                # The webhook checked it, so this is a bug (or a stored body changed).
+                self._bury(tx, delivery.id, f"unreadable: {exc.field or ''} {exc.message}", now)
+                continue
+            source = alerts[0].source.value if alerts else delivery.source
+            by_source.setdefault(source, []).append((source, alerts))
+            done.append(delivery.id)
+            batch.lags.append(max(0.0, now.timestamp() - delivery.received_at))
+        for source, deliveries in by_source.items():
+            batch.results[source] = self._intake.process(tx, deliveries, now)
+        tx.finish_inbox(done)
+        batch.busy = time.perf_counter() - started
+        return batch
+
+    async def _failed(self, exc: Exception) -> None:
+        taken = self._taken
+        if len(taken) > 1:
+            # Some delivery of the batch cannot be applied: find it, one at a time.
+            log.error("inbox: a batch of %d failed (%s); applying one by one", len(taken),
+                      type(exc).__name__)  # fmt: skip
+            self._suspect, self._limit = max(taken), 1
+            return
+        if not taken:
+            raise exc
+        log.exception("inbox: delivery %s cannot be applied; it is set aside", taken[0])
+        now = self._clock.now()
+        reason = f"failed: {type(exc).__name__}"
+        await self._store.run(lambda tx: self._bury(tx, taken[0], reason, now))
+        self._taken = []
+
+    def _bury(self, tx: SqlTx, delivery_id: int, reason: str, now: datetime) -> None:
+        """Never silent: kept as ``dead`` for a person, counted, told to the operator."""
+        tx.bury_inbox(delivery_id, reason)
+        if self._operator_channel:
+            tx.enqueue(
+                [
+                    Job(
+                        kind=JobKind.SLACK_POST,
+                        key=f"inbox:{delivery_id}:dead",
+                        payload={
+                            "channel": self._operator_channel,
+                            "text": f":warning: A delivery (inbox id {delivery_id}) could not "
+                            f"be processed ({reason}) and was set aside; its alerts are not "
+                            "paged. It is kept in the inbox table for a person.",
+                        },
+                    )
+                ],
+                now,
+            )

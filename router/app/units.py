@@ -1,0 +1,530 @@
+"""Units of work that connect the store to the pure lifecycle.
+
+Each function here runs inside one store transaction: load state, ask the lifecycle,
+write what it returns (state, jobs, cancellations, timeline). Nothing here decides;
+nothing here does I/O beyond the transaction it is given.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from router.adapters.store.sql import RecordedAlert, SqlTx
+from router.core import duties, lifecycle, messages
+from router.core.alerts import Alert, AlertStatus, Source, short_hash
+from router.core.commands import HELP, Command
+from router.core.digest import DigestLine, part_of
+from router.core.duties import Context
+from router.core.incident import Incident
+from router.core.jobs import Job, JobKind, StoredJob
+from router.core.lifecycle import Storm
+from router.core.page import AlertCounts, Decision, Page, PageAlerts, PageStatus
+from router.core.policy import Outcome, Policy
+from router.core.reports import ISSUE_ALERTS
+from router.core.severity import order, suggest
+
+DigestParts = set[tuple[str, int]]  # (digest key, part) whose lines changed
+
+
+def persist(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> DigestParts:
+    """Write what a step returned. Returns the digest parts whose lines changed:
+    ``refresh_digests`` renders them once, after every step of the unit."""
+    changed: DigestParts = set()
+    if outcome.retire is not None:
+        tx.save_page(outcome.retire)
+    page = outcome.page
+    if page is not None:
+        if outcome.new_page:
+            tx.insert_page(page)
+        else:
+            tx.save_page(page)
+    if outcome.digest is not None:
+        tx.save_digest(outcome.digest)
+    if page is not None and page.digest_key is not None and page.digest_position is not None:
+        tx.save_digest_line(page.digest_key, DigestLine.of(page))
+        changed.add((page.digest_key, part_of(page.digest_position)))
+        if outcome.new_page:
+            changed.add((page.digest_key, 0))  # the first part counts the digest's pages
+    incident = outcome.incident
+    if incident is not None:
+        if outcome.new_incident:
+            tx.insert_incident(incident)
+        else:
+            tx.save_incident(incident)
+    # Cancel before enqueueing: a timer re-armed in this step must survive.
+    if outcome.cancel:
+        tx.cancel_jobs(outcome.cancel, now)
+    if outcome.cancel_prefixes:
+        tx.cancel_jobs(outcome.cancel_prefixes, now, prefix=True)
+    if outcome.jobs:
+        tx.enqueue(outcome.jobs, now, policy.paging.edit_interval_seconds)
+    if outcome.timeline:
+        number = incident.number if incident else page.incident_number if page else None
+        tx.append_timeline(outcome.timeline, page.key if page else None, number)
+    return changed
+
+
+def refresh_digests(tx: SqlTx, changed: DigestParts, now: datetime, policy: Policy) -> None:
+    """Render each changed digest part once, from its own lines (at most a part's
+    worth), and queue its DM or its (coalesced) edit."""
+    parts: dict[str, set[int]] = defaultdict(set)
+    for key, part in changed:
+        parts[key].add(part)
+    for key, wanted in parts.items():
+        digest = tx.digest(key)
+        if digest is None:
+            continue
+        lines = {part: tx.digest_lines(key, part) for part in wanted}
+        digest, jobs = lifecycle.digest_parts(digest, {p: ls for p, ls in lines.items() if ls})
+        tx.save_digest(digest)
+        tx.enqueue(jobs, now, policy.paging.edit_interval_seconds)
+
+
+def commit(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> None:
+    """``persist`` and ``refresh_digests`` for a unit of one step."""
+    refresh_digests(tx, persist(tx, outcome, now, policy), now, policy)
+
+
+# -- alerts ------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """What recording some deliveries did."""
+
+    alerts: list[RecordedAlert] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def record_deliveries(
+    tx: SqlTx, deliveries: Sequence[Sequence[Alert]], now: datetime, policy: Policy | None
+) -> Recorded:
+    """Record deliveries (in the order they arrived) and take the paging steps.
+
+    One step serves a run of deliveries of one group (``_runs``), so a burst of
+    webhooks into a group costs one step, not one each. Each step reads the group's
+    page, its counts and the alerts it shows, never the whole group."""
+    result = Recorded()
+    changed: DigestParts = set()
+    ranked = (lambda alert: order(alert, policy.severity)) if policy is not None else None
+    for group_key, alerts in _runs(deliveries):
+        page = tx.active_page(group_key) if policy is not None else None
+        if page is not None and page.counts is None and policy is not None:
+            page = _counted(tx, page, policy)
+        # A group without a page would open it under this key: its alerts go there now,
+        # not in a second statement (if no page opens, no page has that key).
+        key = page.key if page is not None else lifecycle.page_key(group_key, now)
+        records = tx.record_alerts(alerts, now, page_key=key, order=ranked)
+        result.alerts += records
+        pageable = [r for r in records if r.alert.pageable]
+        if policy is None or not pageable:
+            continue
+        outcome = _alerts_arrived(tx, page, pageable, now, policy)
+        if outcome.new_page and outcome.page is not None and outcome.page.key != key:
+            tx.move_alerts((r.id for r in pageable), outcome.page.key)
+        changed |= persist(tx, outcome, now, policy)
+        result.outcomes.append(outcome)
+    if policy is not None:
+        refresh_digests(tx, changed, now, policy)
+    return result
+
+
+def _runs(deliveries: Sequence[Sequence[Alert]]) -> list[tuple[str, list[Alert]]]:
+    """The deliveries' alerts by group, in the order the groups first came; a group's
+    consecutive deliveries join one run unless an alert changes status between them
+    (then each status is a step of its own, as if they had come one by one)."""
+    runs: dict[str, list[list[Alert]]] = {}
+    statuses: dict[str, dict[tuple[str, datetime], AlertStatus]] = {}
+    for delivery in deliveries:
+        by_group: dict[str, list[Alert]] = defaultdict(list)
+        for alert in delivery:
+            by_group[alert.group_key].append(alert)
+        for group_key, alerts in by_group.items():
+            seen = statuses.setdefault(group_key, {})
+            flips = any(seen.get((a.fingerprint, a.starts_at), a.status) != a.status
+                        for a in alerts)  # fmt: skip
+            group_runs = runs.setdefault(group_key, [])
+            if flips or not group_runs:
+                group_runs.append([])
+                seen.clear()
+            group_runs[-1] += alerts
+            seen.update(((a.fingerprint, a.starts_at), a.status) for a in alerts)
+    return [(key, run) for key, group_runs in runs.items() for run in group_runs]
+
+
+def _alerts_arrived(
+    tx: SqlTx, page: Page | None, records: list[RecordedAlert], now: datetime, policy: Policy
+) -> Outcome:
+    latest: dict[int, Alert] = {}
+    for record in records:
+        latest[record.id] = record.alert  # each alert as it stands after the delivery
+    alerts = None
+    if page is not None and page.counts is not None:
+        counts = _counts_after(page.counts, records, page.key)
+        alerts = tx.page_view(page.key, counts, policy.paging.max_alerts_shown)
+    # Only a new page counts against storm control (and needs its lock).
+    may_open = page is None or page.status is not PageStatus.OPEN
+    return lifecycle.alerts_arrived(
+        page,
+        [r.change for r in records],
+        list(latest.values()),
+        alerts,
+        now,
+        policy,
+        _storm(tx, now, policy) if may_open else Storm(),
+        _incident_open(tx, page),
+        # Each message tells what it left out of the group: the latest is the current.
+        records[-1].alert.truncation,
+    )
+
+
+def _counts_after(counts: AlertCounts, records: list[RecordedAlert], page_key: str) -> AlertCounts:
+    """The page's counts after these records: each alert leaves the status it had on
+    this page (if it was on it) and counts under its new one."""
+    firing, resolved = counts.firing, counts.resolved
+    before: dict[int, tuple[str, str | None] | None] = {}
+    now: dict[int, AlertStatus] = {}
+    for record in records:
+        before.setdefault(record.id, record.before)  # before the first of its records
+        now[record.id] = record.alert.status
+    for alert_id, was in before.items():
+        if was is not None and was[1] == page_key:
+            firing -= was[0] == AlertStatus.FIRING.value
+            resolved -= was[0] == AlertStatus.RESOLVED.value
+        firing += now[alert_id] is AlertStatus.FIRING
+        resolved += now[alert_id] is AlertStatus.RESOLVED
+    return AlertCounts(firing=firing, resolved=resolved)
+
+
+def _counted(tx: SqlTx, page: Page, policy: Policy) -> Page:
+    """A page stored before pages kept their counts: count it once, and rank its
+    alerts, then every delivery keeps both."""
+    tx.rank_page_alerts(page.key, lambda alert: order(alert, policy.severity))
+    page = page.model_copy(update={"counts": tx.count_page_alerts(page.key),
+                                   "version": page.version + 1})  # fmt: skip
+    tx.save_page(page)
+    return page
+
+
+def _view(tx: SqlTx, page: Page, policy: Policy, limit: int | None = None) -> PageAlerts:
+    if page.counts is None:
+        page = _counted(tx, page, policy)
+    assert page.counts is not None
+    return tx.page_view(page.key, page.counts, limit or policy.paging.max_alerts_shown)
+
+
+def _incident_open(tx: SqlTx, page: Page | None) -> bool:
+    if page is None or page.incident_number is None:
+        return True
+    incident = tx.incident(page.incident_number)
+    return incident is not None and incident.open
+
+
+def _storm(tx: SqlTx, now: datetime, policy: Policy) -> Storm:
+    _, user = lifecycle.first_on_call(policy, now)
+    if user is None:
+        return Storm()
+    # Replicas opening pages for the same person at once must count one after the
+    # other, or both see room under the limit (and a digest missing pages).
+    tx.lock(f"storm:{user}")
+    window = timedelta(seconds=policy.paging.storm_window_seconds)
+    recent = tx.recent_pages(user, now - window)
+    if recent < policy.paging.storm_limit:
+        return Storm(recent_pages=recent)
+    return Storm(recent_pages=recent, digest=tx.digest(lifecycle.digest_key(user, now, policy)))
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    outcome: Outcome
+    duplicate: bool = False
+    unknown_page: bool = False
+    decision_seconds: float | None = None  # page opened -> declared or dismissed
+
+
+def decide(
+    tx: SqlTx,
+    page_key: str,
+    decision: Decision,
+    actor: str,
+    now: datetime,
+    policy: Policy,
+    reason: str | None = None,
+    delivery_id: str | None = None,
+    expected_level: int | None = None,
+) -> DecisionResult:
+    if delivery_id is not None and not tx.remember_delivery("slack", delivery_id, now):
+        return DecisionResult(Outcome(), duplicate=True)
+    page = tx.page(page_key)
+    if page is None:
+        return DecisionResult(Outcome(refusal="This page is unknown."), unknown_page=True)
+    if page.counts is None:
+        page = _counted(tx, page, policy)
+    number = tx.next_incident_number() if decision is Decision.DECLARE else None
+    # A declaration may open the tracking issue, which lists more alerts than a page.
+    alerts = _view(tx, page, policy, max(policy.paging.max_alerts_shown, ISSUE_ALERTS))
+    digest = tx.digest(page.digest_key) if page.digest_key is not None else None
+    outcome = lifecycle.decide(
+        page, decision, actor, now, policy, alerts, number, reason, expected_level,
+        deciders=digest.paged_users if digest is not None else (),
+    )  # fmt: skip
+    if outcome.refusal is not None:
+        return DecisionResult(outcome)
+    commit(tx, outcome, now, policy)
+    waited = None
+    if decision is not Decision.ESCALATE and page.decided_at is None:
+        waited = (now - page.opened_at).total_seconds()
+    return DecisionResult(outcome, decision_seconds=waited)
+
+
+def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Policy) -> Outcome:
+    """Apply a due timer and mark it done in the same transaction: it fires once."""
+    if not tx.finish_job(job.id, worker, {}, now):
+        return Outcome()  # our claim lapsed and another worker has it
+    event = str(job.payload.get("event", ""))
+    if event.startswith("incident_"):
+        return fire_incident_timer(tx, job, now, policy)
+    if event == "digest_timeout":
+        digest = tx.digest(str(job.payload["digest"]))
+        if digest is None:
+            return Outcome()
+        waiting = tx.waiting_digest_lines(digest.key)
+        outcome = lifecycle.digest_timeout(digest, int(job.payload["level"]), waiting, now, policy)
+        commit(tx, outcome, now, policy)
+        return outcome
+    if event != "ack_timeout":
+        return Outcome()
+    page = tx.page(str(job.payload["page"]))
+    if page is None:
+        return Outcome()
+    outcome = lifecycle.ack_timeout(
+        page, int(job.payload["level"]), now, policy, _view(tx, page, policy)
+    )
+    commit(tx, outcome, now, policy)
+    return outcome
+
+
+def respond_job(key: str, response_url: str, text: str) -> Job:
+    """An ephemeral answer to the person who pressed a button (only they see it)."""
+    return Job(
+        kind=JobKind.SLACK_RESPOND,
+        key=key,
+        payload={
+            "response_url": response_url,
+            "body": {"response_type": "ephemeral", "replace_original": False, "text": text},
+        },
+    )
+
+
+# -- the commander's duties ----------------------------------------------------
+
+OPEN_STATUSES = ("active", "mitigated")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    outcome: Outcome
+    reply: str  # the ephemeral answer to the person who typed or pressed
+    blocks: list[dict[str, Any]] | None = None
+
+
+# Steps that may write an issue body (tracking issue, post-mortem): they get the timeline.
+_WRITE_ISSUES = frozenset({"severity", "flag", "issue", "resolve"})
+
+
+def _duty_context(
+    tx: SqlTx, incident: Incident, now: datetime, policy: Policy, timeline: bool = False
+) -> Context:
+    """What a duty reads: the page's counts and shown alerts (a bounded view, however
+    big the group), and the timeline only for the steps that write issue bodies."""
+    page = tx.page(incident.page_key) if incident.page_key else None
+    limit = max(policy.paging.max_alerts_shown, ISSUE_ALERTS)
+    alerts = _view(tx, page, policy, limit) if page is not None else PageAlerts()
+    record = tx.timeline(incident.number, incident.page_key) if timeline else ()
+    return Context(now, policy, alerts, record)
+
+
+def _target(tx: SqlTx, number: int | None, name: str = "") -> Incident | str:
+    """The incident a command names, or why it cannot be found."""
+    if number is not None:
+        return tx.incident(number) or f"There is no INC-{number}."
+    if name == "postmortem":
+        # Only a resolved incident owes one, so "the one open incident" is never it.
+        owing = [i for i in tx.incidents(("resolved",)) if i.postmortem_owed]
+        if len(owing) == 1:
+            return owing[0]
+        if not owing:
+            return "No incident owes a post-mortem. Name one as INC-<n>."
+        refs = ", ".join(i.ref for i in owing)
+        return (
+            f"Several incidents owe a post-mortem ({refs}): name one, e.g. "
+            f"`/incident postmortem done {owing[0].ref}`."
+        )
+    open_incidents = tx.incidents(OPEN_STATUSES)
+    if len(open_incidents) == 1:
+        return open_incidents[0]
+    if not open_incidents:
+        return "No incident is open. Name one as INC-<n>."
+    refs = ", ".join(i.ref for i in open_incidents)
+    return f"Several incidents are open ({refs}): name one, e.g. `/incident status INC-1`."
+
+
+def incident_command(
+    tx: SqlTx, command: Command, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    if command.name == "help":
+        return CommandResult(Outcome(), HELP)
+    if command.name == "declare":
+        return CommandResult(Outcome(), *report_choice(command.text))
+    found = _target(tx, command.number, command.name)
+    if isinstance(found, str):
+        return CommandResult(Outcome(refusal=found), found)
+    incident = found
+    ctx = _duty_context(tx, incident, now, policy, timeline=command.name in _WRITE_ISSUES)
+    if command.name == "accept":
+        outcome = duties.accept_handoff(incident, actor, ctx)
+    elif not duties.may_act(incident, actor, ctx):
+        outcome = duties.refuse(
+            f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
+            "engineers and the configured responders) can do that.",
+            unauthorized=True,
+        )
+    elif command.name == "status":
+        return CommandResult(Outcome(), status_text(incident))
+    else:
+        outcome = _dispatch(incident, command, actor, ctx)
+    if outcome.refusal is None:
+        commit(tx, outcome, now, policy)
+    reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
+    return CommandResult(outcome, reply)
+
+
+def _dispatch(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    name = command.name
+    if name == "severity" and command.severity is not None:
+        return duties.change_severity(incident, actor, command.severity, command.text, ctx)
+    if name == "comms" and command.user:
+        return duties.appoint_comms_lead(incident, actor, command.user, ctx)
+    if name == "handoff" and command.user:
+        return duties.offer_handoff(incident, actor, command.user, ctx)
+    if name == "flag" and command.flag is not None:
+        return duties.flag(incident, actor, command.flag, ctx)
+    steps = {
+        "escalate": lambda: duties.escalate(incident, actor, command.text, ctx),
+        "vendor": lambda: duties.contact_vendor(incident, actor, command.text, ctx),
+        "update": lambda: duties.status_update(incident, actor, command.text, ctx),
+        "issue": lambda: duties.open_tracking_issue(incident, actor, ctx),
+        "mitigated": lambda: duties.mitigate(incident, actor, ctx),
+        "resolve": lambda: duties.resolve(incident, actor, command.text, ctx),
+        "postmortem": lambda: duties.postmortem_done(incident, actor, ctx),
+    }
+    step = steps.get(name)
+    return step() if step else duties.refuse(f"`{name}` is incomplete. Try `/incident help`.")
+
+
+def report_choice(title: str) -> tuple[str, list[dict[str, Any]]]:
+    """A reporter decides: be commander now, or have eng-primary investigate first."""
+    text = f"Suspected incident: {title}. Who investigates?"
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": messages.escape(text)}},
+        {
+            "type": "actions",
+            "block_id": "report",
+            "elements": [
+                {"type": "button", "action_id": messages.REPORT_COMMANDER, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Declare: I am Incident Commander"},
+                 "value": title},
+                {"type": "button", "action_id": messages.REPORT_PAGE,
+                 "text": {"type": "plain_text", "text": "Page eng-primary to investigate"},
+                 "value": title},
+            ],
+        },
+    ]  # fmt: skip
+
+
+def declare_reported(
+    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    """``/incident declare`` -> "I am commander": a declared incident without a page."""
+    ctx = Context(now, policy)
+    if not duties.is_responder(actor, ctx):
+        refusal = ("Only responders can be Incident Commander. Choose \"Page eng-primary\" "
+                   "and the on-call engineer will investigate.")  # fmt: skip
+        return CommandResult(duties.refuse(refusal, unauthorized=True), refusal)
+    suggestion = suggest([], policy.severity)
+    outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
+    commit(tx, outcome, now, policy)
+    return CommandResult(outcome, outcome.reply or "Declared.")
+
+
+def page_reported(
+    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
+) -> CommandResult:
+    """``/incident declare`` -> "page eng-primary": a report becomes an alert and a page,
+    through the same lifecycle as monitoring alerts."""
+    key = short_hash(f"{title}|{actor}|{now.isoformat()}")
+    alert = Alert(
+        source=Source.SLACK,
+        group_key=f"slack:{key}",
+        fingerprint=key,
+        status=AlertStatus.FIRING,
+        starts_at=now,
+        labels={"alertname": title, "reporter": actor},
+        annotations={"summary": f"Reported in Slack: {title}"},
+    )
+    outcomes = record_deliveries(tx, [[alert]], now, policy).outcomes
+    return CommandResult(
+        outcomes[0] if outcomes else Outcome(),
+        "Paged eng-primary; they will investigate and decide.",
+    )
+
+
+def status_text(incident: Incident) -> str:
+    lines = [
+        f"*{incident.ref}: {incident.title}*",
+        f"Status: {incident.status.value} · Severity: {incident.severity.value} "
+        f"({incident.severity_reason})",
+        f"Commander: <@{incident.commander}> · Comms lead: "
+        + (f"<@{incident.comms_lead}>" if incident.comms_lead else "none yet"),
+        f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC by <@{incident.declared_by}>",
+    ]
+    if incident.handoff:
+        lines.append(f"Handoff offered to <@{incident.handoff.to}>, not yet accepted")
+    if incident.flags:
+        lines.append("Flags: " + ", ".join(flag.value for flag in incident.flags))
+    if incident.vendors:
+        lines.append("Vendors contacted: " + ", ".join(incident.vendors))
+    if incident.last_update_at:
+        lines.append(f"Last update {incident.last_update_at:%H:%M} UTC")
+    if incident.postmortem_owed:
+        lines.append("Post-mortem owed")
+    return "\n".join(lines)
+
+
+def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy) -> Outcome:
+    incident = tx.incident(int(job.payload["incident"]))
+    if incident is None:
+        return Outcome()
+    what = str(job.payload["event"]).removeprefix("incident_")
+    outcome = duties.reminder_due(incident, what, _duty_context(tx, incident, now, policy))
+    commit(tx, outcome, now, policy)
+    return outcome
+
+
+def job_result(
+    tx: SqlTx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
+) -> Outcome:
+    """An adapter reported what it found (``payload.on_result``): apply it."""
+    if job.payload.get("on_result") != "postmortem_state":
+        return Outcome()
+    incident = tx.incident(int(job.payload["incident"]))
+    if incident is None:
+        return Outcome()
+    ctx = _duty_context(tx, incident, now, policy)
+    outcome = duties.postmortem_issue_state(incident, str(result.get("state")), ctx)
+    commit(tx, outcome, now, policy)
+    return outcome

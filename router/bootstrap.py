@@ -1,0 +1,228 @@
+"""The wiring: the one application factory, used by ``router serve`` and by the tests.
+
+The order of things at start: open the store, then start the outbox worker and the
+inbox processor; at stop, readiness goes false first, in-flight requests finish, the
+inbox processor applies what is waiting (up to the shutdown grace), the worker
+releases its claims, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from router.adapters.http import health, webhooks
+from router.adapters.http.budget import BodyBudget
+from router.adapters.http.context import SERVICES, Services
+from router.adapters.http.errors import make_middleware
+from router.adapters.slack import inbound_commands as commands
+from router.adapters.slack import inbound_interactions as interactions
+from router.adapters.slack import signing
+from router.adapters.store import Store, StoreError, open_store
+from router.app.clock import Clock, SystemClock
+from router.app.effects import Adapter
+from router.app.inbox import InboxProcessor
+from router.app.intake import Intake
+from router.app.outbox import OutboxWorker
+from router.config import RouterConfig, Secrets
+from router.core.oncall import Schedule
+from router.core.policy import Outcome, Policy
+from router.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+WORKER = web.AppKey("worker", OutboxWorker)
+INBOX = web.AppKey("inbox", InboxProcessor)
+
+
+def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
+    if config.oncall is None:
+        return None
+    return Policy(
+        schedule=Schedule(config.oncall),
+        paging=config.paging,
+        severity=config.severity,
+        responders=frozenset(config.oncall.responders),
+        incident_channel=config.slack.incident_channel,
+        operator_channel=config.slack.operator_channel,
+        pagerduty=bool(secrets.PAGERDUTY_ROUTING_KEY),
+        github=bool(config.github.repo and secrets.GITHUB_TOKEN),
+        incident=config.incident,
+    )
+
+
+def build_adapters(config: RouterConfig, secrets: Secrets) -> list[Adapter]:
+    """Real adapters where a credential is set; the console stand-in for Slack if not."""
+    adapters: list[Adapter] = []
+    if secrets.SLACK_BOT_TOKEN:
+        from router.adapters.slack.client import SlackAdapter
+
+        adapters.append(SlackAdapter(secrets.SLACK_BOT_TOKEN, config.slack.api_url))
+    else:
+        from router.adapters.slack.console import ConsoleAdapter
+
+        log.warning("SLACK_BOT_TOKEN is not set: Slack messages are printed to stdout instead")
+        adapters.append(ConsoleAdapter(sys.stdout))
+    if config.github.repo and secrets.GITHUB_TOKEN:
+        from router.adapters.github.issues import GitHubAdapter
+
+        adapters.append(
+            GitHubAdapter(
+                config.github.api_url,
+                secrets.GITHUB_TOKEN,
+                config.github.repo,
+                allow_public_repo=config.github.allow_public_repo,
+            )
+        )
+    if secrets.PAGERDUTY_ROUTING_KEY:
+        from router.adapters.pagerduty.events import PagerDutyAdapter
+
+        adapters.append(
+            PagerDutyAdapter(config.pagerduty.events_url, secrets.PAGERDUTY_ROUTING_KEY)
+        )
+    return adapters
+
+
+def create_app(
+    config: RouterConfig,
+    secrets: Secrets,
+    *,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    clock: Clock | None = None,
+    adapters: Sequence[Adapter] | None = None,
+    run_worker: bool = True,
+    run_inbox: bool = True,
+    worker_id: str | None = None,
+    poll_seconds: float = 1.0,
+) -> web.Application:
+    metrics = metrics or Metrics()
+    clock = clock or SystemClock()
+    store = store or open_store(config.store.url)
+    policy = build_policy(config, secrets)
+    intake = Intake(store, metrics, clock, config.triage, policy)
+    verifier = (
+        signing.verifier(secrets.SLACK_SIGNING_SECRET, clock)
+        if secrets.SLACK_SIGNING_SECRET
+        else None
+    )
+    services = Services(config, secrets, store, metrics, clock, intake, policy, verifier,
+                        body_budget=BodyBudget(config.server.max_inflight_body_bytes))  # fmt: skip
+    worker = OutboxWorker(
+        store,
+        list(adapters) if adapters is not None else build_adapters(config, secrets),
+        metrics,
+        clock,
+        policy,
+        worker_id,
+        poll_seconds=poll_seconds,
+        operator_channel=config.slack.operator_channel,
+        on_outcome=services.observe,
+    )
+    services.kick = worker.kick
+    inbox = InboxProcessor(
+        store, intake, metrics, clock, poll_seconds=poll_seconds,
+        operator_channel=config.slack.operator_channel,
+    )  # fmt: skip
+    intake.on_enqueued = inbox.kick
+
+    def committed(outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            services.observe(outcome)
+        worker.kick()
+
+    intake.on_committed = committed
+
+    app = web.Application(
+        middlewares=[make_middleware(metrics)],
+        # aiohttp's own cap, a little above ours so our JSON 413 answers first
+        client_max_size=config.server.max_body_bytes + 1,
+    )
+    app[SERVICES] = services
+    app[WORKER] = worker
+    app[INBOX] = inbox
+    app.router.add_post("/webhooks/alertmanager", webhooks.alertmanager_webhook)
+    app.router.add_post("/webhooks/grafana", webhooks.grafana_webhook)
+    app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
+    for endpoint in ("/webhooks/alertmanager", "/webhooks/pagerduty"):
+        # From zero at start, so an alert rule sees the very first 413 as an increase
+        # (Alertmanager never retries one: that group would reach nobody).
+        metrics.rejections.labels(endpoint, "body_too_large")
+    app.router.add_post("/slack/interactions", interactions.slack_interactions)
+    app.router.add_post("/slack/commands", commands.slack_commands)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", health.openapi)
+    app.cleanup_ctx.append(_store_ctx)
+    if run_worker:
+        app.cleanup_ctx.append(_worker_ctx)
+    if run_inbox:
+        app.cleanup_ctx.append(_inbox_ctx)  # cleaned up first: its jobs reach the store
+    app.on_shutdown.append(_drain)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[SERVICES].store
+    await store.open()
+    yield
+    await store.close()
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = app[WORKER]
+    for adapter in worker.adapters:
+        check = getattr(adapter, "check_repository", None)
+        if check is not None:
+            # Confidential by default: refuse to start on a public tracking repo.
+            problem = await check()
+            if problem is not None and "public" in problem:
+                raise RuntimeError(problem)
+            if problem is not None:
+                log.error("github: %s (tracking issues will fail until fixed)", problem)
+    task = asyncio.create_task(worker.run(), name="outbox-worker")
+    yield
+    worker.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            # a job in flight gets the same grace as an in-flight request
+            grace = app[SERVICES].config.server.shutdown_grace_seconds
+            await asyncio.wait_for(task, timeout=grace)
+        except TimeoutError:
+            # Cancelled mid-job (a side effect that hangs): give the claims back anyway,
+            # so another replica runs them now rather than when the lease runs out.
+            log.error("outbox worker did not stop in time; its jobs were cancelled")
+            await worker.release()
+    for adapter in worker.adapters:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            await close()
+
+
+async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    inbox = app[INBOX]
+    task = asyncio.create_task(inbox.run(), name="inbox-processor")
+    yield
+    inbox.stop()
+    grace = app[SERVICES].config.server.shutdown_grace_seconds
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            await asyncio.wait_for(task, timeout=grace)
+            # What is still waiting is applied now, within the grace; the rest waits
+            # durably for the next start (or another replica's processor).
+            await asyncio.wait_for(inbox.drain(), timeout=grace)
+        except TimeoutError:
+            log.warning("inbox: shutdown grace over; the rest is applied at the next start")
+        except StoreError as exc:
+            log.error("inbox: store unavailable at shutdown; applied at the next start: %s", exc)
+
+
+async def _drain(app: web.Application) -> None:
+    # Readiness goes false first, so a load balancer stops sending before we stop.
+    app[SERVICES].draining = True

@@ -1,0 +1,783 @@
+"""The Incident Commander's duties, as pure steps: (incident, command) -> (incident, jobs).
+
+The policy gives the IC a list of duties: classify severity (it can change later),
+appoint roles (a communications lead), hand off between people, escalate to
+leadership when the response is insufficient, contact vendors, keep people informed,
+resolve and communicate the resolution, and own the post-mortem where one is owed.
+Each duty is one step here; ``router.app.units`` loads the incident, calls the step, and
+commits what it returns. No I/O, no clock: ``now`` is passed in.
+
+Every step records a timeline entry (actor and time), posts in the incident's thread,
+and mirrors the entry to the tracking issue once there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from router.core.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
+from router.core.jobs import Job, JobKind
+from router.core.messages import announcement, handoff_offer_message
+from router.core.oncall import LEADERSHIP
+from router.core.page import ROUTER_DEDUP_PREFIX, PageAlerts
+from router.core.policy import Outcome, Policy
+from router.core.reports import describe, postmortem, tracking_issue
+from router.core.severity import Severity, Suggestion
+
+OPEN_ONLY = "{ref} is {status}; this needs an open incident."
+# A second escalation this soon is a double click, not a new need.
+ESCALATION_REPEAT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a step may read besides the incident."""
+
+    now: datetime
+    policy: Policy
+    alerts: PageAlerts = field(default_factory=PageAlerts)  # its page's, bounded
+    timeline: Sequence[TimelineEntry] = ()  # the record so far (for issue bodies)
+
+
+def is_responder(actor: str, ctx: Context) -> bool:
+    """The configured responders, and whoever is on call right now in any rotation."""
+    if actor in ctx.policy.responders:
+        return True
+    schedule = ctx.policy.schedule
+    return any(schedule.who_is_on(role, ctx.now) == actor for role in schedule.roles())
+
+
+def may_act(incident: Incident, actor: str, ctx: Context) -> bool:
+    """An incident's responders: its commander and comms lead, plus ``is_responder``."""
+    return actor in (incident.commander, incident.comms_lead) or is_responder(actor, ctx)
+
+
+def refuse(text: str, unauthorized: bool = False) -> Outcome:
+    """Nothing changes; ``text`` tells the person why. ``unauthorized`` marks a refusal
+    of *who* acted (counted in router_unauthorized_actions_total), not of what."""
+    return Outcome(refusal=text, events=["unauthorized"] if unauthorized else [])
+
+
+# -- helpers every step uses ---------------------------------------------------
+
+
+def _begin(incident: Incident) -> Incident:
+    changed = incident.model_copy(deep=True)
+    changed.version += 1
+    return changed
+
+
+def _key(incident: Incident, what: str) -> str:
+    return f"incident:{incident.number}:{what}:v{incident.version}"
+
+
+def _thread(incident: Incident, text: str, what: str) -> Job:
+    return Job(
+        kind=JobKind.SLACK_POST,
+        key=_key(incident, f"thread:{what}"),
+        payload={"channel": None, "thread_of": incident.announce_job, "text": text},
+    )
+
+
+def _record(
+    step: Outcome, incident: Incident, actor: str, kind: str, ctx: Context, **data: str
+) -> None:
+    """Timeline entry, mirrored as a tracking-issue comment when there is an issue."""
+    entry = TimelineEntry(at=ctx.now, actor=actor, kind=kind, data=dict(data))
+    step.timeline.append(entry)
+    if incident.tracking_issue_job is not None:
+        marker = _marker(incident, _key(incident, "comment:" + kind))
+        step.jobs.append(
+            Job(
+                kind=JobKind.GITHUB_COMMENT,
+                key=_key(incident, f"comment:{kind}"),
+                payload={
+                    "issue": incident.tracking_issue_job,
+                    "body": describe(entry),
+                    "marker": marker,
+                },
+            )
+        )
+
+
+def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> None:
+    if not ctx.policy.incident_channel:
+        return
+    text, blocks = announcement(incident, ctx.alerts, ctx.policy.paging.max_alerts_shown)
+    step.jobs.append(
+        Job(
+            kind=JobKind.SLACK_UPDATE,
+            key=_key(incident, "announce-update"),
+            payload={
+                "target": incident.announce_job,
+                "seq": incident.version,
+                "text": text,
+                "blocks": blocks,
+            },
+        )
+    )
+
+
+def _done(step: Outcome, incident: Incident, ctx: Context) -> Outcome:
+    step.incident = incident
+    _refresh_announcement(step, incident, ctx)
+    return step
+
+
+# -- declaring -----------------------------------------------------------------
+
+
+def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data: str) -> None:
+    """What follows every declaration (from a page or by a person): the announcement in
+    #incident-response (never silent: the operator channel hears if none is set), the
+    timeline's first entry, the tracking issue when severe enough, the reminders."""
+    policy = ctx.policy
+    if policy.incident_channel:
+        text, blocks = announcement(incident, ctx.alerts, policy.paging.max_alerts_shown)
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=incident.announce_job,
+                payload={"channel": policy.incident_channel, "text": text, "blocks": blocks},
+            )
+        )
+    elif policy.operator_channel:
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=f"{incident.announce_job}:nochannel",
+                payload={
+                    "channel": policy.operator_channel,
+                    "text": f"{incident.ref} was declared but slack.incident_channel is not "
+                    "configured: nobody was told.",
+                },
+            )
+        )
+    step.timeline.append(
+        TimelineEntry(
+            at=ctx.now,
+            actor=actor,
+            kind="declared",
+            data={
+                "commander": incident.commander,
+                "severity": incident.severity.value,
+                "clause": incident.severity_reason,
+                **data,
+            },
+        )
+    )
+    threshold = policy.incident.tracking_issue_at
+    if threshold is not None and incident.severity >= threshold:
+        _open_tracking_issue(step, incident, "router", ctx)
+    step.jobs += _reminder_timers(incident, ctx)
+
+
+def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Suggestion) -> Outcome:
+    """A person declares directly (``/incident declare``) and is the commander."""
+    incident = Incident(
+        number=number,
+        title=title,
+        commander=actor,
+        severity=suggestion.severity,
+        severity_reason=suggestion.clause,
+        suggestion=suggestion,
+        declared_at=ctx.now,
+        declared_by=actor,
+        announce_job=f"incident:{number}:announce",
+    )
+    step = Outcome(incident=incident, new_incident=True, events=["declared"])
+    announce(incident, actor, ctx, step)
+    step.reply = f"Declared {incident.ref}; you are Incident Commander."
+    return step
+
+
+# -- severity, roles, handoff --------------------------------------------------
+
+
+def change_severity(
+    incident: Incident, actor: str, level: Severity, reason: str, ctx: Context
+) -> Outcome:
+    # No open-only check: the policy lets severity be classified after the fact.
+    if not reason.strip():
+        return refuse("Say why: `/incident severity <level> <reason>`.")
+    if level is incident.severity:
+        return refuse(f"{incident.ref} is already {level.value}.")
+    before = incident.severity
+    incident = _begin(incident)
+    incident.severity = level
+    incident.severity_reason = reason.strip()
+    step = Outcome(events=[f"severity:{level.value}"])
+    step.jobs.append(
+        _thread(
+            incident,
+            f"Severity changed from *{before.value}* to "
+            f"*{level.value}* by <@{actor}>: {reason.strip()}",
+            "severity",
+        )
+    )
+    _record(
+        step,
+        incident,
+        actor,
+        "severity_changed",
+        ctx,
+        to=level.value,
+        reason=reason.strip(),
+        **{"from": before.value},
+    )
+    if incident.tracking_issue_job is not None:
+        step.jobs.append(
+            Job(
+                kind=JobKind.GITHUB_UPDATE,
+                key=_key(incident, "labels"),
+                # swap only the severity label: labels people added stay
+                payload={
+                    "issue": incident.tracking_issue_job,
+                    "remove_labels": [f"severity:{before.value}"],
+                    "add_labels": [f"severity:{level.value}"],
+                },
+            )
+        )
+    elif incident.open:
+        threshold = ctx.policy.incident.tracking_issue_at
+        if threshold is not None and level >= threshold:
+            _open_tracking_issue(step, incident, "router", ctx)
+    if incident.open:
+        step.cancel_prefixes.append(_timer_key(incident.number, "status"))
+        step.jobs += _status_timer(incident, ctx, after=ctx.now)
+        if level is Severity.CRITICAL and incident.status is IncidentStatus.ACTIVE:
+            step.jobs += _escalation_timer(incident, ctx)
+    else:
+        _owe_postmortem_late(step, incident, ctx)
+    return _done(step, incident, ctx)
+
+
+def appoint_comms_lead(incident: Incident, actor: str, user: str, ctx: Context) -> Outcome:
+    if not incident.open:
+        return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    incident = _begin(incident)
+    incident.comms_lead = user
+    step = Outcome(events=["comms_lead"])
+    step.jobs.append(
+        _thread(incident, f"<@{user}> is communications lead (appointed by <@{actor}>).", "comms")
+    )
+    _record(step, incident, actor, "comms_lead", ctx, user=user)
+    return _done(step, incident, ctx)
+
+
+def offer_handoff(incident: Incident, actor: str, to: str, ctx: Context) -> Outcome:
+    if not incident.open:
+        return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    if to == incident.commander:
+        return refuse(f"<@{to}> is already the commander of {incident.ref}.")
+    incident = _begin(incident)
+    incident.handoff = Handoff(to=to, offered_by=actor, offered_at=ctx.now)
+    step = Outcome(events=["handoff_offered"])
+    text, blocks = handoff_offer_message(incident)
+    step.jobs.append(
+        Job(
+            kind=JobKind.SLACK_DM,
+            key=_key(incident, "handoff-offer"),
+            payload={"user": to, "role": "handoff", "text": text, "blocks": blocks},
+        )
+    )
+    step.jobs.append(
+        _thread(
+            incident,
+            f"<@{actor}> offered the commander role to <@{to}>; "
+            f"<@{incident.commander}> stays commander until they accept.",
+            "handoff",
+        )
+    )
+    _record(step, incident, actor, "handoff_offered", ctx, to=to)
+    step.reply = f"Offered {incident.ref} to <@{to}>; you stay commander until they accept."
+    return _done(step, incident, ctx)
+
+
+def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
+    if incident.handoff is None or incident.handoff.to != actor:
+        return refuse(f"There is no handoff of {incident.ref} waiting for you.", unauthorized=True)
+    if not incident.open:
+        return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    previous = incident.commander
+    incident = _begin(incident)
+    incident.commander = actor
+    incident.handoff = None
+    step = Outcome(events=["handoff_accepted"])
+    step.jobs.append(
+        _thread(
+            incident,
+            f"<@{actor}> is now Incident Commander (was <@{previous}>).",
+            "handoff-accepted",
+        )
+    )
+    _record(step, incident, actor, "handoff_accepted", ctx, to=actor, **{"from": previous})
+    step.reply = f"You are now Incident Commander of {incident.ref}."
+    return _done(step, incident, ctx)
+
+
+# -- escalation, vendors, updates, flags --------------------------------------
+
+
+def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome:
+    if not incident.open:
+        return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
+    since = incident.escalated_at
+    if since is not None and ctx.now - since < ESCALATION_REPEAT:
+        minutes = int((ctx.now - since).total_seconds() // 60)
+        return refuse(f"Leadership was brought into {incident.ref} {minutes} min ago.")
+    schedule = ctx.policy.schedule
+    lead = schedule.who_is_on(LEADERSHIP, ctx.now) if LEADERSHIP in schedule.roles() else None
+    incident = _begin(incident)
+    incident.escalated = True
+    incident.escalated_at = ctx.now
+    step = Outcome(events=["escalated_to_leadership"])
+    reason = note.strip() or "the response needs more support"
+    if lead is not None:
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_DM,
+                key=_key(incident, "escalate-dm"),
+                payload={
+                    "user": lead,
+                    "role": LEADERSHIP,
+                    "text": f"{incident.ref} ({incident.severity.value}) was "
+                    f"escalated to you by <@{actor}>: {reason}. "
+                    f"Commander: <@{incident.commander}>.",
+                },
+            )
+        )
+    if ctx.policy.incident_channel:
+        who = f"<@{lead}>" if lead else "nobody is on call for leadership"
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=_key(incident, "escalate-post"),
+                payload={
+                    "channel": ctx.policy.incident_channel,
+                    "text": f":arrow_double_up: {incident.ref} escalated to leadership ({who}) "
+                    f"by <@{actor}>: {reason}",
+                },
+            )
+        )
+    _record(step, incident, actor, "escalated", ctx, to=lead or "", note=reason)
+    if lead is None:
+        step.reply = "Nobody is on call for leadership: the escalation was posted in the channel."
+    return _done(step, incident, ctx)
+
+
+def contact_vendor(incident: Incident, actor: str, name: str, ctx: Context) -> Outcome:
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
+    vendors = ctx.policy.incident.vendors
+    key = next((v for v in vendors if v.lower() == name.strip().lower()), None)
+    if key is None:
+        known = ", ".join(sorted(vendors)) or "none configured (incident.vendors)"
+        return refuse(f"Unknown vendor {name.strip()!r}. Known vendors: {known}.")
+    vendor = vendors[key]
+    incident = _begin(incident)
+    if key not in incident.vendors:
+        incident.vendors.append(key)
+    step = Outcome(events=["vendor"])
+    details = f"{vendor.contact}" + (f" — {vendor.url}" if vendor.url else "")
+    if vendor.notes:
+        details += f" ({vendor.notes})"
+    step.jobs.append(
+        _thread(
+            incident, f"Vendor *{key}* contacted by <@{actor}>. Contact: {details}", f"vendor:{key}"
+        )
+    )
+    _record(step, incident, actor, "vendor_contacted", ctx, vendor=key)
+    step.reply = f"Recorded contact with {key}. Contact details: {details}"
+    return _done(step, incident, ctx)
+
+
+def status_update(incident: Incident, actor: str, text: str, ctx: Context) -> Outcome:
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
+    if not text.strip():
+        return refuse("Write the update: `/incident update <text>`.")
+    incident = _begin(incident)
+    incident.last_update_at = ctx.now
+    step = Outcome(events=["status_update"])
+    step.jobs.append(_thread(incident, f":memo: Update from <@{actor}>: {text.strip()}", "update"))
+    _record(step, incident, actor, "status_update", ctx, text=text.strip())
+    # The next reminder counts from this update.
+    step.cancel_prefixes.append(_timer_key(incident.number, "status"))
+    step.jobs += _status_timer(incident, ctx, after=ctx.now)
+    return _done(step, incident, ctx)
+
+
+def flag(incident: Incident, actor: str, which: Flag, ctx: Context) -> Outcome:
+    if which in incident.flags:
+        return refuse(f"{incident.ref} is already flagged {which.value}.")
+    if incident.status is IncidentStatus.CLOSED and which is Flag.CUSTOMERS:
+        return refuse(f"{incident.ref} is closed.")
+    incident = _begin(incident)
+    incident.flags.append(which)
+    step = Outcome(events=["flagged"])
+    step.jobs.append(
+        _thread(incident, f"Flagged *{which.value}* by <@{actor}>.", f"flag:{which.value}")
+    )
+    _record(step, incident, actor, "flagged", ctx, flag=which.value)
+    if which is Flag.DATA_LOSS and ctx.policy.incident.bcp_dr_url:
+        step.jobs.append(
+            _thread(
+                incident,
+                "Data or processes were disrupted: recovery follows "
+                f"the BCP/DR policy: {ctx.policy.incident.bcp_dr_url}",
+                "bcp",
+            )
+        )
+    if not incident.open:
+        _owe_postmortem_late(step, incident, ctx)  # an outage found out after the end
+    return _done(step, incident, ctx)
+
+
+def open_tracking_issue(incident: Incident, actor: str, ctx: Context) -> Outcome:
+    if incident.tracking_issue_job is not None:
+        return refuse(f"{incident.ref} already has a tracking issue.")
+    if not ctx.policy.github:
+        return refuse("GitHub is not configured (github.repo and GITHUB_TOKEN).")
+    incident = _begin(incident)
+    step = Outcome()
+    _open_tracking_issue(step, incident, actor, ctx)
+    step.reply = "Opening the tracking issue; its link will be posted in the thread."
+    return _done(step, incident, ctx)
+
+
+def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Context) -> None:
+    """Adds the issue job to ``step`` and sets ``incident.tracking_issue_job`` in place."""
+    if not ctx.policy.github or incident.tracking_issue_job is not None:
+        return
+    title, body, labels = tracking_issue(incident, ctx.alerts, ctx.timeline, ctx.policy.incident)
+    key = f"incident:{incident.number}:tracking-issue"
+    incident.tracking_issue_job = key
+    step.jobs += _issue_jobs(incident, key, title, body, labels, "Tracking issue")
+    step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
+    step.events.append("tracking_issue")
+
+
+def _marker(incident: Incident, key: str) -> str:
+    """Finds an issue or comment again on retry. The declaration time makes it unique
+    to this incident, not just its number: a new store, or a second installation using
+    the same repository, counts from INC-1 again."""
+    return f"incident-router:{key}:{incident.declared_at.timestamp():.0f}"
+
+
+def _issue_jobs(
+    incident: Incident, key: str, title: str, body: str, labels: list[str], what: str
+) -> list[Job]:
+    """Open an issue (found again, not duplicated, if retried: the marker), then post
+    its link in the incident's thread once it exists."""
+    return [
+        Job(
+            kind=JobKind.GITHUB_ISSUE,
+            key=key,
+            payload={"title": title, "body": body, "labels": labels,
+                     "marker": _marker(incident, key)},
+        ),
+        Job(
+            kind=JobKind.SLACK_POST,
+            key=f"{key}:link",
+            payload={"channel": None, "thread_of": incident.announce_job, "fill_from": key,
+                     "text": what + ": {html_url}"},
+        ),
+    ]  # fmt: skip
+
+
+# -- the end -------------------------------------------------------------------
+
+
+def mitigate(incident: Incident, actor: str, ctx: Context) -> Outcome:
+    if incident.status is not IncidentStatus.ACTIVE:
+        return refuse(f"{incident.ref} is {incident.status.value}, not active.")
+    incident = _begin(incident)
+    incident.status = IncidentStatus.MITIGATED
+    incident.mitigated_at = ctx.now
+    step = Outcome(
+        events=["mitigated"], cancel_prefixes=[_timer_key(incident.number, "escalation")]
+    )
+    step.jobs.append(
+        _thread(incident, f":large_yellow_circle: Mitigated, says <@{actor}>.", "mitigated")
+    )
+    _record(step, incident, actor, "mitigated", ctx)
+    return _done(step, incident, ctx)
+
+
+def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outcome:
+    if not incident.open:
+        return refuse(f"{incident.ref} is already {incident.status.value}.")
+    if not summary.strip():
+        return refuse("Summarise the resolution: `/incident resolve <summary>`.")
+    incident = _begin(incident)
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = ctx.now
+    incident.mitigated_at = incident.mitigated_at or ctx.now
+    incident.resolution = summary.strip()
+    incident.handoff = None
+    step = Outcome(events=["resolved"])
+    step.cancel_prefixes += [
+        _timer_key(incident.number, w) for w in ("status", "escalation", "handoff")
+    ]
+    notice = (
+        f":white_check_mark: *{incident.ref} resolved* ({incident.title}), by <@{actor}>: "
+        f"{incident.resolution}"
+    )
+    # The resolution goes to every affected destination: the channel, the thread,
+    # and the tracking issue (mirrored by _record).
+    if ctx.policy.incident_channel:
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_POST,
+                key=_key(incident, "resolved-notice"),
+                payload={"channel": ctx.policy.incident_channel, "text": notice},
+            )
+        )
+    step.jobs.append(_thread(incident, notice, "resolved"))
+    _record(step, incident, actor, "resolved", ctx, summary=incident.resolution)
+    if Flag.CUSTOMERS in incident.flags:
+        step.jobs.append(
+            _thread(
+                incident,
+                f"<@{incident.commander}>: customers were affected. "
+                "Decide on customer communication (public communication is "
+                "optional) and tell the affected customers it is resolved.",
+                "customers",
+            )
+        )
+    if incident.tracking_issue_job is not None:
+        step.jobs.append(_close_issue(incident, incident.tracking_issue_job, "close-tracking"))
+    if ctx.policy.pagerduty and incident.page_key is not None:
+        # The page's PagerDuty alert was acknowledged at declaration; now it is over.
+        step.jobs.append(
+            Job(
+                kind=JobKind.PAGERDUTY_EVENT,
+                key=_key(incident, "pd-resolve"),
+                payload={"event_action": "resolve",
+                         "dedup_key": f"{ROUTER_DEDUP_PREFIX}{incident.page_key}"},
+            )
+        )  # fmt: skip
+    if incident.postmortem_required:
+        _owe_postmortem(step, incident, ctx)
+    else:
+        incident.status = IncidentStatus.CLOSED
+        incident.closed_at = ctx.now
+    return _done(step, incident, ctx)
+
+
+def _owe_postmortem(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """Policy: a production outage or loss of customer/critical data owes a post-mortem;
+    the incident stays resolved until it is done. Changes ``incident`` in place."""
+    incident.postmortem_owed = True
+    incident.status = IncidentStatus.RESOLVED
+    incident.closed_at = None
+    timeline = [*ctx.timeline, *step.timeline]
+    title, body, labels = postmortem(incident, ctx.alerts, timeline, ctx.policy.incident)
+    if ctx.policy.github:
+        key = f"incident:{incident.number}:postmortem"
+        incident.postmortem_job = key
+        step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
+        # The incident closes when that issue is closed: look now and then.
+        step.jobs += _postmortem_check(incident, ctx)
+    where = (
+        "The post-mortem issue is being opened with the timeline."
+        if ctx.policy.github
+        else "GitHub is not configured: write it where your team keeps them, then "
+        "`/incident postmortem done`."
+    )
+    step.jobs.append(
+        _thread(
+            incident,
+            f"<@{incident.commander}>: a post-mortem is owed (production outage or data "
+            f"loss). {where}",
+            "postmortem",
+        )
+    )
+    step.events.append("postmortem_owed")
+
+
+def _owe_postmortem_late(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """After the end, a change (severity, a flag) can make a post-mortem owed."""
+    if (
+        incident.postmortem_required
+        and not incident.postmortem_owed
+        and (incident.postmortem_job is None)
+    ):
+        _owe_postmortem(step, incident, ctx)
+
+
+def postmortem_done(incident: Incident, actor: str, ctx: Context) -> Outcome:
+    if not incident.postmortem_owed:
+        return refuse(f"{incident.ref} owes no post-mortem.")
+    step = _close_after_postmortem(
+        incident, actor, f"Post-mortem done (<@{actor}>); {incident.ref} is closed.", ctx
+    )
+    assert step.incident is not None
+    if step.incident.postmortem_job is not None:
+        step.jobs.append(
+            _close_issue(step.incident, step.incident.postmortem_job, "close-postmortem")
+        )
+    return step
+
+
+def _close_after_postmortem(incident: Incident, actor: str, text: str, ctx: Context) -> Outcome:
+    incident = _begin(incident)
+    incident.postmortem_owed = False
+    incident.status = IncidentStatus.CLOSED
+    incident.closed_at = ctx.now
+    step = Outcome(events=["postmortem_done"])
+    step.jobs.append(_thread(incident, text, "closed"))
+    _record(step, incident, actor, "postmortem_done", ctx)
+    return _done(step, incident, ctx)
+
+
+def _close_issue(incident: Incident, issue_job: str, what: str) -> Job:
+    return Job(
+        kind=JobKind.GITHUB_UPDATE,
+        key=_key(incident, what),
+        payload={"issue": issue_job, "state": "closed", "state_reason": "completed"},
+    )
+
+
+# -- reminders (timer jobs) ---------------------------------------------------
+
+
+def _timer_key(number: int, what: str) -> str:
+    """The prefix of every timer job of this kind for this incident."""
+    return f"incident:{number}:timer:{what}:"
+
+
+def _timer(number: int, what: str, due: datetime) -> Job:
+    # The key carries the due time, so a re-armed timer is a new job; pending ones are
+    # cancelled by the key's prefix (``Outcome.cancel_prefixes``).
+    return Job(
+        kind=JobKind.TIMER,
+        key=f"{_timer_key(number, what)}{due.timestamp():.0f}",
+        payload={"event": f"incident_{what}", "incident": number},
+        due_at=due,
+    )
+
+
+def _status_timer(incident: Incident, ctx: Context, after: datetime) -> list[Job]:
+    minutes = ctx.policy.incident.status_update_minutes.get(incident.severity, 0)
+    if minutes <= 0 or not incident.open:
+        return []
+    return [_timer(incident.number, "status", after + timedelta(minutes=minutes))]
+
+
+def _escalation_timer(incident: Incident, ctx: Context) -> list[Job]:
+    minutes = ctx.policy.incident.escalate_critical_after_minutes
+    if incident.severity is not Severity.CRITICAL or minutes <= 0:
+        return []
+    return [_timer(incident.number, "escalation", ctx.now + timedelta(minutes=minutes))]
+
+
+def _reminder_timers(incident: Incident, ctx: Context) -> list[Job]:
+    jobs = _status_timer(incident, ctx, after=ctx.now) + _escalation_timer(incident, ctx)
+    end = end_of_work_day(ctx.now, ctx)
+    if end is not None:
+        jobs.append(_timer(incident.number, "handoff", end))
+    return jobs
+
+
+def end_of_work_day(now: datetime, ctx: Context) -> datetime | None:
+    """The next end of a working day after ``now`` (None: no work hours configured)."""
+    hours = ctx.policy.incident.work_hours
+    if hours is None or not hours.days:
+        return None
+    zone = ZoneInfo(hours.timezone)
+    hour, minute = (int(part) for part in hours.end.split(":"))
+    local = now.astimezone(zone)
+    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for days_ahead in range(8):
+        day = (local + timedelta(days=days_ahead)).date()
+        if names[day.weekday()] not in hours.days:
+            continue
+        end = datetime.combine(day, time(hour, minute), tzinfo=zone)
+        if end > now:
+            return end.astimezone(now.tzinfo)
+    return None
+
+
+def _postmortem_check(incident: Incident, ctx: Context) -> list[Job]:
+    minutes = ctx.policy.incident.postmortem_check_minutes
+    if minutes <= 0:
+        return []
+    return [_timer(incident.number, "postmortem", ctx.now + timedelta(minutes=minutes))]
+
+
+def postmortem_issue_state(incident: Incident, state: str, ctx: Context) -> Outcome:
+    """The post-mortem issue's state was read: closed on GitHub means done."""
+    if not incident.postmortem_owed or state != "closed":
+        return Outcome()
+    text = f"The post-mortem issue was closed; {incident.ref} is closed."
+    return _close_after_postmortem(incident, "router", text, ctx)
+
+
+def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
+    """A reminder timer fired."""
+    if what == "postmortem":
+        if not incident.postmortem_owed or incident.postmortem_job is None:
+            return Outcome()
+        read = Job(
+            kind=JobKind.GITHUB_UPDATE,
+            key=f"{incident.postmortem_job}:state:{ctx.now.timestamp():.0f}",
+            payload={"issue": incident.postmortem_job, "read_state": True,
+                     "on_result": "postmortem_state", "incident": incident.number},
+        )  # fmt: skip
+        return Outcome(jobs=[read, *_postmortem_check(incident, ctx)])
+    if not incident.open:
+        return Outcome()  # resolved meanwhile: a stale timer
+    commander = f"<@{incident.commander}>"
+    incident = _begin(incident)
+    step = Outcome(events=[f"reminder:{what}"])
+    if what == "status":
+        step.jobs.append(
+            _thread(
+                incident,
+                f"{commander}: time for a status update on "
+                f"{incident.ref} (`/incident update <text>`).",
+                "remind-status",
+            )
+        )
+        step.jobs += _status_timer(incident, ctx, after=ctx.now)
+    elif what == "escalation":
+        if (
+            incident.status is not IncidentStatus.ACTIVE
+            or incident.escalated
+            or incident.severity is not Severity.CRITICAL  # lowered since declared
+        ):
+            return Outcome()
+        step.jobs.append(
+            _thread(
+                incident,
+                f"{commander}: {incident.ref} is critical and not "
+                "mitigated yet. If the response is insufficient, escalate to "
+                "leadership: `/incident escalate <note>`.",
+                "remind-escalate",
+            )
+        )
+    elif what == "handoff":
+        step.jobs.append(
+            Job(
+                kind=JobKind.SLACK_DM,
+                key=_key(incident, "remind-handoff"),
+                payload={
+                    "user": incident.commander,
+                    "role": "reminder",
+                    "text": f"The working day is ending and {incident.ref} "
+                    "is still open. Hand it off if you are leaving: "
+                    "`/incident handoff @someone`.",
+                },
+            )
+        )
+        end = end_of_work_day(ctx.now + timedelta(minutes=1), ctx)
+        if end is not None:
+            step.jobs.append(_timer(incident.number, "handoff", end))
+    else:
+        return Outcome()
+    return _done(step, incident, ctx)

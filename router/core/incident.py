@@ -1,0 +1,94 @@
+"""An incident, declared from a page or by a person, and its timeline.
+
+Active -> mitigated -> resolved -> closed (post-mortem done, where one is owed).
+The timeline is append-only: every change is an entry with who and when; the
+post-mortem's timeline is generated from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from router.core.alerts import Truncation
+from router.core.severity import Severity, Suggestion
+
+
+class IncidentStatus(StrEnum):
+    ACTIVE = "active"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Flag(StrEnum):
+    """Facts the commander records that change what the policy asks at the end."""
+
+    OUTAGE = "outage"  # production outage: post-mortem owed
+    DATA_LOSS = "data-loss"  # customer or critical data lost: post-mortem, BCP/DR
+    CUSTOMERS = "customers"  # customers affected: consider public communication
+
+
+class Handoff(BaseModel):
+    to: str
+    offered_by: str
+    offered_at: datetime
+
+
+class Incident(BaseModel):
+    number: int
+    title: str
+    status: IncidentStatus = IncidentStatus.ACTIVE
+    commander: str
+    severity: Severity
+    severity_reason: str  # the matched policy clause, or the IC's reason for a change
+    suggestion: Suggestion
+    declared_at: datetime
+    declared_by: str
+    page_key: str | None = None
+    group_key: str | None = None
+    announce_job: str  # key of the announcement job: its message is the thread root
+    comms_lead: str | None = None
+    handoff: Handoff | None = None  # offered, not yet accepted: the old IC stays IC
+    flags: list[Flag] = []
+    vendors: list[str] = []  # vendors contacted
+    escalated: bool = False  # leadership was brought in
+    escalated_at: datetime | None = None
+    tracking_issue_job: str | None = None  # key of the GITHUB_ISSUE job
+    postmortem_job: str | None = None
+    postmortem_owed: bool = False
+    last_update_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    # Alerts of its page's group that the sender had cut (max_alerts) when declared.
+    truncation: Truncation | None = None
+    version: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status in (IncidentStatus.ACTIVE, IncidentStatus.MITIGATED)
+
+    @property
+    def postmortem_required(self) -> bool:
+        """Policy: a production outage or loss of customer/critical data owes one."""
+        return (
+            self.severity.value == "critical"
+            or Flag.OUTAGE in self.flags
+            or Flag.DATA_LOSS in self.flags
+        )
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.number}"
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor: str  # a Slack user id, or "router" for what the router did itself
+    kind: str  # declared, severity_changed, alert_firing, alert_resolved, ...
+    data: dict[str, Any] = Field(default_factory=dict)

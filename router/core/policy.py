@@ -1,0 +1,49 @@
+"""What every decision reads (``Policy``) and returns (``Outcome``).
+
+Shared by the paging lifecycle (``router.core.lifecycle``) and the commander's duties
+(``router.core.duties``), so one ``persist`` commits either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.config import IncidentConfig, PagingConfig
+from router.core.digest import Digest
+from router.core.incident import Incident, TimelineEntry
+from router.core.jobs import Job
+from router.core.oncall import Schedule
+from router.core.page import Page
+from router.core.severity import SeverityConfig
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The static inputs of every decision, from configuration."""
+
+    schedule: Schedule
+    paging: PagingConfig
+    severity: SeverityConfig
+    responders: frozenset[str]
+    incident_channel: str | None
+    operator_channel: str | None = None
+    pagerduty: bool = False
+    github: bool = False  # a tracking repo and a token are configured
+    incident: IncidentConfig = field(default_factory=IncidentConfig)
+
+
+@dataclass
+class Outcome:
+    page: Page | None = None  # the page to insert (new) or save (changed)
+    new_page: bool = False
+    retire: Page | None = None  # a previous page of the group to make inactive
+    digest: Digest | None = None  # the storm digest to store (new or changed)
+    incident: Incident | None = None  # the incident to insert (new) or save (changed)
+    new_incident: bool = False
+    jobs: list[Job] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # keys of pending jobs to cancel
+    cancel_prefixes: list[str] = field(default_factory=list)  # all arms of a timer
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    reply: str | None = None  # an ephemeral answer to the person who acted
+    refusal: str | None = None  # why the actor may not do this (nothing changed)
+    events: list[str] = field(default_factory=list)  # for metrics: page_opened, declared...
