@@ -38,8 +38,10 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Literal, Self
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -676,110 +678,8 @@ def _classify_shared(unseen: Truncation, config: SeverityConfig) -> tuple[int, S
 
 # --- the default rules -----------------------------------------------------------------
 
-_OUTAGE = "extreme or complete production outage"
-_MOST_USERS = "significantly degraded experience for more than 50% of users"
-_DATA_LOST = "customer or other critical data lost or corrupted"
-_PARTIAL = "partial outage of some production functionality or in some regions"
-_NO_WORKAROUND = "degraded experience for several customers with no workaround"
-_BREACH = "suspected severe security breach"
-_DEGRADED = (
-    "non-critical functionality lost or degraded for some customers, "
-    "a short-term workaround possible"
-)
-_UNAUTHORIZED = "unauthorized activity detected"
-_NO_IMPACT = "no current or known customer impact"
-
-# Ordered from critical down, specific evidence before the generic ``severity`` label
-# within a class: the first match per alert is then also its highest, so an alert
-# never gets a lower suggestion than one of its own labels supports.
+# Data, not code: the rules an operator would otherwise write in the config's
+# ``severity:`` section, shipped in the package (package data in pyproject.toml).
 DEFAULT_RULES: SeverityConfig = SeverityConfig.model_validate(
-    {
-        "default": "low",
-        "rules": [
-            {
-                "name": "data-loss",
-                "severity": "critical",
-                "clause": _DATA_LOST,
-                "match": [{"label": "data_loss", "equals": "true"}],
-            },
-            {
-                "name": "complete-outage",
-                "severity": "critical",
-                "clause": _OUTAGE,
-                "match": [{"label": "outage", "equals": "complete"}],
-            },
-            {
-                "name": "most-users-degraded",
-                "severity": "critical",
-                "clause": _MOST_USERS,
-                "match": [{"annotation": "users_affected_pct", "gt": 50}],
-            },
-            {
-                "name": "most-users-degraded-label",
-                "severity": "critical",
-                "clause": _MOST_USERS,
-                "match": [{"label": "users_affected_pct", "gt": 50}],
-            },
-            {
-                "name": "severity-critical",
-                "severity": "critical",
-                "clause": _OUTAGE,
-                "match": [{"label": "severity", "in": ["critical", "page"]}],
-            },
-            {
-                "name": "security-breach",
-                "severity": "high",
-                "clause": _BREACH,
-                "match": [{"label": "security", "equals": "breach"}],
-            },
-            {
-                "name": "partial-outage",
-                "severity": "high",
-                "clause": _PARTIAL,
-                "match": [{"label": "outage", "equals": "partial"}],
-            },
-            {
-                "name": "no-workaround",
-                "severity": "high",
-                "clause": _NO_WORKAROUND,
-                "match": [
-                    {"label": "workaround", "equals": "false"},
-                    {"label": "customers_affected", "exists": True},
-                ],
-            },
-            {
-                "name": "no-workaround-annotated",
-                "severity": "high",
-                "clause": _NO_WORKAROUND,
-                "match": [
-                    {"label": "workaround", "equals": "false"},
-                    {"annotation": "customers_affected", "exists": True},
-                ],
-            },
-            {
-                "name": "severity-high",
-                "severity": "high",
-                "clause": _PARTIAL,
-                "match": [{"label": "severity", "in": ["high", "error"]}],
-            },
-            {
-                "name": "unauthorized-activity",
-                "severity": "medium",
-                "clause": _UNAUTHORIZED,
-                "match": [{"label": "security", "equals": "unauthorized_activity"}],
-            },
-            {
-                "name": "severity-warning",
-                "severity": "medium",
-                "clause": _DEGRADED,
-                "match": [{"label": "severity", "in": ["warning", "medium"]}],
-            },
-            {
-                "name": "severity-info",
-                "severity": "low",
-                "clause": _NO_IMPACT,
-                "match": [{"label": "severity", "in": ["info", "low", "none"]}],
-            },
-        ],
-    }
+    yaml.safe_load(resources.files("router.core").joinpath("severity_rules.yaml").read_text())
 )
