@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from router.adapters.store.sql import RecordedAlert, SqlTx
-from router.core import duties, lifecycle, messages
+from router.core import duties, lifecycle
 from router.core.alerts import Alert, AlertStatus, Source, short_hash
-from router.core.commands import HELP, Command
+from router.core.commands import VERB, Command
 from router.core.digest import DigestLine, part_of
 from router.core.duties import Context
 from router.core.incident import Incident
@@ -332,10 +332,6 @@ class CommandResult:
     blocks: list[dict[str, Any]] | None = None
 
 
-# Steps that may write an issue body (tracking issue, post-mortem): they get the timeline.
-_WRITE_ISSUES = frozenset({"severity", "flag", "issue", "resolve"})
-
-
 def _duty_context(
     tx: SqlTx, incident: Incident, now: datetime, policy: Policy, timeline: bool = False
 ) -> Context:
@@ -348,11 +344,11 @@ def _duty_context(
     return Context(now, policy, alerts, record)
 
 
-def _target(tx: SqlTx, number: int | None, name: str = "") -> Incident | str:
+def _target(tx: SqlTx, number: int | None, postmortem: bool = False) -> Incident | str:
     """The incident a command names, or why it cannot be found."""
     if number is not None:
         return tx.incident(number) or f"There is no INC-{number}."
-    if name == "postmortem":
+    if postmortem:
         # Only a resolved incident owes one, so "the one open incident" is never it.
         owing = [i for i in tx.incidents(("resolved",)) if i.postmortem_owed]
         if len(owing) == 1:
@@ -376,74 +372,33 @@ def _target(tx: SqlTx, number: int | None, name: str = "") -> Incident | str:
 def incident_command(
     tx: SqlTx, command: Command, actor: str, now: datetime, policy: Policy
 ) -> CommandResult:
-    if command.name == "help":
-        return CommandResult(Outcome(), HELP)
-    if command.name == "declare":
-        return CommandResult(Outcome(), *report_choice(command.text))
-    found = _target(tx, command.number, command.name)
+    """Run a verb of ``router.core.commands.VERBS`` on the incident it names."""
+    verb = VERB.get(command.name)
+    if verb is None:
+        refusal = f"`{command.name}` is incomplete. Try `/incident help`."
+        return CommandResult(Outcome(refusal=refusal), refusal)
+    if verb.answer is not None:  # help, declare: no incident
+        reply, blocks = verb.answer(command)
+        return CommandResult(Outcome(), reply, blocks)
+    found = _target(tx, command.number, postmortem=verb.owed_postmortem)
     if isinstance(found, str):
         return CommandResult(Outcome(refusal=found), found)
     incident = found
-    ctx = _duty_context(tx, incident, now, policy, timeline=command.name in _WRITE_ISSUES)
-    if command.name == "accept":
-        outcome = duties.accept_handoff(incident, actor, ctx)
-    elif not duties.may_act(incident, actor, ctx):
+    ctx = _duty_context(tx, incident, now, policy, timeline=verb.reads_timeline)
+    if verb.responders_only and not duties.may_act(incident, actor, ctx):
         outcome = duties.refuse(
             f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
             "engineers and the configured responders) can do that.",
             unauthorized=True,
         )
-    elif command.name == "status":
-        return CommandResult(Outcome(), status_text(incident))
+    elif verb.step is None:
+        outcome = duties.refuse(f"`{verb.name}` is incomplete. Try `/incident help`.")
     else:
-        outcome = _dispatch(incident, command, actor, ctx)
+        outcome = verb.step(incident, command, actor, ctx)
     if outcome.refusal is None:
         commit(tx, outcome, now, policy)
     reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
     return CommandResult(outcome, reply)
-
-
-def _dispatch(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
-    name = command.name
-    if name == "severity" and command.severity is not None:
-        return duties.change_severity(incident, actor, command.severity, command.text, ctx)
-    if name == "comms" and command.user:
-        return duties.appoint_comms_lead(incident, actor, command.user, ctx)
-    if name == "handoff" and command.user:
-        return duties.offer_handoff(incident, actor, command.user, ctx)
-    if name == "flag" and command.flag is not None:
-        return duties.flag(incident, actor, command.flag, ctx)
-    steps = {
-        "escalate": lambda: duties.escalate(incident, actor, command.text, ctx),
-        "vendor": lambda: duties.contact_vendor(incident, actor, command.text, ctx),
-        "update": lambda: duties.status_update(incident, actor, command.text, ctx),
-        "issue": lambda: duties.open_tracking_issue(incident, actor, ctx),
-        "mitigated": lambda: duties.mitigate(incident, actor, ctx),
-        "resolve": lambda: duties.resolve(incident, actor, command.text, ctx),
-        "postmortem": lambda: duties.postmortem_done(incident, actor, ctx),
-    }
-    step = steps.get(name)
-    return step() if step else duties.refuse(f"`{name}` is incomplete. Try `/incident help`.")
-
-
-def report_choice(title: str) -> tuple[str, list[dict[str, Any]]]:
-    """A reporter decides: be commander now, or have eng-primary investigate first."""
-    text = f"Suspected incident: {title}. Who investigates?"
-    return text, [
-        {"type": "section", "text": {"type": "mrkdwn", "text": messages.escape(text)}},
-        {
-            "type": "actions",
-            "block_id": "report",
-            "elements": [
-                {"type": "button", "action_id": messages.REPORT_COMMANDER, "style": "danger",
-                 "text": {"type": "plain_text", "text": "Declare: I am Incident Commander"},
-                 "value": title},
-                {"type": "button", "action_id": messages.REPORT_PAGE,
-                 "text": {"type": "plain_text", "text": "Page eng-primary to investigate"},
-                 "value": title},
-            ],
-        },
-    ]  # fmt: skip
 
 
 def declare_reported(
@@ -481,28 +436,6 @@ def page_reported(
         outcomes[0] if outcomes else Outcome(),
         "Paged eng-primary; they will investigate and decide.",
     )
-
-
-def status_text(incident: Incident) -> str:
-    lines = [
-        f"*{incident.ref}: {incident.title}*",
-        f"Status: {incident.status.value} · Severity: {incident.severity.value} "
-        f"({incident.severity_reason})",
-        f"Commander: <@{incident.commander}> · Comms lead: "
-        + (f"<@{incident.comms_lead}>" if incident.comms_lead else "none yet"),
-        f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC by <@{incident.declared_by}>",
-    ]
-    if incident.handoff:
-        lines.append(f"Handoff offered to <@{incident.handoff.to}>, not yet accepted")
-    if incident.flags:
-        lines.append("Flags: " + ", ".join(flag.value for flag in incident.flags))
-    if incident.vendors:
-        lines.append("Vendors contacted: " + ", ".join(incident.vendors))
-    if incident.last_update_at:
-        lines.append(f"Last update {incident.last_update_at:%H:%M} UTC")
-    if incident.postmortem_owed:
-        lines.append("Post-mortem owed")
-    return "\n".join(lines)
 
 
 def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy) -> Outcome:

@@ -1,4 +1,10 @@
-"""``/incident`` command text -> a ``Command``, or a usage error a person can act on.
+"""The ``/incident`` verbs, as one table, and command text -> a ``Command``.
+
+``VERBS`` is the one place a verb is defined: how it is typed and what it takes (the
+parser reads it), its line in ``HELP``, the announcement button that stands for it
+(``BUTTONS``), and the duty it runs (``Verb.step``, called by ``router.app.units``).
+A new verb is a row here and, if it does something new, a step in
+``router.core.duties``.
 
 A command names its incident as ``INC-<n>`` right after the subcommand; the id may
 be left out when exactly one incident is open (``Command.number`` is None then).
@@ -7,34 +13,21 @@ be left out when exactly one incident is open (``Command.number`` is None then).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
-from router.core.incident import Flag
+from router.core import duties, messages
+from router.core.duties import Context
+from router.core.incident import Flag, Incident
+from router.core.policy import Outcome
 from router.core.severity import Severity
-
-HELP = """*`/incident` commands* (INC-<n> may be left out when one incident is open)
-• `declare <title>`: report a suspected incident (be commander, or page eng-primary)
-• `status [INC-n]`: where the incident stands
-• `severity [INC-n] <critical|high|medium|low> <reason>`: classify (can change later)
-• `role comms [INC-n] <@user>`: appoint the communications lead
-• `handoff [INC-n] <@user>`: offer the commander role; they accept with a button
-• `accept [INC-n]`: accept a handoff offered to you
-• `escalate [INC-n] <note>`: page leadership and tell the channel
-• `vendor [INC-n] <name>`: record contacting a vendor; shows their contact details
-• `update [INC-n] <text>`: status update to the thread and the tracking issue
-• `flag [INC-n] <outage|data-loss|customers>`: facts that shape the end (post-mortem, comms)
-• `issue [INC-n]`: open the GitHub tracking issue now
-• `mitigated [INC-n]` · `resolve [INC-n] <summary>` · `postmortem done [INC-n]`
-• `help`: this list"""
 
 _ID = re.compile(r"^INC-([0-9]+)$", re.IGNORECASE)
 # Incident numbers are stored as 32-bit integers; a longer number names none of them.
 _MAX_DIGITS = 9
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{6,})$")
-NEEDS_INCIDENT = frozenset(
-    {"status", "severity", "comms", "handoff", "accept", "escalate", "vendor", "update",
-     "flag", "issue", "mitigated", "resolve", "postmortem"}
-)  # fmt: skip
 
 
 class UsageError(ValueError):
@@ -43,12 +36,216 @@ class UsageError(ValueError):
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # declare, status, severity, comms, handoff, ... , help
+    name: str  # a verb's name (VERBS): declare, status, severity, comms, ... , help
     number: int | None = None  # INC-<n>, when given
     text: str = ""  # the free text: title, reason, note, update, summary, vendor
     user: str | None = None  # a mentioned person
     severity: Severity | None = None
     flag: Flag | None = None
+
+
+class Takes(Enum):
+    """What a verb takes after its (optional) ``INC-n``."""
+
+    NOTHING = "nothing"  # any text is ignored
+    TEXT = "text"  # free text, may be empty
+    REQUIRED_TEXT = "required text"
+    TITLE = "title"  # declare: required, no incident id
+    SEVERITY = "severity"  # a severity, then a reason
+    USER = "user"  # exactly one mention
+    FLAG = "flag"  # one of the flags
+
+
+# A duty: the incident, the command, who acts, what the step may read.
+Step = Callable[[Incident, Command, str, Context], Outcome]
+# A verb that needs no incident answers at once: the reply and its blocks, if any.
+Answer = Callable[[Command], tuple[str, list[dict[str, Any]] | None]]
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    args: str  # as the help and the usage errors show it, after the typed words
+    summary: str  # its help line; "" joins the line before it, " · " between
+    takes: Takes = Takes.NOTHING
+    step: Step | None = None  # the duty it runs on the incident it names
+    answer: Answer | None = None  # or: the answer of a verb that names no incident
+    typed: str = ""  # how it is typed, if not its name ("role comms")
+    responders_only: bool = True  # False: anyone may (accepting a handoff offered to you)
+    reads_timeline: bool = False  # the step writes an issue body or shows the record
+    owed_postmortem: bool = False  # with no INC-n: the one incident owing a post-mortem
+    button: str | None = None  # action_id of the announcement control that runs it
+    button_text: str = ""  # the command's text when the control runs it
+
+    @property
+    def words(self) -> str:
+        return self.typed or self.name
+
+
+def _incomplete(command: Command) -> Outcome:
+    return duties.refuse(f"`{command.name}` is incomplete. Try `/incident help`.")
+
+
+def _severity(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    if command.severity is None:
+        return _incomplete(command)
+    return duties.change_severity(incident, actor, command.severity, command.text, ctx)
+
+
+def _comms(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    if not command.user:
+        return _incomplete(command)
+    return duties.appoint_comms_lead(incident, actor, command.user, ctx)
+
+
+def _handoff(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    if not command.user:
+        return _incomplete(command)
+    return duties.offer_handoff(incident, actor, command.user, ctx)
+
+
+def _flag(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    if command.flag is None:
+        return _incomplete(command)
+    return duties.flag(incident, actor, command.flag, ctx)
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb(
+        "declare",
+        "<title>",
+        "report a suspected incident (be commander, or page eng-primary)",
+        Takes.TITLE,
+        answer=lambda c: messages.report_choice(c.text),
+    ),
+    Verb(
+        "status",
+        "[INC-n]",
+        "where the incident stands",
+        Takes.TEXT,
+        step=lambda i, c, a, ctx: Outcome(reply=messages.status_text(i)),
+    ),
+    Verb(
+        "severity",
+        "[INC-n] <critical|high|medium|low> <reason>",
+        "classify (can change later)",
+        Takes.SEVERITY,
+        step=_severity,
+        reads_timeline=True,
+        button=messages.INC_SEVERITY,
+        button_text="set with the announcement's control",
+    ),
+    Verb(
+        "comms",
+        "[INC-n] <@user>",
+        "appoint the communications lead",
+        Takes.USER,
+        step=_comms,
+        typed="role comms",
+        button=messages.INC_COMMS,
+    ),
+    Verb(
+        "handoff",
+        "[INC-n] <@user>",
+        "offer the commander role; they accept with a button",
+        Takes.USER,
+        step=_handoff,
+        button=messages.INC_HANDOFF,
+    ),
+    Verb(
+        "accept",
+        "[INC-n]",
+        "accept a handoff offered to you",
+        step=lambda i, c, a, ctx: duties.accept_handoff(i, a, ctx),
+        responders_only=False,
+        button=messages.INC_ACCEPT,
+    ),
+    Verb(
+        "escalate",
+        "[INC-n] <note>",
+        "page leadership and tell the channel",
+        Takes.TEXT,
+        step=lambda i, c, a, ctx: duties.escalate(i, a, c.text, ctx),
+        button=messages.INC_ESCALATE,
+    ),
+    Verb(
+        "vendor",
+        "[INC-n] <name>",
+        "record contacting a vendor; shows their contact details",
+        Takes.REQUIRED_TEXT,
+        step=lambda i, c, a, ctx: duties.contact_vendor(i, a, c.text, ctx),
+    ),
+    Verb(
+        "update",
+        "[INC-n] <text>",
+        "status update to the thread and the tracking issue",
+        Takes.REQUIRED_TEXT,
+        step=lambda i, c, a, ctx: duties.status_update(i, a, c.text, ctx),
+    ),
+    Verb(
+        "flag",
+        "[INC-n] <outage|data-loss|customers>",
+        "facts that shape the end (post-mortem, comms)",
+        Takes.FLAG,
+        step=_flag,
+        reads_timeline=True,
+    ),
+    Verb(
+        "issue",
+        "[INC-n]",
+        "open the GitHub tracking issue now",
+        step=lambda i, c, a, ctx: duties.open_tracking_issue(i, a, ctx),
+        reads_timeline=True,
+        button=messages.INC_ISSUE,
+    ),
+    Verb(
+        "mitigated",
+        "[INC-n]",
+        "",
+        step=lambda i, c, a, ctx: duties.mitigate(i, a, ctx),
+        button=messages.INC_MITIGATED,
+    ),
+    Verb(
+        "resolve",
+        "[INC-n] <summary>",
+        "",
+        Takes.REQUIRED_TEXT,
+        step=lambda i, c, a, ctx: duties.resolve(i, a, c.text, ctx),
+        reads_timeline=True,
+        button=messages.INC_RESOLVE,
+        button_text="resolved from the announcement (summary to follow in the thread)",
+    ),
+    Verb(
+        "postmortem",
+        "[INC-n]",
+        "",
+        step=lambda i, c, a, ctx: duties.postmortem_done(i, a, ctx),
+        typed="postmortem done",
+        owed_postmortem=True,
+    ),
+    Verb("help", "", "this list", answer=lambda c: (HELP, None)),
+)
+
+VERB: dict[str, Verb] = {verb.name: verb for verb in VERBS}
+# action_id of an announcement (or handoff DM) control -> the verb it runs
+BUTTONS: dict[str, Verb] = {verb.button: verb for verb in VERBS if verb.button}
+
+
+def _help() -> str:
+    lines: list[str] = []
+    for verb in VERBS:
+        typed = f"`{verb.words} {verb.args}`" if verb.args else f"`{verb.words}`"
+        if verb.summary:
+            lines.append(f"• {typed}: {verb.summary}")
+        elif lines and lines[-1].endswith("`"):
+            lines[-1] += f" · {typed}"
+        else:
+            lines.append(f"• {typed}")
+    head = "*`/incident` commands* (INC-<n> may be left out when one incident is open)"
+    return "\n".join([head, *lines])
+
+
+HELP: str = _help()
 
 
 def incident_number(ref: str) -> int | None:
@@ -64,26 +261,36 @@ def _user(token: str) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
+def _verb(words: list[str]) -> tuple[Verb, list[str]]:
+    """The verb the first words type, and the words after them. A verb typed in two
+    words is also understood by its name alone (``comms`` for ``role comms``)."""
+    first = words[0].lower()
+    for verb in VERBS:
+        typed = verb.words.split()
+        if typed[0] != first:
+            if verb.name == first:
+                return verb, words[1:]
+            continue
+        given = [w.lower() for w in words[1 : len(typed)]]
+        if given != typed[1:]:
+            raise UsageError(f"Usage: `/incident {verb.words} {verb.args}`")
+        return verb, words[len(typed) :]
+    raise UsageError(f"Unknown command `{first}`. Try `/incident help`.")
+
+
 def parse(text: str) -> Command:
     words = text.strip().split()
-    if not words or words[0].lower() == "help":
+    if not words:
         return Command("help")
-    name, rest = words[0].lower(), words[1:]
-    if name == "role":
-        if not rest or rest[0].lower() != "comms":
-            raise UsageError("Usage: `/incident role comms [INC-n] <@user>`")
-        name, rest = "comms", rest[1:]
-    if name == "postmortem":
-        if not rest or rest[0].lower() != "done":
-            raise UsageError("Usage: `/incident postmortem done [INC-n]`")
-        rest = rest[1:]
-    if name == "declare":
+    verb, rest = _verb(words)
+    name = verb.name
+    if verb.answer is not None and verb.takes is not Takes.TITLE:
+        return Command(name)
+    if verb.takes is Takes.TITLE:
         title = " ".join(rest).strip()
         if not title:
-            raise UsageError("Usage: `/incident declare <title>`: say what is wrong.")
-        return Command("declare", text=title[:200])
-    if name not in NEEDS_INCIDENT:
-        raise UsageError(f"Unknown command `{name}`. Try `/incident help`.")
+            raise UsageError(f"Usage: `/incident {verb.words} {verb.args}`: say what is wrong.")
+        return Command(name, text=title[:200])
     number = None
     if rest and _ID.match(rest[0]):
         number = incident_number(rest[0])
@@ -91,24 +298,20 @@ def parse(text: str) -> Command:
             raise UsageError(f"There is no {rest[0][:20]}.")
         rest = rest[1:]
     free = " ".join(rest).strip()
-    if name == "severity":
+    usage = f"Usage: `/incident {verb.words} {verb.args}`"
+    if verb.takes is Takes.SEVERITY:
         if not rest or rest[0].lower() not in {s.value for s in Severity}:
-            raise UsageError(
-                "Usage: `/incident severity [INC-n] <critical|high|medium|low> <reason>`"
-            )
+            raise UsageError(usage)
         return Command(name, number, " ".join(rest[1:]).strip(), severity=Severity(rest[0].lower()))
-    if name in ("comms", "handoff"):
+    if verb.takes is Takes.USER:
         user = _user(rest[0]) if len(rest) == 1 else None
         if user is None:
-            usage = "role comms" if name == "comms" else "handoff"
-            raise UsageError(f"Usage: `/incident {usage} [INC-n] <@user>`: mention one person.")
+            raise UsageError(f"{usage}: mention one person.")
         return Command(name, number, user=user)
-    if name == "flag":
-        values = {f.value for f in Flag}
-        if len(rest) != 1 or rest[0].lower() not in values:
-            raise UsageError("Usage: `/incident flag [INC-n] <outage|data-loss|customers>`")
+    if verb.takes is Takes.FLAG:
+        if len(rest) != 1 or rest[0].lower() not in {f.value for f in Flag}:
+            raise UsageError(usage)
         return Command(name, number, flag=Flag(rest[0].lower()))
-    if name in ("update", "resolve", "vendor") and not free:
-        what = {"update": "<text>", "resolve": "<summary>", "vendor": "<name>"}[name]
-        raise UsageError(f"Usage: `/incident {name} [INC-n] {what}`")
+    if verb.takes is Takes.REQUIRED_TEXT and not free:
+        raise UsageError(usage)
     return Command(name, number, free)

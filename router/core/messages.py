@@ -425,3 +425,48 @@ def handoff_offer_message(incident: Incident) -> tuple[str, list[Block]]:
             ],
         },
     ]
+
+
+# -- answers to the person who typed a command --------------------------------
+
+
+def report_choice(title: str) -> tuple[str, list[dict[str, Any]]]:
+    """A reporter decides: be commander now, or have eng-primary investigate first."""
+    text = f"Suspected incident: {title}. Who investigates?"
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}},
+        {
+            "type": "actions",
+            "block_id": "report",
+            "elements": [
+                {"type": "button", "action_id": REPORT_COMMANDER, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Declare: I am Incident Commander"},
+                 "value": title},
+                {"type": "button", "action_id": REPORT_PAGE,
+                 "text": {"type": "plain_text", "text": "Page eng-primary to investigate"},
+                 "value": title},
+            ],
+        },
+    ]  # fmt: skip
+
+
+def status_text(incident: Incident) -> str:
+    lines = [
+        f"*{incident.ref}: {incident.title}*",
+        f"Status: {incident.status.value} · Severity: {incident.severity.value} "
+        f"({incident.severity_reason})",
+        f"Commander: <@{incident.commander}> · Comms lead: "
+        + (f"<@{incident.comms_lead}>" if incident.comms_lead else "none yet"),
+        f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC by <@{incident.declared_by}>",
+    ]
+    if incident.handoff:
+        lines.append(f"Handoff offered to <@{incident.handoff.to}>, not yet accepted")
+    if incident.flags:
+        lines.append("Flags: " + ", ".join(flag.value for flag in incident.flags))
+    if incident.vendors:
+        lines.append("Vendors contacted: " + ", ".join(incident.vendors))
+    if incident.last_update_at:
+        lines.append(f"Last update {incident.last_update_at:%H:%M} UTC")
+    if incident.postmortem_owed:
+        lines.append("Post-mortem owed")
+    return "\n".join(lines)

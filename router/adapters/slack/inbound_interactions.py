@@ -23,7 +23,7 @@ from router.adapters.store import StoreError
 from router.app import units
 from router.app.units import DecisionResult
 from router.core import duties, messages
-from router.core.commands import Command, incident_number
+from router.core.commands import BUTTONS, Command, incident_number
 from router.core.page import Decision
 from router.core.severity import Severity
 
@@ -104,27 +104,10 @@ def parse_actions(payload: dict[str, Any]) -> list[PageAction]:
     return found
 
 
-# Incident controls on the announcement and the handoff DM, as commands.
-_INCIDENT_COMMANDS = {
-    messages.INC_SEVERITY: "severity",
-    messages.INC_COMMS: "comms",
-    messages.INC_HANDOFF: "handoff",
-    messages.INC_ACCEPT: "accept",
-    messages.INC_ESCALATE: "escalate",
-    messages.INC_ISSUE: "issue",
-    messages.INC_MITIGATED: "mitigated",
-    messages.INC_RESOLVE: "resolve",
-}
-_BUTTON_TEXT = {
-    "severity": "set with the announcement's control",
-    "resolve": "resolved from the announcement (summary to follow in the thread)",
-}
-
-
 def incident_command(action: dict[str, Any]) -> Command | None:
     """An announcement control as the ``/incident`` command it stands for."""
-    name = _INCIDENT_COMMANDS.get(str(action.get("action_id")))
-    if name is None:
+    verb = BUTTONS.get(str(action.get("action_id")))
+    if verb is None:
         return None
     option = str((action.get("selected_option") or {}).get("value", ""))
     ref = option.partition("|")[0] or str(action.get("value") or "")
@@ -136,9 +119,9 @@ def incident_command(action: dict[str, Any]) -> Command | None:
         return None
     severity = option.partition("|")[2]
     return Command(
-        name,
+        verb.name,
         number,
-        text=_BUTTON_TEXT.get(name, ""),
+        text=verb.button_text,
         user=action.get("selected_user"),
         severity=Severity(severity) if severity in {s.value for s in Severity} else None,
     )
