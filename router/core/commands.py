@@ -126,6 +126,13 @@ VERBS: tuple[Verb, ...] = (
         step=lambda i, c, a, ctx: Outcome(reply=messages.status_text(i)),
     ),
     Verb(
+        "timeline",
+        "[INC-n]",
+        "what happened so far, shown to you only",
+        step=lambda i, c, a, ctx: duties.show_timeline(i, ctx),
+        reads_timeline=True,
+    ),
+    Verb(
         "severity",
         "[INC-n] <critical|high|medium|low> <reason>",
         "classify (can change later)",

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 from router.core.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
 from router.core.jobs import Job, JobKind
-from router.core.messages import announcement, handoff_offer_message
+from router.core.messages import announcement, escape, handoff_offer_message
 from router.core.oncall import LEADERSHIP
 from router.core.page import ROUTER_DEDUP_PREFIX, PageAlerts
 from router.core.policy import Outcome, Policy
-from router.core.reports import describe, postmortem, tracking_issue
+from router.core.reports import describe, postmortem, timeline_markdown, tracking_issue
 from router.core.severity import Severity, Suggestion
 
 OPEN_ONLY = "{ref} is {status}; this needs an open incident."
@@ -195,6 +195,17 @@ def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Sugge
 
 
 # -- severity, roles, handoff --------------------------------------------------
+
+
+# The newest entries a person is shown (an ephemeral message holds about 40,000
+# characters; the post-mortem has the whole record).
+SHOWN_TIMELINE = 50
+
+
+def show_timeline(incident: Incident, ctx: Context) -> Outcome:
+    """The record so far, to the responder who asked and nobody else; changes nothing."""
+    record = escape(timeline_markdown(ctx.timeline, SHOWN_TIMELINE))
+    return Outcome(reply=f"*{incident.ref}: {escape(incident.title)}*, timeline\n{record}")
 
 
 def change_severity(

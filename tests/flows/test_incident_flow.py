@@ -355,6 +355,33 @@ async def test_a_stranger_is_refused_and_nothing_changes(tmp_path: Path) -> None
         assert h.sample("router_unauthorized_actions_total") == 6
 
 
+async def test_the_timeline_is_shown_to_a_responder_only(tmp_path: Path) -> None:
+    async with running_router(tmp_path) as h:
+        await h.alertmanager(am_payload())
+        await declare_from_page(h)
+        await h.command("update failover <to> eu-west-2 & rebuilding", PRIMARY)
+        await h.settle()
+        before = await h.incident(1)
+        posted = await thread_count(h)
+
+        answer = await h.command("timeline", PRIMARY)
+        assert answer["response_type"] == "ephemeral"
+        lines = answer["text"].splitlines()
+        assert lines[0].startswith("*INC-1: ") and lines[0].endswith("*, timeline")
+        assert f"@{PRIMARY}: declared; commander {PRIMARY}" in lines[1]
+        # what people typed is shown, never read as Slack markup
+        assert lines[-1].endswith(
+            f"@{PRIMARY}: status update: failover &lt;to&gt; eu-west-2 &amp; rebuilding"
+        )
+        refused = await h.command("timeline INC-1", STRANGER)
+        assert refused["text"].startswith("Only responders of INC-1")
+        assert "failover" not in refused["text"]
+        assert "`timeline [INC-n]`" in (await h.command("help", PRIMARY))["text"]
+
+        assert await h.incident(1) == before
+        assert await thread_count(h) == posted
+
+
 async def test_malformed_commands_get_usage_and_change_nothing(tmp_path: Path) -> None:
     async with running_router(tmp_path) as h:
         await h.alertmanager(am_payload())
