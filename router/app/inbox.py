@@ -44,8 +44,9 @@ from router.adapters.store import Store, StoreError
 from router.adapters.store.sql import SqlTx
 from router.app.clock import Clock
 from router.app.intake import Intake, IntakeResult
+from router.core import keys
 from router.core.alerts import Alert
-from router.core.jobs import Job, JobKind
+from router.core.jobs import SlackPost
 from router.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -239,16 +240,12 @@ class InboxProcessor:
         if self._operator_channel:
             tx.enqueue(
                 [
-                    Job(
-                        kind=JobKind.SLACK_POST,
-                        key=f"inbox:{delivery_id}:dead",
-                        payload={
-                            "channel": self._operator_channel,
-                            "text": f":warning: A delivery (inbox id {delivery_id}) could not "
-                            f"be processed ({reason}) and was set aside; its alerts are not "
-                            "paged. It is kept in the inbox table for a person.",
-                        },
-                    )
+                    SlackPost(
+                        channel=self._operator_channel,
+                        text=f":warning: A delivery (inbox id {delivery_id}) could not "
+                        f"be processed ({reason}) and was set aside; its alerts are not "
+                        "paged. It is kept in the inbox table for a person.",
+                    ).job(keys.inbox_dead(delivery_id))
                 ],
                 now,
             )

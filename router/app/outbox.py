@@ -40,7 +40,6 @@ import contextlib
 import logging
 import os
 import random
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,7 +50,15 @@ from router.adapters.store import Store, StoreError
 from router.app.clock import Clock
 from router.app.effects import Adapter, PermanentFailure, RetryLater, require_result
 from router.app.units import fire_timer, job_result
-from router.core.jobs import Job, JobKind, JobStatus, StoredJob
+from router.core import dead_jobs
+from router.core.jobs import (
+    JobKind,
+    JobStatus,
+    PayloadError,
+    SlackPost,
+    SlackUpdate,
+    StoredJob,
+)
 from router.core.policy import Outcome, Policy
 from router.metrics import Metrics
 
@@ -68,17 +75,29 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-_INCIDENT_KEY = re.compile(r"^incident:(\d+):")
-
-
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
 
 
-def _is_edit(job: StoredJob) -> bool:
+def _edit(job: StoredJob) -> SlackUpdate | None:
     """An edit carrying a whole message and its version (``target`` + ``seq``)."""
-    return job.kind is JobKind.SLACK_UPDATE and "seq" in job.payload
+    if job.kind is not JobKind.SLACK_UPDATE or "seq" not in job.payload:
+        return None
+    try:
+        edit = SlackUpdate.of(job)
+    except PayloadError:
+        return None  # the adapter refuses it, and says why
+    return edit if edit.seq is not None else None
+
+
+def _is_edit(job: StoredJob) -> bool:
+    return _edit(job) is not None
+
+
+def _seq(job: StoredJob) -> int:
+    edit = _edit(job)
+    return edit.seq if edit is not None and edit.seq is not None else 0
 
 
 def backoff(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
@@ -107,8 +126,9 @@ def _ordered(job: StoredJob) -> str | None:
 def _lane(job: StoredJob) -> str:
     """Jobs of one lane run one after another, in order: edits of one message (by
     version), posts into one conversation (so a person reads pages in order)."""
-    if _is_edit(job):
-        return str(job.payload.get("target"))
+    edit = _edit(job)
+    if edit is not None:
+        return edit.target
     return _ordered(job) or f"job:{job.id}"
 
 
@@ -214,7 +234,7 @@ class OutboxWorker:
     async def _run_lane(self, jobs: list[StoredJob]) -> None:
         # Edits by version; posts in queue order (a post's payload may carry the version
         # of an edit merged into it while it waited, which says nothing of its order).
-        for job in sorted(jobs, key=lambda j: (int(j.payload["seq"]) if _is_edit(j) else 0, j.id)):
+        for job in sorted(jobs, key=lambda j: (_seq(j), j.id)):
             await self._execute(job)
 
     @property
@@ -385,8 +405,9 @@ class OutboxWorker:
                 return None
             if not applied:
                 return None
-            if _is_edit(job):
-                tx.record_message_seq(str(job.payload["target"]), int(job.payload["seq"]), now)
+            edit = _edit(job)
+            if edit is not None:
+                tx.record_message_seq(edit.target, _seq(job), now)
             if job.payload.get("on_result") and policy is not None:
                 # what the adapter found feeds the lifecycle, in the same commit
                 return job_result(tx, job, result, now, policy)
@@ -478,16 +499,21 @@ class OutboxWorker:
     async def _filled(self, job: StoredJob) -> StoredJob:
         """Fill ``{field}`` in the text from another job's result (``fill_from``), e.g.
         the tracking issue's URL, known only once that job ran."""
-        source = job.payload.get("fill_from")
+        source = job.payload.get("fill_from") if job.kind is JobKind.SLACK_POST else None
         if not source:
             return job
-        result = await require_result(self._result_of, str(source))
-        text = str(job.payload.get("text", "")).format_map(_Blank(result))
+        post = SlackPost.of(job)
+        assert post.fill_from is not None
+        result = await require_result(self._result_of, post.fill_from)
+        text = post.text.format_map(_Blank(result))
         return job.model_copy(update={"payload": job.payload | {"text": text}})
 
     async def _superseded(self, job: StoredJob) -> bool:
         """A newer edit of the same message was already applied: this one is stale."""
-        target, seq = str(job.payload["target"]), int(job.payload["seq"])
+        edit = _edit(job)
+        if edit is None:
+            return False
+        target, seq = edit.target, _seq(job)
         applied = await self._store.run(lambda tx: tx.message_seq(target))
         return applied is not None and applied >= seq
 
@@ -511,34 +537,7 @@ class OutboxWorker:
             "outbox: job %s (%s, key %s) is dead: %s", job.id, job.kind.value, job.key, reason
         )
         now = self._clock.now()
-        notices: list[Job] = []
-        incident = _INCIDENT_KEY.match(job.key)
-        if incident and job.kind.value.startswith("github."):
-            # GitHub failed for an incident: its commander hears it in the thread.
-            notices.append(
-                Job(
-                    kind=JobKind.SLACK_POST,
-                    key=f"dead:{job.key}:thread",
-                    payload={
-                        "channel": None,
-                        "thread_of": f"incident:{incident.group(1)}:announce",
-                        "text": f":warning: Could not update GitHub ({job.kind.value}): {reason}."
-                        " The operator was told; the record here is complete.",
-                    },
-                )
-            )
-        if self._operator_channel and not job.key.startswith("dead:"):
-            notices.append(
-                Job(
-                    kind=JobKind.SLACK_POST,
-                    key=f"dead:{job.key}",
-                    payload={
-                        "channel": self._operator_channel,
-                        "text": f":warning: A {job.kind.value} job failed for good and needs a "
-                        f"person: {reason} (job {job.id}, key `{job.key}`).",
-                    },
-                )
-            )
+        notices = dead_jobs.notices(job.kind, job.key, job.id, reason, self._operator_channel)
 
         def unit(tx: Any) -> None:
             tx.kill_job(job.id, self.worker_id, reason, now)

@@ -20,7 +20,18 @@ from router.core.commands import VERB, Command
 from router.core.digest import DigestLine, part_of
 from router.core.duties import Context
 from router.core.incident import Incident
-from router.core.jobs import Job, JobKind, StoredJob
+from router.core.jobs import (
+    AckTimeout,
+    DigestTimeout,
+    GitHubUpdate,
+    IncidentReminder,
+    Job,
+    JobKind,
+    PayloadError,
+    SlackRespond,
+    StoredJob,
+    timer,
+)
 from router.core.lifecycle import Storm
 from router.core.page import AlertCounts, Decision, Page, PageAlerts, PageStatus
 from router.core.policy import Outcome, Policy
@@ -285,39 +296,33 @@ def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Po
     """Apply a due timer and mark it done in the same transaction: it fires once."""
     if not tx.finish_job(job.id, worker, {}, now):
         return Outcome()  # our claim lapsed and another worker has it
-    event = str(job.payload.get("event", ""))
-    if event.startswith("incident_"):
-        return fire_incident_timer(tx, job, now, policy)
-    if event == "digest_timeout":
-        digest = tx.digest(str(job.payload["digest"]))
+    event = timer(job)
+    if isinstance(event, IncidentReminder):
+        return fire_incident_timer(tx, event, now, policy)
+    if isinstance(event, DigestTimeout):
+        digest = tx.digest(event.digest)
         if digest is None:
             return Outcome()
         waiting = tx.waiting_digest_lines(digest.key)
-        outcome = lifecycle.digest_timeout(digest, int(job.payload["level"]), waiting, now, policy)
+        outcome = lifecycle.digest_timeout(digest, event.level, waiting, now, policy)
         commit(tx, outcome, now, policy)
         return outcome
-    if event != "ack_timeout":
+    if not isinstance(event, AckTimeout):
         return Outcome()
-    page = tx.page(str(job.payload["page"]))
+    page = tx.page(event.page)
     if page is None:
         return Outcome()
-    outcome = lifecycle.ack_timeout(
-        page, int(job.payload["level"]), now, policy, _view(tx, page, policy)
-    )
+    outcome = lifecycle.ack_timeout(page, event.level, now, policy, _view(tx, page, policy))
     commit(tx, outcome, now, policy)
     return outcome
 
 
 def respond_job(key: str, response_url: str, text: str) -> Job:
     """An ephemeral answer to the person who pressed a button (only they see it)."""
-    return Job(
-        kind=JobKind.SLACK_RESPOND,
-        key=key,
-        payload={
-            "response_url": response_url,
-            "body": {"response_type": "ephemeral", "replace_original": False, "text": text},
-        },
-    )
+    return SlackRespond(
+        response_url=response_url,
+        body={"response_type": "ephemeral", "replace_original": False, "text": text},
+    ).job(key)
 
 
 # -- the commander's duties ----------------------------------------------------
@@ -438,12 +443,13 @@ def page_reported(
     )
 
 
-def fire_incident_timer(tx: SqlTx, job: StoredJob, now: datetime, policy: Policy) -> Outcome:
-    incident = tx.incident(int(job.payload["incident"]))
+def fire_incident_timer(
+    tx: SqlTx, event: IncidentReminder, now: datetime, policy: Policy
+) -> Outcome:
+    incident = tx.incident(event.incident)
     if incident is None:
         return Outcome()
-    what = str(job.payload["event"]).removeprefix("incident_")
-    outcome = duties.reminder_due(incident, what, _duty_context(tx, incident, now, policy))
+    outcome = duties.reminder_due(incident, event.what, _duty_context(tx, incident, now, policy))
     commit(tx, outcome, now, policy)
     return outcome
 
@@ -452,9 +458,15 @@ def job_result(
     tx: SqlTx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
 ) -> Outcome:
     """An adapter reported what it found (``payload.on_result``): apply it."""
-    if job.payload.get("on_result") != "postmortem_state":
+    if job.kind is not JobKind.GITHUB_UPDATE:
         return Outcome()
-    incident = tx.incident(int(job.payload["incident"]))
+    try:
+        update = GitHubUpdate.of(job)
+    except PayloadError:
+        return Outcome()  # written by a version that knew other results
+    if update.on_result != "postmortem_state" or update.incident is None:
+        return Outcome()
+    incident = tx.incident(update.incident)
     if incident is None:
         return Outcome()
     ctx = _duty_context(tx, incident, now, policy)

@@ -89,8 +89,3 @@ def part_of(position: int) -> int:
 
 def positions(part: int) -> range:
     return range(part * PART_SIZE + 1, (part + 1) * PART_SIZE + 1)
-
-
-def part_key(message: str, part: int) -> str:
-    """The key of the DM job carrying ``part`` of the digest copy ``message``."""
-    return message if part == 0 else f"{message}:part:{part}"

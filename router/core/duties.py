@@ -18,8 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from router.core import keys
 from router.core.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
-from router.core.jobs import Job, JobKind
+from router.core.jobs import (
+    GitHubComment,
+    GitHubIssue,
+    GitHubUpdate,
+    IncidentReminder,
+    Job,
+    PagerDutyEvent,
+    SlackDm,
+    SlackPost,
+    SlackUpdate,
+)
 from router.core.messages import announcement, escape, handoff_offer_message
 from router.core.oncall import LEADERSHIP
 from router.core.page import ROUTER_DEDUP_PREFIX, PageAlerts
@@ -71,14 +82,12 @@ def _begin(incident: Incident) -> Incident:
 
 
 def _key(incident: Incident, what: str) -> str:
-    return f"incident:{incident.number}:{what}:v{incident.version}"
+    return keys.incident_step(incident.number, what, incident.version)
 
 
 def _thread(incident: Incident, text: str, what: str) -> Job:
-    return Job(
-        kind=JobKind.SLACK_POST,
-        key=_key(incident, f"thread:{what}"),
-        payload={"channel": None, "thread_of": incident.announce_job, "text": text},
+    return SlackPost(channel=None, thread_of=incident.announce_job, text=text).job(
+        _key(incident, f"thread:{what}")
     )
 
 
@@ -91,15 +100,9 @@ def _record(
     if incident.tracking_issue_job is not None:
         marker = _marker(incident, _key(incident, "comment:" + kind))
         step.jobs.append(
-            Job(
-                kind=JobKind.GITHUB_COMMENT,
-                key=_key(incident, f"comment:{kind}"),
-                payload={
-                    "issue": incident.tracking_issue_job,
-                    "body": describe(entry),
-                    "marker": marker,
-                },
-            )
+            GitHubComment(
+                issue=incident.tracking_issue_job, body=describe(entry), marker=marker
+            ).job(_key(incident, f"comment:{kind}"))
         )
 
 
@@ -108,16 +111,9 @@ def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> No
         return
     text, blocks = announcement(incident, ctx.alerts, ctx.policy.paging.max_alerts_shown)
     step.jobs.append(
-        Job(
-            kind=JobKind.SLACK_UPDATE,
-            key=_key(incident, "announce-update"),
-            payload={
-                "target": incident.announce_job,
-                "seq": incident.version,
-                "text": text,
-                "blocks": blocks,
-            },
-        )
+        SlackUpdate(
+            target=incident.announce_job, seq=incident.version, text=text, blocks=blocks
+        ).job(_key(incident, "announce-update"))
     )
 
 
@@ -138,23 +134,17 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
     if policy.incident_channel:
         text, blocks = announcement(incident, ctx.alerts, policy.paging.max_alerts_shown)
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=incident.announce_job,
-                payload={"channel": policy.incident_channel, "text": text, "blocks": blocks},
+            SlackPost(channel=policy.incident_channel, text=text, blocks=blocks).job(
+                incident.announce_job
             )
         )
     elif policy.operator_channel:
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=f"{incident.announce_job}:nochannel",
-                payload={
-                    "channel": policy.operator_channel,
-                    "text": f"{incident.ref} was declared but slack.incident_channel is not "
-                    "configured: nobody was told.",
-                },
-            )
+            SlackPost(
+                channel=policy.operator_channel,
+                text=f"{incident.ref} was declared but slack.incident_channel is not "
+                "configured: nobody was told.",
+            ).job(keys.derived(incident.announce_job, "nochannel"))
         )
     step.timeline.append(
         TimelineEntry(
@@ -186,7 +176,7 @@ def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Sugge
         suggestion=suggestion,
         declared_at=ctx.now,
         declared_by=actor,
-        announce_job=f"incident:{number}:announce",
+        announce_job=keys.announcement(number),
     )
     step = Outcome(incident=incident, new_incident=True, events=["declared"])
     announce(incident, actor, ctx, step)
@@ -241,16 +231,11 @@ def change_severity(
     )
     if incident.tracking_issue_job is not None:
         step.jobs.append(
-            Job(
-                kind=JobKind.GITHUB_UPDATE,
-                key=_key(incident, "labels"),
-                # swap only the severity label: labels people added stay
-                payload={
-                    "issue": incident.tracking_issue_job,
-                    "remove_labels": [f"severity:{before.value}"],
-                    "add_labels": [f"severity:{level.value}"],
-                },
-            )
+            GitHubUpdate(
+                issue=incident.tracking_issue_job,
+                remove_labels=[f"severity:{before.value}"],
+                add_labels=[f"severity:{level.value}"],
+            ).job(_key(incident, "labels"))
         )
     elif incident.open:
         threshold = ctx.policy.incident.tracking_issue_at
@@ -289,10 +274,8 @@ def offer_handoff(incident: Incident, actor: str, to: str, ctx: Context) -> Outc
     step = Outcome(events=["handoff_offered"])
     text, blocks = handoff_offer_message(incident)
     step.jobs.append(
-        Job(
-            kind=JobKind.SLACK_DM,
-            key=_key(incident, "handoff-offer"),
-            payload={"user": to, "role": "handoff", "text": text, "blocks": blocks},
+        SlackDm(user=to, role="handoff", text=text, blocks=blocks).job(
+            _key(incident, "handoff-offer")
         )
     )
     step.jobs.append(
@@ -349,30 +332,22 @@ def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome
     reason = note.strip() or "the response needs more support"
     if lead is not None:
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_DM,
-                key=_key(incident, "escalate-dm"),
-                payload={
-                    "user": lead,
-                    "role": LEADERSHIP,
-                    "text": f"{incident.ref} ({incident.severity.value}) was "
-                    f"escalated to you by <@{actor}>: {reason}. "
-                    f"Commander: <@{incident.commander}>.",
-                },
-            )
+            SlackDm(
+                user=lead,
+                role=LEADERSHIP,
+                text=f"{incident.ref} ({incident.severity.value}) was "
+                f"escalated to you by <@{actor}>: {reason}. "
+                f"Commander: <@{incident.commander}>.",
+            ).job(_key(incident, "escalate-dm"))
         )
     if ctx.policy.incident_channel:
         who = f"<@{lead}>" if lead else "nobody is on call for leadership"
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=_key(incident, "escalate-post"),
-                payload={
-                    "channel": ctx.policy.incident_channel,
-                    "text": f":arrow_double_up: {incident.ref} escalated to leadership ({who}) "
-                    f"by <@{actor}>: {reason}",
-                },
-            )
+            SlackPost(
+                channel=ctx.policy.incident_channel,
+                text=f":arrow_double_up: {incident.ref} escalated to leadership ({who}) "
+                f"by <@{actor}>: {reason}",
+            ).job(_key(incident, "escalate-post"))
         )
     _record(step, incident, actor, "escalated", ctx, to=lead or "", note=reason)
     if lead is None:
@@ -465,7 +440,7 @@ def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Con
     if not ctx.policy.github or incident.tracking_issue_job is not None:
         return
     title, body, labels = tracking_issue(incident, ctx.alerts, ctx.timeline, ctx.policy.incident)
-    key = f"incident:{incident.number}:tracking-issue"
+    key = keys.incident_job(incident.number, "tracking-issue")
     incident.tracking_issue_job = key
     step.jobs += _issue_jobs(incident, key, title, body, labels, "Tracking issue")
     step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
@@ -485,19 +460,14 @@ def _issue_jobs(
     """Open an issue (found again, not duplicated, if retried: the marker), then post
     its link in the incident's thread once it exists."""
     return [
-        Job(
-            kind=JobKind.GITHUB_ISSUE,
-            key=key,
-            payload={"title": title, "body": body, "labels": labels,
-                     "marker": _marker(incident, key)},
-        ),
-        Job(
-            kind=JobKind.SLACK_POST,
-            key=f"{key}:link",
-            payload={"channel": None, "thread_of": incident.announce_job, "fill_from": key,
-                     "text": what + ": {html_url}"},
-        ),
-    ]  # fmt: skip
+        GitHubIssue(title=title, body=body, labels=labels, marker=_marker(incident, key)).job(key),
+        SlackPost(
+            channel=None,
+            thread_of=incident.announce_job,
+            fill_from=key,
+            text=what + ": {html_url}",
+        ).job(keys.derived(key, "link")),
+    ]
 
 
 # -- the end -------------------------------------------------------------------
@@ -542,10 +512,8 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
     # and the tracking issue (mirrored by _record).
     if ctx.policy.incident_channel:
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_POST,
-                key=_key(incident, "resolved-notice"),
-                payload={"channel": ctx.policy.incident_channel, "text": notice},
+            SlackPost(channel=ctx.policy.incident_channel, text=notice).job(
+                _key(incident, "resolved-notice")
             )
         )
     step.jobs.append(_thread(incident, notice, "resolved"))
@@ -565,13 +533,10 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
     if ctx.policy.pagerduty and incident.page_key is not None:
         # The page's PagerDuty alert was acknowledged at declaration; now it is over.
         step.jobs.append(
-            Job(
-                kind=JobKind.PAGERDUTY_EVENT,
-                key=_key(incident, "pd-resolve"),
-                payload={"event_action": "resolve",
-                         "dedup_key": f"{ROUTER_DEDUP_PREFIX}{incident.page_key}"},
-            )
-        )  # fmt: skip
+            PagerDutyEvent(
+                event_action="resolve", dedup_key=f"{ROUTER_DEDUP_PREFIX}{incident.page_key}"
+            ).job(_key(incident, "pd-resolve"))
+        )
     if incident.postmortem_required:
         _owe_postmortem(step, incident, ctx)
     else:
@@ -589,7 +554,7 @@ def _owe_postmortem(step: Outcome, incident: Incident, ctx: Context) -> None:
     timeline = [*ctx.timeline, *step.timeline]
     title, body, labels = postmortem(incident, ctx.alerts, timeline, ctx.policy.incident)
     if ctx.policy.github:
-        key = f"incident:{incident.number}:postmortem"
+        key = keys.incident_job(incident.number, "postmortem")
         incident.postmortem_job = key
         step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
         # The incident closes when that issue is closed: look now and then.
@@ -647,10 +612,8 @@ def _close_after_postmortem(incident: Incident, actor: str, text: str, ctx: Cont
 
 
 def _close_issue(incident: Incident, issue_job: str, what: str) -> Job:
-    return Job(
-        kind=JobKind.GITHUB_UPDATE,
-        key=_key(incident, what),
-        payload={"issue": issue_job, "state": "closed", "state_reason": "completed"},
+    return GitHubUpdate(issue=issue_job, state="closed", state_reason="completed").job(
+        _key(incident, what)
     )
 
 
@@ -659,18 +622,13 @@ def _close_issue(incident: Incident, issue_job: str, what: str) -> Job:
 
 def _timer_key(number: int, what: str) -> str:
     """The prefix of every timer job of this kind for this incident."""
-    return f"incident:{number}:timer:{what}:"
+    return keys.incident_timer_prefix(number, what)
 
 
 def _timer(number: int, what: str, due: datetime) -> Job:
     # The key carries the due time, so a re-armed timer is a new job; pending ones are
     # cancelled by the key's prefix (``Outcome.cancel_prefixes``).
-    return Job(
-        kind=JobKind.TIMER,
-        key=f"{_timer_key(number, what)}{due.timestamp():.0f}",
-        payload={"event": f"incident_{what}", "incident": number},
-        due_at=due,
-    )
+    return IncidentReminder.due(number, what).job(keys.incident_timer(number, what, due), due)
 
 
 def _status_timer(incident: Incident, ctx: Context, after: datetime) -> list[Job]:
@@ -734,12 +692,12 @@ def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
     if what == "postmortem":
         if not incident.postmortem_owed or incident.postmortem_job is None:
             return Outcome()
-        read = Job(
-            kind=JobKind.GITHUB_UPDATE,
-            key=f"{incident.postmortem_job}:state:{ctx.now.timestamp():.0f}",
-            payload={"issue": incident.postmortem_job, "read_state": True,
-                     "on_result": "postmortem_state", "incident": incident.number},
-        )  # fmt: skip
+        read = GitHubUpdate(
+            issue=incident.postmortem_job,
+            read_state=True,
+            on_result="postmortem_state",
+            incident=incident.number,
+        ).job(keys.derived(incident.postmortem_job, f"state:{ctx.now.timestamp():.0f}"))
         return Outcome(jobs=[read, *_postmortem_check(incident, ctx)])
     if not incident.open:
         return Outcome()  # resolved meanwhile: a stale timer
@@ -774,17 +732,13 @@ def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
         )
     elif what == "handoff":
         step.jobs.append(
-            Job(
-                kind=JobKind.SLACK_DM,
-                key=_key(incident, "remind-handoff"),
-                payload={
-                    "user": incident.commander,
-                    "role": "reminder",
-                    "text": f"The working day is ending and {incident.ref} "
-                    "is still open. Hand it off if you are leaving: "
-                    "`/incident handoff @someone`.",
-                },
-            )
+            SlackDm(
+                user=incident.commander,
+                role="reminder",
+                text=f"The working day is ending and {incident.ref} "
+                "is still open. Hand it off if you are leaving: "
+                "`/incident handoff @someone`.",
+            ).job(_key(incident, "remind-handoff"))
         )
         end = end_of_work_day(ctx.now + timedelta(minutes=1), ctx)
         if end is not None:

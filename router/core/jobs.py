@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class JobKind(StrEnum):
@@ -58,3 +58,164 @@ class StoredJob(BaseModel):
     # Set when an earlier attempt called the adapter and recorded no outcome: the side
     # effect may have happened, so the adapter looks before doing it again.
     started_at: datetime | None = None
+
+
+# -- typed payloads ---------------------------------------------------------------------
+#
+# Each kind's payload is a model: where a job is made, mypy checks its fields; where it
+# is run, ``Model.of(job)`` reads it back. The stored JSON is what the fields were given
+# (``exclude_unset``), the same keys and values as the dicts of earlier versions, so jobs
+# stored by them run after an upgrade and the other way round during a rolling one.
+# Reading is tolerant: keys a model does not know are kept (extra="allow").
+
+Blocks = list[dict[str, Any]]
+
+
+class PayloadError(ValueError):
+    """A stored job's payload is not what its kind needs: it can never run."""
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+    KIND: ClassVar[JobKind]
+
+    def job(self, key: str, due_at: datetime | None = None) -> Job:
+        payload = self.model_dump(exclude_unset=True)
+        return Job(kind=self.KIND, key=key, payload=payload, due_at=due_at)
+
+    @classmethod
+    def of(cls, job: Job | StoredJob) -> Self:
+        if job.kind is not cls.KIND:
+            raise PayloadError(f"a {job.kind.value} job is not {cls.KIND.value}")
+        try:
+            return cls.model_validate(job.payload)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            if error["type"] == "missing":  # as reading the dict would: the worker retries
+                raise KeyError(".".join(str(part) for part in error["loc"])) from None
+            raise PayloadError(f"{job.kind.value} job: {error['msg']}") from exc
+
+
+class SlackDm(Payload):
+    KIND = JobKind.SLACK_DM
+    user: str
+    role: str | None = None  # eng-primary, ...; digest, handoff, reminder are not pages
+    text: str = ""
+    blocks: Blocks | None = None
+    after: str | None = None  # key of a DM that must be posted first (digest parts)
+
+
+class SlackPost(Payload):
+    KIND = JobKind.SLACK_POST
+    channel: str | None = None
+    thread_of: str | None = None  # key of the job that posted the thread's parent
+    text: str = ""
+    blocks: Blocks | None = None
+    fill_from: str | None = None  # key of a job whose result fills {fields} of text
+
+
+class SlackUpdate(Payload):
+    KIND = JobKind.SLACK_UPDATE
+    target: str  # key of the job that posted the message
+    seq: int | None = None  # the version it shows: an older one never lands after
+    text: str = ""
+    blocks: Blocks | None = None
+
+
+class SlackRespond(Payload):
+    KIND = JobKind.SLACK_RESPOND
+    response_url: str
+    body: dict[str, Any]
+
+
+class PagerDutyEvent(Payload):
+    KIND = JobKind.PAGERDUTY_EVENT
+    event_action: str  # trigger, acknowledge, resolve
+    dedup_key: str
+    payload: dict[str, Any] | None = None  # the trigger's summary, source, severity
+
+
+class GitHubIssue(Payload):
+    KIND = JobKind.GITHUB_ISSUE
+    title: str
+    body: str
+    labels: list[str] = Field(default_factory=list)
+    marker: str  # found by it before one is made
+
+
+class GitHubComment(Payload):
+    KIND = JobKind.GITHUB_COMMENT
+    issue: str  # key of the job that made the issue
+    body: str
+    marker: str | None = None
+
+
+class GitHubUpdate(Payload):
+    KIND = JobKind.GITHUB_UPDATE
+    issue: str  # key of the job that made the issue
+    add_labels: list[str] | None = None
+    remove_labels: list[str] | None = None
+    state: str | None = None
+    state_reason: str | None = None
+    read_state: bool | None = None  # only read the issue's state (returned as the result)
+    on_result: Literal["postmortem_state"] | None = None  # what the result is applied to
+    incident: int | None = None
+
+
+class Timer(Payload):
+    KIND = JobKind.TIMER
+    event: str
+
+    def job(self, key: str, due_at: datetime | None = None) -> Job:
+        payload = {"event": self.event} | self.model_dump(exclude_unset=True)
+        return Job(kind=self.KIND, key=key, payload=payload, due_at=due_at)
+
+
+class AckTimeout(Timer):
+    event: Literal["ack_timeout"] = "ack_timeout"
+    page: str
+    level: int
+
+
+class DigestTimeout(Timer):
+    event: Literal["digest_timeout"] = "digest_timeout"
+    digest: str
+    level: int
+
+
+class IncidentReminder(Timer):
+    """``event`` is ``incident_<what>``: a reminder of ``router.core.duties``."""
+
+    incident: int
+
+    @classmethod
+    def due(cls, number: int, what: str) -> IncidentReminder:
+        return cls(event=f"incident_{what}", incident=number)
+
+    @property
+    def what(self) -> str:
+        return self.event.removeprefix("incident_")
+
+
+def timer(job: Job | StoredJob) -> AckTimeout | DigestTimeout | IncidentReminder | None:
+    """A timer job's event, or None for an event this version does not know. A known
+    event without its fields raises (``Payload.of``): the worker retries and says why."""
+    event = str(job.payload.get("event", ""))
+    model: type[AckTimeout | DigestTimeout | IncidentReminder]
+    if event == "ack_timeout":
+        model = AckTimeout
+    elif event == "digest_timeout":
+        model = DigestTimeout
+    elif event.startswith("incident_"):
+        model = IncidentReminder
+    else:
+        return None
+    return model.of(job)
+
+
+# The payload model of each kind (a timer's event says which ``Timer`` it is: ``timer``).
+PAYLOADS: dict[JobKind, type[Payload]] = {
+    model.KIND: model
+    for model in (SlackDm, SlackPost, SlackUpdate, SlackRespond, PagerDutyEvent, GitHubIssue,
+                  GitHubComment, GitHubUpdate, Timer)
+}  # fmt: skip

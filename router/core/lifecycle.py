@@ -23,11 +23,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from router.core import duties
+from router.core import duties, keys
 from router.core.alerts import Alert, AlertChange, AlertStatus, Truncation, short_hash
-from router.core.digest import PART_SIZE, Digest, DigestLine, part_key
+from router.core.digest import PART_SIZE, Digest, DigestLine
 from router.core.incident import Incident, TimelineEntry
-from router.core.jobs import Job, JobKind
+from router.core.jobs import (
+    AckTimeout,
+    DigestTimeout,
+    Job,
+    PagerDutyEvent,
+    SlackDm,
+    SlackPost,
+    SlackUpdate,
+)
 from router.core.messages import digest_part, page_message, refire_message, reminder_message
 from router.core.oncall import ENG_PRIMARY, ESCALATION_ORDER
 from router.core.page import (
@@ -63,52 +71,47 @@ def page_key(group_key: str, now: datetime) -> str:
 
 
 def ack_timer_key(page: Page, level: int) -> str:
-    return f"page:{page.key}:ack:{level}"
+    return keys.page_ack_timer(page.key, level)
 
 
 def digest_key(user: str, now: datetime, policy: Policy) -> str:
     """The digest of ``user``'s storm window at ``now``."""
-    return f"digest:{user}:{int(now.timestamp()) // policy.paging.storm_window_seconds}"
+    return keys.digest(user, int(now.timestamp()) // policy.paging.storm_window_seconds)
 
 
 def _pd_job(page: Page, action: str, policy: Policy, alerts: PageAlerts) -> list[Job]:
     if not policy.pagerduty:
         return []
-    payload: dict[str, object] = {"event_action": action, "dedup_key": page.pagerduty_dedup_key}
+    event = PagerDutyEvent(event_action=action, dedup_key=page.pagerduty_dedup_key)
     if action == "trigger":
         first = alerts.worst or (alerts.shown[0] if alerts.shown else None)
-        payload["payload"] = {
+        summary = {
             "summary": page.title[:1024],
             "source": (first.labels.get("instance") or first.source.value) if first else "router",
             "severity": pagerduty_severity(page.suggestion.severity),
             "custom_details": {"alerts": alerts.firing, "clause": page.suggestion.clause},
         }
-    # The version makes a second trigger (firing again after resolving) a new event.
-    key = f"page:{page.key}:pd:{action}:v{page.version}"
-    return [Job(kind=JobKind.PAGERDUTY_EVENT, key=key, payload=payload)]
+        event = PagerDutyEvent(
+            event_action=action, dedup_key=page.pagerduty_dedup_key, payload=summary
+        )
+    return [event.job(keys.page_pagerduty(page.key, action, page.version))]
 
 
 def _dm(
     page: Page, role: str, user: str, now: datetime, alerts: PageAlerts, policy: Policy
 ) -> tuple[PagedPerson, Job]:
-    key = f"page:{page.key}:dm:{len(page.paged)}:{user}"
+    key = keys.page_dm(page.key, len(page.paged), user)
     person = PagedPerson(role=role, user=user, at=now, dm_job=key)
     page.paged.append(person)
     text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
-    return person, Job(
-        kind=JobKind.SLACK_DM,
-        key=key,
-        payload={"user": user, "role": role, "text": text, "blocks": blocks},
-    )
+    return person, SlackDm(user=user, role=role, text=text, blocks=blocks).job(key)
 
 
 def _page_again(page: Page, why: str, text: str, blocks: list[dict[str, object]]) -> list[Job]:
     """A new DM to everyone already paged (a re-page, counted as one)."""
     return [
-        Job(
-            kind=JobKind.SLACK_DM,
-            key=f"{person.dm_job}:{why}",
-            payload={"user": person.user, "role": person.role, "text": text, "blocks": blocks},
+        SlackDm(user=person.user, role=person.role, text=text, blocks=blocks).job(
+            keys.again(person.dm_job, why)
         )
         for person in page.paged
     ]
@@ -119,10 +122,8 @@ def _refresh(page: Page, alerts: PageAlerts, policy: Policy) -> list[Job]:
     one pending edit per message and gives it the newest state (coalesced edits)."""
     text, blocks = page_message(page, alerts, policy.paging.max_alerts_shown)
     return [
-        Job(
-            kind=JobKind.SLACK_UPDATE,
-            key=f"{p.dm_job}:v{page.version}",
-            payload={"target": p.dm_job, "seq": page.version, "text": text, "blocks": blocks},
+        SlackUpdate(target=p.dm_job, seq=page.version, text=text, blocks=blocks).job(
+            keys.edit(p.dm_job, page.version)
         )
         for p in page.paged
     ]
@@ -131,13 +132,7 @@ def _refresh(page: Page, alerts: PageAlerts, policy: Policy) -> list[Job]:
 def _operator_notice(policy: Policy, key: str, text: str) -> list[Job]:
     if not policy.operator_channel:
         return []
-    return [
-        Job(
-            kind=JobKind.SLACK_POST,
-            key=key,
-            payload={"channel": policy.operator_channel, "text": text},
-        )
-    ]
+    return [SlackPost(channel=policy.operator_channel, text=text).job(key)]
 
 
 def _title(alerts: Sequence[Alert]) -> str:
@@ -228,7 +223,7 @@ def _open_page(
         # Nobody is on call: never silent. The operator channel hears it.
         outcome.jobs += _operator_notice(
             policy,
-            f"page:{page.key}:nobody",
+            keys.page_notice(page.key, "nobody"),
             f":warning: Nobody is on call for any role; a page "
             f"({page.key}) was not delivered to anyone.",
         )
@@ -296,19 +291,15 @@ def _fold(
         outcome.jobs.append(_digest_timer(digest.key, 0, now, policy))
         if policy.pagerduty:
             outcome.jobs.append(
-                Job(
-                    kind=JobKind.PAGERDUTY_EVENT,
-                    key=f"{digest.key}:pd:trigger",
+                PagerDutyEvent(
+                    event_action="trigger",
+                    dedup_key=f"{ROUTER_DEDUP_PREFIX}{digest.key}",
                     payload={
-                        "event_action": "trigger",
-                        "dedup_key": f"{ROUTER_DEDUP_PREFIX}{digest.key}",
-                        "payload": {
-                            "summary": "Alert storm: suspected incidents folded into a digest",
-                            "source": "incident-router",
-                            "severity": "critical",
-                        },
+                        "summary": "Alert storm: suspected incidents folded into a digest",
+                        "source": "incident-router",
+                        "severity": "critical",
                     },
-                )
+                ).job(keys.digest_pagerduty(digest.key))
             )
     outcome.events.append("page_folded")
     return outcome
@@ -325,27 +316,26 @@ def digest_parts(
     jobs = []
     for part in sorted(lines):
         text, blocks = digest_part(digest.assignee, digest.pages, part, lines[part])
-        key = part_key(digest.key, part)
+        key = keys.digest_part(digest.key, part)
         if part >= digest.parts_posted:
-            payload: dict[str, object] = {
-                "user": digest.assignee, "role": "digest", "text": text, "blocks": blocks,
-            }  # fmt: skip
-            if part > 0:
-                payload["after"] = part_key(digest.key, part - 1)
-            jobs.append(Job(kind=JobKind.SLACK_DM, key=key, payload=payload))
+            dm = SlackDm(user=digest.assignee, role="digest", text=text, blocks=blocks)
+            if part > 0:  # after the part before it, so they read in order
+                after = keys.digest_part(digest.key, part - 1)
+                dm = SlackDm(
+                    user=digest.assignee, role="digest", text=text, blocks=blocks, after=after
+                )
+            jobs.append(dm.job(key))
             digest.parts_posted = part + 1
         else:
             seq = digest.version
-            edit = {"target": key, "seq": seq, "text": text, "blocks": blocks}
-            jobs.append(Job(kind=JobKind.SLACK_UPDATE, key=f"{key}:v{seq}", payload=edit))
+            edit = SlackUpdate(target=key, seq=seq, text=text, blocks=blocks)
+            jobs.append(edit.job(keys.edit(key, seq)))
     return digest, jobs
 
 
 def _digest_timer(digest: str, level: int, now: datetime, policy: Policy) -> Job:
-    return Job(
-        kind=JobKind.TIMER,
-        key=f"{digest}:ack:{level}",
-        payload={"event": "digest_timeout", "digest": digest, "level": level},
+    return DigestTimeout(digest=digest, level=level).job(
+        keys.digest_ack_timer(digest, level),
         due_at=now + timedelta(seconds=policy.paging.ack_timeout_seconds),
     )
 
@@ -362,13 +352,13 @@ def digest_timeout(
         return Outcome(
             jobs=_operator_notice(
                 policy,
-                f"{digest.key}:exhausted",
+                keys.derived(digest.key, "exhausted"),
                 f":warning: A storm digest ({len(waiting)} pages) was escalated to every "
                 "on-call level without a decision.",
             ),
             events=["escalation_exhausted"],
         )
-    key = f"{digest.key}:to:{user}"
+    key = keys.digest_escalated(digest.key, user)
     digest = digest.model_copy(update={"paged": list(digest.paged)})
     digest.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
     digest.level = ESCALATION_ORDER.index(role)
@@ -379,19 +369,18 @@ def digest_timeout(
             user, len(waiting), part, waiting[start : start + PART_SIZE],
             escalated_from=digest.assignee,
         )  # fmt: skip
-        payload: dict[str, object] = {"user": user, "role": role, "text": text, "blocks": blocks}
-        if part > 0:
-            payload["after"] = part_key(key, part - 1)
-        outcome.jobs.append(Job(kind=JobKind.SLACK_DM, key=part_key(key, part), payload=payload))
+        after = keys.digest_part(key, part - 1) if part > 0 else None
+        dm = SlackDm(user=user, role=role, text=text, blocks=blocks)
+        if after is not None:
+            dm = SlackDm(user=user, role=role, text=text, blocks=blocks, after=after)
+        outcome.jobs.append(dm.job(keys.digest_part(key, part)))
     outcome.jobs.append(_digest_timer(digest.key, digest.level, now, policy))
     return outcome
 
 
 def _ack_timer(page: Page, now: datetime, policy: Policy) -> Job:
-    return Job(
-        kind=JobKind.TIMER,
-        key=ack_timer_key(page, page.level),
-        payload={"event": "ack_timeout", "page": page.key, "level": page.level},
+    return AckTimeout(page=page.key, level=page.level).job(
+        ack_timer_key(page, page.level),
         due_at=now + timedelta(seconds=policy.paging.ack_timeout_seconds),
     )
 
@@ -462,20 +451,16 @@ def _thread_notes(page: Page, changes: Sequence[AlertChange], alerts: PageAlerts
         return []
     status = "all alerts resolved" if alerts.firing == 0 else f"{alerts.firing} still firing"
     return [
-        Job(
-            kind=JobKind.SLACK_POST,
-            key=f"page:{page.key}:thread:{page.version}",
-            payload={
-                "channel": None,
-                "thread_of": _announce_key(page.incident_number),
-                "text": f"Alerts: {', '.join(parts)}; {status}.",
-            },
-        )
+        SlackPost(
+            channel=None,
+            thread_of=_announce_key(page.incident_number),
+            text=f"Alerts: {', '.join(parts)}; {status}.",
+        ).job(keys.page_thread(page.key, page.version))
     ]
 
 
 def _announce_key(number: int | None) -> str:
-    return f"incident:{number}:announce"
+    return keys.announcement(number)
 
 
 # -- decisions ----------------------------------------------------------------
@@ -623,7 +608,7 @@ def _escalate(
     else:
         outcome.jobs += _operator_notice(
             policy,
-            f"page:{page.key}:exhausted",
+            keys.page_notice(page.key, "exhausted"),
             f":warning: Page {page.key} was escalated to every on-call level without a decision.",
         )
         outcome.events.append("escalation_exhausted")

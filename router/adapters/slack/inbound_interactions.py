@@ -22,7 +22,7 @@ from router.adapters.slack import signing
 from router.adapters.store import StoreError
 from router.app import units
 from router.app.units import DecisionResult
-from router.core import duties, messages
+from router.core import duties, keys, messages
 from router.core.commands import BUTTONS, Command, incident_number
 from router.core.page import Decision
 from router.core.severity import Severity
@@ -154,7 +154,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
 
     def answer(tx: Any, delivery: str, text: str | None, now: datetime) -> None:
         if text and response_url:
-            tx.enqueue([units.respond_job(f"answer:{delivery}", response_url, text)], now)
+            tx.enqueue([units.respond_job(keys.answer(delivery), response_url, text)], now)
 
     for action in parse_actions(payload):
         now = services.clock.now()
