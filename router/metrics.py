@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from router.core import events
+
 if TYPE_CHECKING:
     from router.core.incident import Incident
     from router.core.policy import Outcome
@@ -206,33 +208,29 @@ class Metrics:
 
     def record_outcome(self, outcome: Outcome, decision_seconds: float | None = None) -> None:
         """Count what a lifecycle step did (after its transaction committed)."""
-        cause = "button"
         for event in outcome.events:
-            name, _, detail = event.partition(":")
-            if name == "page_opened":
+            if isinstance(event, events.PageOpened):
                 self.pages_opened.inc()
-            elif name == "page_folded":
+            elif isinstance(event, events.PageFolded):
                 self.pages_folded.inc()
-            elif name == "declared" and outcome.incident is not None:
+            elif isinstance(event, events.Declared) and outcome.incident is not None:
                 self.incidents_declared.labels(outcome.incident.severity.value).inc()
                 if decision_seconds is not None:
                     self.time_to_decision.labels("declared").observe(decision_seconds)
-            elif name == "dismissed":
+            elif isinstance(event, events.Dismissed):
                 self.dismissals.inc()
                 if decision_seconds is not None:
                     self.time_to_decision.labels("dismissed").observe(decision_seconds)
-            elif name == "escalated":
-                cause = detail
-            elif name == "paged":
-                self.escalations.labels(detail, cause).inc()
-            elif name == "escalated_to_leadership":
+            elif isinstance(event, events.Escalated) and event.role is not None:
+                self.escalations.labels(event.role, event.cause).inc()
+            elif isinstance(event, events.EscalatedToLeadership):
                 self.escalations.labels("leadership", "commander").inc()
-            elif name == "nobody_on_call":
+            elif isinstance(event, events.NobodyOnCall):
                 self.nobody_on_call.inc()
-            elif name == "reminder":
-                self.reminders.labels(detail).inc()
-            elif name in ("mitigated", "resolved") and outcome.incident is not None:
-                self._observe_duration(name, outcome.incident)
+            elif isinstance(event, events.Reminder):
+                self.reminders.labels(event.what).inc()
+            elif isinstance(event, events.Mitigated | events.Resolved) and outcome.incident:
+                self._observe_duration(event.NAME, outcome.incident)
 
     def _observe_duration(self, name: str, incident: Incident) -> None:
         at = incident.mitigated_at if name == "mitigated" else incident.resolved_at

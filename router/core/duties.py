@@ -19,6 +19,24 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from router.core import keys
+from router.core.events import (
+    CommsLead,
+    Declared,
+    EscalatedToLeadership,
+    Flagged,
+    HandoffAccepted,
+    HandoffOffered,
+    Mitigated,
+    PostmortemDone,
+    PostmortemOwed,
+    Reminder,
+    Resolved,
+    SeverityChanged,
+    StatusUpdate,
+    TrackingIssue,
+    Unauthorized,
+    VendorContacted,
+)
 from router.core.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
 from router.core.jobs import (
     GitHubComment,
@@ -69,7 +87,7 @@ def may_act(incident: Incident, actor: str, ctx: Context) -> bool:
 def refuse(text: str, unauthorized: bool = False) -> Outcome:
     """Nothing changes; ``text`` tells the person why. ``unauthorized`` marks a refusal
     of *who* acted (counted in router_unauthorized_actions_total), not of what."""
-    return Outcome(refusal=text, events=["unauthorized"] if unauthorized else [])
+    return Outcome(refusal=text, events=[Unauthorized()] if unauthorized else [])
 
 
 # -- helpers every step uses ---------------------------------------------------
@@ -178,7 +196,7 @@ def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Sugge
         declared_by=actor,
         announce_job=keys.announcement(number),
     )
-    step = Outcome(incident=incident, new_incident=True, events=["declared"])
+    step = Outcome(incident=incident, new_incident=True, events=[Declared()])
     announce(incident, actor, ctx, step)
     step.reply = f"Declared {incident.ref}; you are Incident Commander."
     return step
@@ -210,7 +228,7 @@ def change_severity(
     incident = _begin(incident)
     incident.severity = level
     incident.severity_reason = reason.strip()
-    step = Outcome(events=[f"severity:{level.value}"])
+    step = Outcome(events=[SeverityChanged(level.value)])
     step.jobs.append(
         _thread(
             incident,
@@ -256,7 +274,7 @@ def appoint_comms_lead(incident: Incident, actor: str, user: str, ctx: Context) 
         return refuse(OPEN_ONLY.format(ref=incident.ref, status=incident.status.value))
     incident = _begin(incident)
     incident.comms_lead = user
-    step = Outcome(events=["comms_lead"])
+    step = Outcome(events=[CommsLead()])
     step.jobs.append(
         _thread(incident, f"<@{user}> is communications lead (appointed by <@{actor}>).", "comms")
     )
@@ -271,7 +289,7 @@ def offer_handoff(incident: Incident, actor: str, to: str, ctx: Context) -> Outc
         return refuse(f"<@{to}> is already the commander of {incident.ref}.")
     incident = _begin(incident)
     incident.handoff = Handoff(to=to, offered_by=actor, offered_at=ctx.now)
-    step = Outcome(events=["handoff_offered"])
+    step = Outcome(events=[HandoffOffered()])
     text, blocks = handoff_offer_message(incident)
     step.jobs.append(
         SlackDm(user=to, role="handoff", text=text, blocks=blocks).job(
@@ -300,7 +318,7 @@ def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
     incident = _begin(incident)
     incident.commander = actor
     incident.handoff = None
-    step = Outcome(events=["handoff_accepted"])
+    step = Outcome(events=[HandoffAccepted()])
     step.jobs.append(
         _thread(
             incident,
@@ -328,7 +346,7 @@ def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome
     incident = _begin(incident)
     incident.escalated = True
     incident.escalated_at = ctx.now
-    step = Outcome(events=["escalated_to_leadership"])
+    step = Outcome(events=[EscalatedToLeadership()])
     reason = note.strip() or "the response needs more support"
     if lead is not None:
         step.jobs.append(
@@ -367,7 +385,7 @@ def contact_vendor(incident: Incident, actor: str, name: str, ctx: Context) -> O
     incident = _begin(incident)
     if key not in incident.vendors:
         incident.vendors.append(key)
-    step = Outcome(events=["vendor"])
+    step = Outcome(events=[VendorContacted()])
     details = f"{vendor.contact}" + (f" — {vendor.url}" if vendor.url else "")
     if vendor.notes:
         details += f" ({vendor.notes})"
@@ -388,7 +406,7 @@ def status_update(incident: Incident, actor: str, text: str, ctx: Context) -> Ou
         return refuse("Write the update: `/incident update <text>`.")
     incident = _begin(incident)
     incident.last_update_at = ctx.now
-    step = Outcome(events=["status_update"])
+    step = Outcome(events=[StatusUpdate()])
     step.jobs.append(_thread(incident, f":memo: Update from <@{actor}>: {text.strip()}", "update"))
     _record(step, incident, actor, "status_update", ctx, text=text.strip())
     # The next reminder counts from this update.
@@ -404,7 +422,7 @@ def flag(incident: Incident, actor: str, which: Flag, ctx: Context) -> Outcome:
         return refuse(f"{incident.ref} is closed.")
     incident = _begin(incident)
     incident.flags.append(which)
-    step = Outcome(events=["flagged"])
+    step = Outcome(events=[Flagged()])
     step.jobs.append(
         _thread(incident, f"Flagged *{which.value}* by <@{actor}>.", f"flag:{which.value}")
     )
@@ -444,7 +462,7 @@ def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Con
     incident.tracking_issue_job = key
     step.jobs += _issue_jobs(incident, key, title, body, labels, "Tracking issue")
     step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
-    step.events.append("tracking_issue")
+    step.events.append(TrackingIssue())
 
 
 def _marker(incident: Incident, key: str) -> str:
@@ -480,7 +498,7 @@ def mitigate(incident: Incident, actor: str, ctx: Context) -> Outcome:
     incident.status = IncidentStatus.MITIGATED
     incident.mitigated_at = ctx.now
     step = Outcome(
-        events=["mitigated"], cancel_prefixes=[_timer_key(incident.number, "escalation")]
+        events=[Mitigated()], cancel_prefixes=[_timer_key(incident.number, "escalation")]
     )
     step.jobs.append(
         _thread(incident, f":large_yellow_circle: Mitigated, says <@{actor}>.", "mitigated")
@@ -500,7 +518,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
     incident.mitigated_at = incident.mitigated_at or ctx.now
     incident.resolution = summary.strip()
     incident.handoff = None
-    step = Outcome(events=["resolved"])
+    step = Outcome(events=[Resolved()])
     step.cancel_prefixes += [
         _timer_key(incident.number, w) for w in ("status", "escalation", "handoff")
     ]
@@ -573,7 +591,7 @@ def _owe_postmortem(step: Outcome, incident: Incident, ctx: Context) -> None:
             "postmortem",
         )
     )
-    step.events.append("postmortem_owed")
+    step.events.append(PostmortemOwed())
 
 
 def _owe_postmortem_late(step: Outcome, incident: Incident, ctx: Context) -> None:
@@ -605,7 +623,7 @@ def _close_after_postmortem(incident: Incident, actor: str, text: str, ctx: Cont
     incident.postmortem_owed = False
     incident.status = IncidentStatus.CLOSED
     incident.closed_at = ctx.now
-    step = Outcome(events=["postmortem_done"])
+    step = Outcome(events=[PostmortemDone()])
     step.jobs.append(_thread(incident, text, "closed"))
     _record(step, incident, actor, "postmortem_done", ctx)
     return _done(step, incident, ctx)
@@ -703,7 +721,7 @@ def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
         return Outcome()  # resolved meanwhile: a stale timer
     commander = f"<@{incident.commander}>"
     incident = _begin(incident)
-    step = Outcome(events=[f"reminder:{what}"])
+    step = Outcome(events=[Reminder(what)])
     if what == "status":
         step.jobs.append(
             _thread(

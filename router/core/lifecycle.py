@@ -26,6 +26,18 @@ from datetime import datetime, timedelta
 from router.core import duties, keys
 from router.core.alerts import Alert, AlertChange, AlertStatus, Truncation, short_hash
 from router.core.digest import PART_SIZE, Digest, DigestLine
+from router.core.events import (
+    Declared,
+    Dismissed,
+    Escalated,
+    EscalationExhausted,
+    NobodyOnCall,
+    PageAllResolved,
+    PageFolded,
+    PageOpened,
+    PageRefired,
+    Unauthorized,
+)
 from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import (
     AckTimeout,
@@ -217,7 +229,7 @@ def _open_page(
         truncation=truncation,
     )
     page.pagerduty_dedup_key = f"{ROUTER_DEDUP_PREFIX}{page.key}"
-    outcome = Outcome(page=page, new_page=True, events=["page_opened"])
+    outcome = Outcome(page=page, new_page=True, events=[PageOpened()])
     role, user = first_on_call(policy, now)
     if user is None:
         # Nobody is on call: never silent. The operator channel hears it.
@@ -227,7 +239,7 @@ def _open_page(
             f":warning: Nobody is on call for any role; a page "
             f"({page.key}) was not delivered to anyone.",
         )
-        outcome.events.append("nobody_on_call")
+        outcome.events.append(NobodyOnCall())
         return outcome
     page.assignee = user
     if storm.recent_pages >= policy.paging.storm_limit:
@@ -301,7 +313,7 @@ def _fold(
                     },
                 ).job(keys.digest_pagerduty(digest.key))
             )
-    outcome.events.append("page_folded")
+    outcome.events.append(PageFolded())
     return outcome
 
 
@@ -356,14 +368,14 @@ def digest_timeout(
                 f":warning: A storm digest ({len(waiting)} pages) was escalated to every "
                 "on-call level without a decision.",
             ),
-            events=["escalation_exhausted"],
+            events=[EscalationExhausted()],
         )
     key = keys.digest_escalated(digest.key, user)
     digest = digest.model_copy(update={"paged": list(digest.paged)})
     digest.paged.append(PagedPerson(role=role, user=user, at=now, dm_job=key))
     digest.level = ESCALATION_ORDER.index(role)
     digest.version += 1
-    outcome = Outcome(digest=digest, events=["escalated:timeout", f"paged:{role}"])
+    outcome = Outcome(digest=digest, events=[Escalated("timeout", role)])
     for part, start in enumerate(range(0, len(waiting), PART_SIZE)):
         text, blocks = digest_part(
             user, len(waiting), part, waiting[start : start + PART_SIZE],
@@ -416,13 +428,13 @@ def _update_page(
     if page.digest_key is None:
         outcome.jobs += _refresh(page, alerts, policy)
     if page.all_resolved and not was_resolved:
-        outcome.events.append("page_all_resolved")
+        outcome.events.append(PageAllResolved())
         outcome.jobs += _pd_job(page, "resolve", policy, alerts)
         # Resolved before anyone answered: stop escalating to the next level.
         outcome.cancel += _cancel_timers(page) if page.status is PageStatus.OPEN else []
     elif was_resolved and alerts.firing and page.status is PageStatus.OPEN:
         # Firing again before anyone answered: page again, and escalate again if unanswered.
-        outcome.events.append("page_refired")
+        outcome.events.append(PageRefired())
         outcome.jobs += _pd_job(page, "trigger", policy, alerts)
         outcome.jobs.append(_ack_timer(page, now, policy))
         outcome.jobs += _page_again(page, f"refired:v{page.version}", *refire_message(page))
@@ -485,7 +497,7 @@ def decide(
         return Outcome(
             refusal="Only the people paged for this and the configured responders "
             "can decide on it.",
-            events=["unauthorized"],
+            events=[Unauthorized()],
         )
     if page.status is PageStatus.DECLARED:
         return Outcome(
@@ -535,7 +547,7 @@ def _dismiss(
     page.reason = reason
     if page.all_resolved:
         page.active = False
-    outcome = Outcome(page=page, cancel=_cancel_timers(page), events=["dismissed"])
+    outcome = Outcome(page=page, cancel=_cancel_timers(page), events=[Dismissed()])
     outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
     outcome.jobs += _pd_job(page, "resolve", policy, alerts)
     return outcome
@@ -565,7 +577,7 @@ def _declare(
         incident=incident,
         new_incident=True,
         cancel=_cancel_timers(page),
-        events=["declared"],
+        events=[Declared()],
     )
     outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
     outcome.jobs += _pd_job(page, "acknowledge", policy, alerts)
@@ -591,7 +603,7 @@ def _escalate(
     page: Page, now: datetime, policy: Policy, alerts: PageAlerts, cause: str, actor: str
 ) -> Outcome:
     page = _working_copy(page)
-    outcome = Outcome(events=[f"escalated:{cause}"])
+    outcome = Outcome()
     # Page everyone already paged again, before the next level hears.
     outcome.jobs += _page_again(page, f"remind:{page.level}", *reminder_message(page))
     next_role, next_user = on_call_after(page.level, now, policy, page.paged_users)
@@ -600,18 +612,18 @@ def _escalate(
         page.level = ESCALATION_ORDER.index(next_role)
         _, dm = _dm(page, next_role, next_user, now, alerts, policy)
         outcome.jobs.append(dm)
-        outcome.events.append(f"paged:{next_role}")
+        outcome.events.append(Escalated(cause, next_role))
         outcome.jobs += _refresh(page, alerts, policy)
         outcome.jobs.append(_ack_timer(page, now, policy))
     elif cause == "button":
-        return Outcome(events=["escalation_exhausted"])
+        return Outcome(events=[EscalationExhausted()])
     else:
         outcome.jobs += _operator_notice(
             policy,
             keys.page_notice(page.key, "exhausted"),
             f":warning: Page {page.key} was escalated to every on-call level without a decision.",
         )
-        outcome.events.append("escalation_exhausted")
+        outcome.events += [Escalated(cause, None), EscalationExhausted()]
     outcome.page = page
     outcome.timeline.append(
         TimelineEntry(at=now, actor=actor, kind="page_escalated", data={"to": next_role or ""})

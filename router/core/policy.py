@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from router.config import IncidentConfig, PagingConfig
 from router.core.digest import Digest
+from router.core.events import AnyEvent, Unauthorized
 from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import Job
 from router.core.oncall import Schedule
@@ -46,4 +47,9 @@ class Outcome:
     timeline: list[TimelineEntry] = field(default_factory=list)
     reply: str | None = None  # an ephemeral answer to the person who acted
     refusal: str | None = None  # why the actor may not do this (nothing changed)
-    events: list[str] = field(default_factory=list)  # for metrics: page_opened, declared...
+    events: list[AnyEvent] = field(default_factory=list)  # for metrics (router.core.events)
+
+    @property
+    def unauthorized(self) -> bool:
+        """Refused because of who acted (counted in router_unauthorized_actions_total)."""
+        return any(isinstance(event, Unauthorized) for event in self.events)

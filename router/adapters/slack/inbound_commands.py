@@ -72,7 +72,7 @@ async def slack_commands(request: web.Request) -> web.Response:
         return ephemeral("The router could not record that (its store is unavailable). Retry.")
     if result.outcome.refusal:
         log.info("refused /incident %s by %s", command.name, user)
-    if "unauthorized" in result.outcome.events:
+    if result.outcome.unauthorized:
         services.metrics.refusals.inc()
     services.observe(result.outcome)
     services.kick()

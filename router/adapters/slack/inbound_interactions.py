@@ -178,7 +178,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
         if result.outcome.refusal:
             refusals.append(result.outcome.refusal)
             log.info("refused %s on page %s by %s", action.decision.value, action.page_key, user)
-        if "unauthorized" in result.outcome.events:
+        if result.outcome.unauthorized:
             services.metrics.refusals.inc()
         services.observe(result.outcome, result.decision_seconds)
 
@@ -214,7 +214,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
         if outcome.outcome.refusal:
             refusals.append(outcome.outcome.refusal)
             log.info("refused %s by %s", action_id, user)
-        if "unauthorized" in outcome.outcome.events:
+        if outcome.outcome.unauthorized:
             services.metrics.refusals.inc()
         else:
             replies.append(outcome.reply)
