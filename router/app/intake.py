@@ -29,7 +29,7 @@ from router.adapters.store import Store, StoreError
 from router.adapters.store.sql import SqlTx
 from router.app import units
 from router.app.clock import Clock
-from router.core.alerts import Alert, AlertChange, short_hash
+from router.core.alerts import Alert, AlertChange, AlertStatus, Source, reported, short_hash
 from router.core.policy import Outcome, Policy
 from router.core.triage import TriageConfig, triage
 from router.metrics import Metrics
@@ -120,6 +120,18 @@ class Intake:
         self._count_changes(source, result)
         if self.on_committed is not None and result.outcomes:
             self.on_committed(result.outcomes)
+
+    # -- a person's report -------------------------------------------------------
+
+    def report(self, tx: SqlTx, title: str, actor: str, now: datetime) -> IntakeResult:
+        """Inside a unit: a reported incident ("page eng-primary") enters as an alert
+        delivery of the source ``slack``: triaged, recorded and paged like any other.
+        ``reported`` counts it once the unit committed."""
+        return self.process(tx, [(Source.SLACK.value, [reported(title, actor, now)])], now)
+
+    def reported(self, result: IntakeResult) -> None:
+        self._received(Source.SLACK.value, AlertStatus.FIRING.value).inc(result.received)
+        self.processed(Source.SLACK.value, result)
 
     # -- inline ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from router.adapters.store.sql import RecordedAlert, SqlTx
 from router.core import duties, lifecycle
-from router.core.alerts import Alert, AlertStatus, Source, short_hash
+from router.core.alerts import Alert, AlertStatus
 from router.core.commands import VERB, Command
 from router.core.digest import DigestLine, part_of
 from router.core.duties import Context
@@ -419,28 +419,6 @@ def declare_reported(
     outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
     commit(tx, outcome, now, policy)
     return CommandResult(outcome, outcome.reply or "Declared.")
-
-
-def page_reported(
-    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
-) -> CommandResult:
-    """``/incident declare`` -> "page eng-primary": a report becomes an alert and a page,
-    through the same lifecycle as monitoring alerts."""
-    key = short_hash(f"{title}|{actor}|{now.isoformat()}")
-    alert = Alert(
-        source=Source.SLACK,
-        group_key=f"slack:{key}",
-        fingerprint=key,
-        status=AlertStatus.FIRING,
-        starts_at=now,
-        labels={"alertname": title, "reporter": actor},
-        annotations={"summary": f"Reported in Slack: {title}"},
-    )
-    outcomes = record_deliveries(tx, [[alert]], now, policy).outcomes
-    return CommandResult(
-        outcomes[0] if outcomes else Outcome(),
-        "Paged eng-primary; they will investigate and decide.",
-    )
 
 
 def fire_incident_timer(

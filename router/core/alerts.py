@@ -144,3 +144,19 @@ def bounded_key(text: str) -> str:
     if len(encoded) <= KEY_MAX_BYTES:
         return text
     return f"{text[:_KEY_PREFIX_CHARS]}…sha256:{hashlib.sha256(encoded).hexdigest()}"
+
+
+def reported(title: str, actor: str, now: datetime) -> Alert:
+    """A suspected incident a person reported (``/incident declare`` -> "page
+    eng-primary"), as the alert it enters the intake as: triaged, recorded and paged
+    like the monitoring's."""
+    key = short_hash(f"{title}|{actor}|{now.isoformat()}")
+    return Alert(
+        source=Source.SLACK,
+        group_key=f"slack:{key}",
+        fingerprint=key,
+        status=AlertStatus.FIRING,
+        starts_at=now,
+        labels={"alertname": title, "reporter": actor},
+        annotations={"summary": f"Reported in Slack: {title}"},
+    )

@@ -529,6 +529,20 @@ async def test_declare_offers_commander_or_paging_eng_primary(tmp_path: Path) ->
         )  # fmt: skip
 
 
+async def test_a_reported_incident_enters_like_an_alert(tmp_path: Path) -> None:
+    # Through the same intake as the monitoring's alerts: triaged, counted, paged once.
+    async with running_router(tmp_path) as h:
+        answer = await h.command("declare Payments are slow", RESPONDER)
+        button = report_buttons(answer)[messages.REPORT_PAGE]
+        for _ in range(2):  # a double click is one report
+            await h.press(button["action_id"], "Payments are slow", RESPONDER, block_id="report")
+        await h.dm_blocks(PRIMARY)
+        labels = {"source": "slack", "status": "firing"}
+        assert h.sample("router_alerts_received_total", labels) == 1
+        assert h.sample("router_alerts_recorded_total", {"source": "slack", "change": "new"}) == 1
+        assert h.sample("router_pages_opened_total") == 1
+
+
 # --------------------------------------------------------------------------- 4. reminders
 
 

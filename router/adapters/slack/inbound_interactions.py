@@ -21,10 +21,12 @@ from router.adapters.slack import inbound_payload as slack_payload
 from router.adapters.slack import signing
 from router.adapters.store import StoreError
 from router.app import units
+from router.app.intake import IntakeResult
 from router.app.units import DecisionResult
 from router.core import duties, keys, messages
 from router.core.commands import BUTTONS, Command, incident_number
 from router.core.page import Decision
+from router.core.policy import Outcome
 from router.core.severity import Severity
 
 log = logging.getLogger(__name__)
@@ -182,6 +184,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
             services.metrics.refusals.inc()
         services.observe(result.outcome, result.decision_seconds)
 
+    reports: dict[str, IntakeResult] = {}  # by delivery: a report's intake, once committed
     for raw in payload.get("actions") or []:
         now = services.clock.now()
         delivery = f"{raw.get('action_id')}:{message_ts}:{raw.get('action_ts', '')}:{user}"
@@ -204,11 +207,16 @@ async def slack_interactions(request: web.Request) -> web.Response:
             elif action_id == messages.REPORT_COMMANDER:
                 result = units.declare_reported(tx, value, user, now, policy)
             else:
-                result = units.page_reported(tx, value, user, now, policy)
+                # the same intake as the monitoring's alerts (a unit may run again: set)
+                reports[delivery] = services.intake.report(tx, value, user, now)
+                text = "Paged eng-primary; they will investigate and decide."
+                result = units.CommandResult(Outcome(), text)
             answer(tx, delivery, result.reply, now)
             return result
 
         outcome = await run(incident_unit)
+        if delivery in reports:  # counted, and its page observed, by the intake
+            services.intake.reported(reports.pop(delivery))
         if outcome is None:
             continue
         if outcome.outcome.refusal:
