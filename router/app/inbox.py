@@ -40,10 +40,9 @@ from datetime import datetime
 from router.adapters.alertmanager import webhook as alertmanager
 from router.adapters.grafana import webhook as grafana
 from router.adapters.payload import PayloadError
-from router.adapters.store import Store, StoreError
-from router.adapters.store.sql import SqlTx
 from router.app.clock import Clock
 from router.app.intake import Intake, IntakeResult
+from router.app.ports import Store, StoreError, Tx
 from router.core import keys
 from router.core.alerts import Alert
 from router.core.jobs import SlackPost
@@ -188,7 +187,7 @@ class InboxProcessor:
         self._metrics.inbox_oldest_age.set(stats.oldest_age_seconds)
         self._metrics.inbox_dead.set(stats.dead)
 
-    def _apply(self, tx: SqlTx, limit: int, now: datetime) -> Batch:
+    def _apply(self, tx: Tx, limit: int, now: datetime) -> Batch:
         """One transaction: take the oldest deliveries, apply them, delete them."""
         if not tx.try_lock(INBOX_LOCK):
             return Batch(locked=True)
@@ -234,7 +233,7 @@ class InboxProcessor:
         await self._store.run(lambda tx: self._bury(tx, taken[0], reason, now))
         self._taken = []
 
-    def _bury(self, tx: SqlTx, delivery_id: int, reason: str, now: datetime) -> None:
+    def _bury(self, tx: Tx, delivery_id: int, reason: str, now: datetime) -> None:
         """Never silent: kept as ``dead`` for a person, counted, told to the operator."""
         tx.bury_inbox(delivery_id, reason)
         if self._operator_channel:

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from router.adapters.store import Store, StoreError
-from router.adapters.store.sql import SqlTx
 from router.app import units
 from router.app.clock import Clock
+from router.app.ports import Store, StoreError, Tx
 from router.core.alerts import Alert, AlertChange, AlertStatus, Source, reported, short_hash
 from router.core.policy import Outcome, Policy
 from router.core.triage import TriageConfig, triage
@@ -104,7 +103,7 @@ class Intake:
         self.on_enqueued()
 
     def process(
-        self, tx: SqlTx, deliveries: Sequence[tuple[str, list[Alert]]], now: datetime
+        self, tx: Tx, deliveries: Sequence[tuple[str, list[Alert]]], now: datetime
     ) -> IntakeResult:
         """Inside a unit: triage, record and page a batch of deliveries (in order)."""
         triaged = [triage(alerts, self._triage) for _, alerts in deliveries]
@@ -123,7 +122,7 @@ class Intake:
 
     # -- a person's report -------------------------------------------------------
 
-    def report(self, tx: SqlTx, title: str, actor: str, now: datetime) -> IntakeResult:
+    def report(self, tx: Tx, title: str, actor: str, now: datetime) -> IntakeResult:
         """Inside a unit: a reported incident ("page eng-primary") enters as an alert
         delivery of the source ``slack``: triaged, recorded and paged like any other.
         ``reported`` counts it once the unit committed."""
@@ -144,7 +143,7 @@ class Intake:
         id and the event id); if any was seen before, it is a duplicate."""
         now = self._clock.now()
 
-        def unit(tx: SqlTx) -> IntakeResult:
+        def unit(tx: Tx) -> IntakeResult:
             # Every id is remembered, in this transaction: a later repeat under any
             # one of them is known, whichever arrives first.
             fresh = [tx.remember_delivery(source, d, now) for d in delivery_ids]
@@ -158,7 +157,7 @@ class Intake:
         self.processed(source, result)
         return result
 
-    async def _run(self, unit: Callable[[SqlTx], T]) -> T:
+    async def _run(self, unit: Callable[[Tx], T]) -> T:
         started = time.perf_counter()
         try:
             return await self._store.run(unit)

@@ -46,9 +46,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from router.adapters.store import Store, StoreError
 from router.app.clock import Clock
 from router.app.effects import Adapter, PermanentFailure, RetryLater, require_result
+from router.app.ports import Store, StoreError, Tx
 from router.app.units import fire_timer, job_result
 from router.core import dead_jobs
 from router.core.jobs import (
@@ -398,7 +398,7 @@ class OutboxWorker:
         what the lifecycle makes of it."""
         policy = self._policy
 
-        def done(tx: Any) -> Outcome | None:
+        def done(tx: Tx) -> Outcome | None:
             now = self._clock.now()
             if not tx.finish_job(job.id, self.worker_id, result, now):
                 log.warning("outbox: job %s ran after its lease ran out", job.id)
@@ -539,7 +539,7 @@ class OutboxWorker:
         now = self._clock.now()
         notices = dead_jobs.notices(job.kind, job.key, job.id, reason, self._operator_channel)
 
-        def unit(tx: Any) -> None:
+        def unit(tx: Tx) -> None:
             tx.kill_job(job.id, self.worker_id, reason, now)
             tx.enqueue(notices, now)
 

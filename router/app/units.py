@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from router.adapters.store.sql import RecordedAlert, SqlTx
+from router.app.ports import RecordedAlert, Tx
 from router.core import duties, lifecycle
 from router.core.alerts import Alert, AlertStatus
 from router.core.commands import VERB, Command
@@ -41,7 +41,7 @@ from router.core.severity import order, suggest
 DigestParts = set[tuple[str, int]]  # (digest key, part) whose lines changed
 
 
-def persist(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> DigestParts:
+def persist(tx: Tx, outcome: Outcome, now: datetime, policy: Policy) -> DigestParts:
     """Write what a step returned. Returns the digest parts whose lines changed:
     ``refresh_digests`` renders them once, after every step of the unit."""
     changed: DigestParts = set()
@@ -79,7 +79,7 @@ def persist(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> Diges
     return changed
 
 
-def refresh_digests(tx: SqlTx, changed: DigestParts, now: datetime, policy: Policy) -> None:
+def refresh_digests(tx: Tx, changed: DigestParts, now: datetime, policy: Policy) -> None:
     """Render each changed digest part once, from its own lines (at most a part's
     worth), and queue its DM or its (coalesced) edit."""
     parts: dict[str, set[int]] = defaultdict(set)
@@ -95,7 +95,7 @@ def refresh_digests(tx: SqlTx, changed: DigestParts, now: datetime, policy: Poli
         tx.enqueue(jobs, now, policy.paging.edit_interval_seconds)
 
 
-def commit(tx: SqlTx, outcome: Outcome, now: datetime, policy: Policy) -> None:
+def commit(tx: Tx, outcome: Outcome, now: datetime, policy: Policy) -> None:
     """``persist`` and ``refresh_digests`` for a unit of one step."""
     refresh_digests(tx, persist(tx, outcome, now, policy), now, policy)
 
@@ -112,7 +112,7 @@ class Recorded:
 
 
 def record_deliveries(
-    tx: SqlTx, deliveries: Sequence[Sequence[Alert]], now: datetime, policy: Policy | None
+    tx: Tx, deliveries: Sequence[Sequence[Alert]], now: datetime, policy: Policy | None
 ) -> Recorded:
     """Record deliveries (in the order they arrived) and take the paging steps.
 
@@ -168,7 +168,7 @@ def _runs(deliveries: Sequence[Sequence[Alert]]) -> list[tuple[str, list[Alert]]
 
 
 def _alerts_arrived(
-    tx: SqlTx, page: Page | None, records: list[RecordedAlert], now: datetime, policy: Policy
+    tx: Tx, page: Page | None, records: list[RecordedAlert], now: datetime, policy: Policy
 ) -> Outcome:
     latest: dict[int, Alert] = {}
     for record in records:
@@ -211,7 +211,7 @@ def _counts_after(counts: AlertCounts, records: list[RecordedAlert], page_key: s
     return AlertCounts(firing=firing, resolved=resolved)
 
 
-def _counted(tx: SqlTx, page: Page, policy: Policy) -> Page:
+def _counted(tx: Tx, page: Page, policy: Policy) -> Page:
     """A page stored before pages kept their counts: count it once, and rank its
     alerts, then every delivery keeps both."""
     tx.rank_page_alerts(page.key, lambda alert: order(alert, policy.severity))
@@ -221,21 +221,21 @@ def _counted(tx: SqlTx, page: Page, policy: Policy) -> Page:
     return page
 
 
-def _view(tx: SqlTx, page: Page, policy: Policy, limit: int | None = None) -> PageAlerts:
+def _view(tx: Tx, page: Page, policy: Policy, limit: int | None = None) -> PageAlerts:
     if page.counts is None:
         page = _counted(tx, page, policy)
     assert page.counts is not None
     return tx.page_view(page.key, page.counts, limit or policy.paging.max_alerts_shown)
 
 
-def _incident_open(tx: SqlTx, page: Page | None) -> bool:
+def _incident_open(tx: Tx, page: Page | None) -> bool:
     if page is None or page.incident_number is None:
         return True
     incident = tx.incident(page.incident_number)
     return incident is not None and incident.open
 
 
-def _storm(tx: SqlTx, now: datetime, policy: Policy) -> Storm:
+def _storm(tx: Tx, now: datetime, policy: Policy) -> Storm:
     _, user = lifecycle.first_on_call(policy, now)
     if user is None:
         return Storm()
@@ -258,7 +258,7 @@ class DecisionResult:
 
 
 def decide(
-    tx: SqlTx,
+    tx: Tx,
     page_key: str,
     decision: Decision,
     actor: str,
@@ -292,7 +292,7 @@ def decide(
     return DecisionResult(outcome, decision_seconds=waited)
 
 
-def fire_timer(tx: SqlTx, job: StoredJob, worker: str, now: datetime, policy: Policy) -> Outcome:
+def fire_timer(tx: Tx, job: StoredJob, worker: str, now: datetime, policy: Policy) -> Outcome:
     """Apply a due timer and mark it done in the same transaction: it fires once."""
     if not tx.finish_job(job.id, worker, {}, now):
         return Outcome()  # our claim lapsed and another worker has it
@@ -338,7 +338,7 @@ class CommandResult:
 
 
 def _duty_context(
-    tx: SqlTx, incident: Incident, now: datetime, policy: Policy, timeline: bool = False
+    tx: Tx, incident: Incident, now: datetime, policy: Policy, timeline: bool = False
 ) -> Context:
     """What a duty reads: the page's counts and shown alerts (a bounded view, however
     big the group), and the timeline only for the steps that write issue bodies."""
@@ -349,7 +349,7 @@ def _duty_context(
     return Context(now, policy, alerts, record)
 
 
-def _target(tx: SqlTx, number: int | None, postmortem: bool = False) -> Incident | str:
+def _target(tx: Tx, number: int | None, postmortem: bool = False) -> Incident | str:
     """The incident a command names, or why it cannot be found."""
     if number is not None:
         return tx.incident(number) or f"There is no INC-{number}."
@@ -375,7 +375,7 @@ def _target(tx: SqlTx, number: int | None, postmortem: bool = False) -> Incident
 
 
 def incident_command(
-    tx: SqlTx, command: Command, actor: str, now: datetime, policy: Policy
+    tx: Tx, command: Command, actor: str, now: datetime, policy: Policy
 ) -> CommandResult:
     """Run a verb of ``router.core.commands.VERBS`` on the incident it names."""
     verb = VERB.get(command.name)
@@ -407,7 +407,7 @@ def incident_command(
 
 
 def declare_reported(
-    tx: SqlTx, title: str, actor: str, now: datetime, policy: Policy
+    tx: Tx, title: str, actor: str, now: datetime, policy: Policy
 ) -> CommandResult:
     """``/incident declare`` -> "I am commander": a declared incident without a page."""
     ctx = Context(now, policy)
@@ -421,9 +421,7 @@ def declare_reported(
     return CommandResult(outcome, outcome.reply or "Declared.")
 
 
-def fire_incident_timer(
-    tx: SqlTx, event: IncidentReminder, now: datetime, policy: Policy
-) -> Outcome:
+def fire_incident_timer(tx: Tx, event: IncidentReminder, now: datetime, policy: Policy) -> Outcome:
     incident = tx.incident(event.incident)
     if incident is None:
         return Outcome()
@@ -433,7 +431,7 @@ def fire_incident_timer(
 
 
 def job_result(
-    tx: SqlTx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
+    tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
 ) -> Outcome:
     """An adapter reported what it found (``payload.on_result``): apply it."""
     if job.kind is not JobKind.GITHUB_UPDATE:

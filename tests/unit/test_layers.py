@@ -38,10 +38,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 ALLOWED: dict[tuple[str, str], str] = {
     ("router.core.policy", "router.config"): "IncidentConfig and PagingConfig live in config",
     ("router.core.reports", "router.config"): "IncidentConfig lives in config",
-    ("router.app.intake", "router.adapters.store"): "types on the SQL transaction",
-    ("router.app.units", "router.adapters.store"): "types on the SQL transaction",
-    ("router.app.outbox", "router.adapters.store"): "types on the store engines' protocol",
-    ("router.app.inbox", "router.adapters.store"): "types on the SQL transaction",
     ("router.app.inbox", "router.adapters.payload"): "re-parses stored bodies",
     ("router.app.inbox", "router.adapters.alertmanager"): "re-parses stored bodies",
     ("router.app.inbox", "router.adapters.grafana"): "re-parses stored bodies",

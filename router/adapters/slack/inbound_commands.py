@@ -21,6 +21,7 @@ from router.adapters.slack import inbound_payload as slack_payload
 from router.adapters.slack.inbound_interactions import read_signed_form
 from router.adapters.store import StoreError
 from router.app import units
+from router.app.ports import Tx
 from router.core.commands import UsageError, parse
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ async def slack_commands(request: web.Request) -> web.Response:
     policy = services.policy
     now: datetime = services.clock.now()
 
-    def unit(tx: Any) -> units.CommandResult:
+    def unit(tx: Tx) -> units.CommandResult:
         return units.incident_command(tx, command, user, now, policy)
 
     try:

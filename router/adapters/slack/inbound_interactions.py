@@ -22,6 +22,7 @@ from router.adapters.slack import signing
 from router.adapters.store import StoreError
 from router.app import units
 from router.app.intake import IntakeResult
+from router.app.ports import Tx
 from router.app.units import DecisionResult
 from router.core import duties, keys, messages
 from router.core.commands import BUTTONS, Command, incident_number
@@ -154,14 +155,14 @@ async def slack_interactions(request: web.Request) -> web.Response:
             log.error("store failed on a Slack action; Slack will show an error: %s", exc)
             raise Problem(503, "store_unavailable", "could not record the action; retry") from exc
 
-    def answer(tx: Any, delivery: str, text: str | None, now: datetime) -> None:
+    def answer(tx: Tx, delivery: str, text: str | None, now: datetime) -> None:
         if text and response_url:
             tx.enqueue([units.respond_job(keys.answer(delivery), response_url, text)], now)
 
     for action in parse_actions(payload):
         now = services.clock.now()
 
-        def page_unit(tx: Any, action: PageAction = action, now: datetime = now) -> DecisionResult:
+        def page_unit(tx: Tx, action: PageAction = action, now: datetime = now) -> DecisionResult:
             result = units.decide(
                 tx,
                 action.page_key,
@@ -193,7 +194,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
         if command is None and action_id not in (messages.REPORT_COMMANDER, messages.REPORT_PAGE):
             continue
 
-        def incident_unit(tx: Any, command: Command | None = command, delivery: str = delivery,
+        def incident_unit(tx: Tx, command: Command | None = command, delivery: str = delivery,
                           action_id: Any = action_id, value: str = str(raw.get("value", "")),
                           now: datetime = now) -> units.CommandResult | None:  # fmt: skip
             if not tx.remember_delivery("slack", delivery, now):

@@ -12,23 +12,9 @@ many units into one commit (group commit) on its writer thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from router.app.ports import Store, StoreError
 
-from router.adapters.store.sql import SqlTx
-
-T = TypeVar("T")
-
-
-class StoreError(Exception):
-    """The store could not commit; callers answer 503 so senders retry."""
-
-
-class Store(Protocol):
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def run(self, unit: Callable[[SqlTx], T]) -> T: ...
-    async def ping(self) -> None: ...
+__all__ = ["Store", "StoreError", "open_store"]
 
 
 def open_store(url: str) -> Store:

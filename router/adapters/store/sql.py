@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
 
+from router.app.ports import InboxDelivery, InboxStats, OutboxStats, RecordedAlert
 from router.core.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.core.digest import Digest, DigestLine, positions
 from router.core.incident import Incident, TimelineEntry
@@ -27,39 +27,6 @@ class StaleState(Exception):
     """A page or incident changed since this unit read it (a racing replica).
 
     Engines that can race (PostgreSQL) run the whole unit again on a fresh read."""
-
-
-@dataclass(frozen=True)
-class RecordedAlert:
-    id: int
-    alert: Alert
-    change: AlertChange
-    # Its status and page before this record; None for an alert seen the first time.
-    before: tuple[str, str | None] | None = None
-
-
-@dataclass(frozen=True)
-class InboxDelivery:
-    """A delivery as the webhook stored it, waiting to be processed."""
-
-    id: int
-    source: str
-    received_at: float  # epoch seconds
-    body: bytes
-
-
-@dataclass(frozen=True)
-class InboxStats:
-    pending: int
-    oldest_age_seconds: float  # 0 when the inbox is empty
-    dead: int
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    backlog: int  # pending jobs that are due now
-    oldest_due_age_seconds: float  # 0 when nothing is due
-    dead: int
 
 
 # What a StoredJob is read from, in _stored_job's order.
