@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
+from router.core import when
 from router.core.alerts import AlertStatus, Truncation
 from router.core.digest import DigestLine
 from router.core.incident import Incident
@@ -74,8 +74,7 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
+_when = when.minute
 
 
 def severity_text(suggestion: Suggestion) -> str:
@@ -457,7 +456,7 @@ def status_text(incident: Incident) -> str:
         f"({incident.severity_reason})",
         f"Commander: <@{incident.commander}> · Comms lead: "
         + (f"<@{incident.comms_lead}>" if incident.comms_lead else "none yet"),
-        f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC by <@{incident.declared_by}>",
+        f"Declared {when.minute(incident.declared_at)} by <@{incident.declared_by}>",
     ]
     if incident.handoff:
         lines.append(f"Handoff offered to <@{incident.handoff.to}>, not yet accepted")

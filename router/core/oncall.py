@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, NaiveDatetime, field_validator, model_validator
 
+from router.core import when
 from router.core.strict import Strict
 
 ENG_PRIMARY = "eng-primary"
@@ -133,10 +134,7 @@ class Handoff:
     to_user: str | None  # None: an override before the rotation's start has ended
 
 
-def _utc(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"on-call times must be timezone-aware, got {at.isoformat()}")
-    return at.astimezone(UTC)
+_utc = when.utc
 
 
 @dataclass(frozen=True)
@@ -261,7 +259,7 @@ def _when(instant: datetime, zone: ZoneInfo) -> str:
 
 def format_oncall(schedule: Schedule, at: datetime) -> str:
     """Text for ``router oncall``: per role, who is on now and the next 3 handoffs."""
-    lines = [f"On call at {_utc(at):%Y-%m-%d %H:%M} UTC"]
+    lines = [f"On call at {when.minute(at)}"]
     for role in schedule.roles():
         zone = schedule.timezone(role)
         lines += [

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
+from router.core import when
 from router.core.oncall import ESCALATION_ORDER, Handoff
 
 _INSTANT = timedelta(microseconds=1)
@@ -47,10 +48,7 @@ class OnCallSchedule(Protocol):
     def who_is_on(self, role: str, at: datetime) -> str | None: ...
 
 
-def _utc(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"on-call times must be timezone-aware, got {at.isoformat()}")
-    return at.astimezone(UTC)
+_utc = when.utc
 
 
 def ordered_roles(names: Iterable[str]) -> list[str]:
@@ -233,8 +231,7 @@ class OncallView:
 _PROVIDER_NAMES = {"pagerduty": "PagerDuty"}
 
 
-def _when(instant: datetime) -> str:
-    return f"{_utc(instant):%Y-%m-%d %H:%M} UTC"
+_when = when.minute
 
 
 def format_view(view: OncallView, at: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.config import IncidentConfig
+from router.core import when
 from router.core.alerts import AlertStatus
 from router.core.incident import Flag, Incident, TimelineEntry
 from router.core.page import PageAlerts
@@ -18,8 +19,6 @@ from router.core.page import PageAlerts
 ISSUE_ALERTS = 20
 # Timeline entries in the tracking issue body: the newest; the rest are comments.
 ISSUE_TIMELINE = 50
-
-_WHEN = "%Y-%m-%d %H:%M UTC"
 
 
 def describe(entry: TimelineEntry) -> str:
@@ -45,7 +44,7 @@ def describe(entry: TimelineEntry) -> str:
         "tracking_issue": "tracking issue opened",
         "postmortem_done": "post-mortem marked done",
     }.get(entry.kind, entry.kind)
-    return f"{entry.at.strftime(_WHEN)} — {who}: {words}"
+    return f"{when.minute(entry.at)} — {who}: {words}"
 
 
 def timeline_markdown(entries: Sequence[TimelineEntry], limit: int | None = None) -> str:
@@ -114,7 +113,7 @@ def tracking_issue(
 
 - **Incident Commander:** @{incident.commander} (Slack `{incident.commander}`)
 - **Severity:** {incident.severity.value} — {incident.severity_reason}
-- **Declared:** {incident.declared_at.strftime(_WHEN)}
+- **Declared:** {when.minute(incident.declared_at)}
 
 ## Alerts
 {_alerts_markdown(alerts)}
