@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from router.core.oncall import OncallConfig
 from router.core.severity import DEFAULT_RULES, Severity, SeverityConfig
-from router.core.strict import Strict
+from router.core.strict import Strict, describe_errors
 from router.core.triage import TriageConfig
 
 ENV_PREFIX = "ROUTER__"
@@ -227,15 +227,7 @@ def _apply(document: dict[str, Any], path: list[str], value: Any) -> None:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        # a cross-field check names its own keys, so it has no location prefix
-        lines.append(f"{where}: {message}" if where else message)
-    return "\n".join(lines)
+    return describe_errors(exc)
 
 
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> RouterConfig:

@@ -54,7 +54,7 @@ from pydantic import (
 )
 
 from router.core.alerts import Alert, AlertStatus, Source, Truncation
-from router.core.strict import Strict
+from router.core.strict import Strict, describe_errors
 
 __all__ = [
     "DEFAULT_RULES",
@@ -371,15 +371,6 @@ class Condition(Strict):
         )
 
 
-def _describe_errors(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
-
-
 class Rule(Strict):
     """One rule: when all ``match`` conditions hold, suggest ``severity`` for ``clause``."""
 
@@ -397,7 +388,9 @@ class Rule(Strict):
         except ValidationError as exc:
             name = data.get("name") if isinstance(data, dict) else None
             who = f"{name!r}" if isinstance(name, str) and name.strip() else "(unnamed)"
-            raise ValueError(f"severity rule {who}: {_describe_errors(exc)}") from None
+            raise ValueError(
+                f"severity rule {who}: {describe_errors(exc, '; ', unknown_key=False)}"
+            ) from None
 
     @field_validator("name")
     @classmethod
