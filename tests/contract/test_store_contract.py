@@ -498,3 +498,44 @@ async def test_jobs_due_together_are_claimed_in_the_order_they_were_made(engine:
         )
     again = await engine.run(lambda tx: tx.claim_jobs("w", resume, 6, 30))
     assert [job.key for job in again] == [f"j{i}" for i in range(6)]
+
+
+@pytest.mark.postgres
+async def test_a_router_in_another_schema_never_waits_for_this_ones_locks() -> None:
+    """Two routers on one PostgreSQL database, each in its own schema: the inbox lock
+    one holds does not stop the other (advisory locks are database-wide)."""
+    from tests.conftest import _postgres_available, postgres_schema, postgres_url
+
+    if not _postgres_available():
+        pytest.skip(f"no PostgreSQL at {postgres_url()}")
+    from router.adapters.store import open_store
+
+    with postgres_schema("router_lock_a_") as url_a, postgres_schema("router_lock_b_") as url_b:
+        here, there = open_store(url_a), open_store(url_b)
+        await here.open()
+        await there.open()
+        try:
+            held = asyncio.Event()
+            release = asyncio.Event()
+            loop = asyncio.get_running_loop()
+
+            def holder(tx: SqlTx) -> bool:
+                got = tx.try_lock("inbox")
+                loop.call_soon_threadsafe(held.set)
+                asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+                return got
+
+            first = asyncio.create_task(here.run(holder))
+            await asyncio.wait_for(held.wait(), 10)
+            same_schema = open_store(url_a)
+            await same_schema.open()
+            try:
+                assert not await same_schema.run(lambda tx: tx.try_lock("inbox"))
+            finally:
+                await same_schema.close()
+            assert await there.run(lambda tx: tx.try_lock("inbox"))
+            release.set()
+            assert await first
+        finally:
+            await here.close()
+            await there.close()

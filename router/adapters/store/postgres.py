@@ -54,12 +54,17 @@ class PostgresTx(SqlTx):
         with self._conn.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
+    # Advisory locks belong to the whole database, not to a schema: the lock's key carries
+    # the schema, so two routers on one database (staging and production, say, each in its
+    # own schema) never hold each other's inbox or storm lock.
+    _LOCK_KEY = "hashtext(current_schema() || '/' || {})"
+
     def lock(self, name: str) -> None:
         # Held to the end of the transaction; other replicas wait for it.
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        self._conn.execute(f"SELECT pg_advisory_xact_lock({self._LOCK_KEY.format('%s')})", (name,))
 
     def try_lock(self, name: str) -> bool:
-        row = self._one("SELECT pg_try_advisory_xact_lock(hashtext(?))", (name,))
+        row = self._one(f"SELECT pg_try_advisory_xact_lock({self._LOCK_KEY.format('?')})", (name,))
         return bool(row and row[0])
 
     def claim_jobs(
