@@ -24,6 +24,8 @@ class JobKind(StrEnum):
     GITHUB_ISSUE = "github.issue"  # find-or-create an issue carrying payload.marker
     GITHUB_COMMENT = "github.comment"  # comment on the issue made by job payload.issue
     GITHUB_UPDATE = "github.update"  # labels/state of the issue made by job payload.issue
+    GOOGLE_DOC = "google.doc"  # find-or-copy the incident's doc, fill, share (DocJob)
+    STATUSPAGE_NOTICE = "statuspage.notice"  # a confirmed public notice (NoticeJob)
     TIMER = "timer"  # a lifecycle event (payload.event) to apply when due
 
 

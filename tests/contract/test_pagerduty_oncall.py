@@ -89,7 +89,7 @@ def config(pd: FakePagerDutyRest, **changes: object) -> PagerDutyOncallConfig:
         "refresh_seconds": 300,
         "cache_seconds": 86_400,
         # Lee by PagerDuty id; Jane and John are found in Slack by e-mail.
-        "users": {"PLEAD03": LEAD_SLACK},
+        "user_map": {"PLEAD03": LEAD_SLACK},
     }
     return PagerDutyOncallConfig.model_validate(values | changes)
 

@@ -50,15 +50,17 @@ from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from router.adapters.google.config import DocConfig
 from router.app.effects import PermanentFailure, ResultLookup, RetryLater, parse_retry_after
+from router.core.collaborative_doc import DocJob, DocLink
 from router.core.jobs import JobKind, StoredJob
 
 log = logging.getLogger(__name__)
 
-DOC_JOB = "google.doc"
+DOC_JOB = JobKind.GOOGLE_DOC.value
+__all__ = ["DocAdapter", "DocJob", "DocLink", "GoogleDocs", "load_credentials"]
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive"
 INCIDENT_PROPERTY = "routerIncident"
 FILE_FIELDS = "id,name,webViewLink,appProperties"
@@ -70,27 +72,6 @@ EmailLookup = Callable[[str], Awaitable[str | None]]
 
 class CredentialsError(Exception):
     """The service account key cannot be used; the message names the file, not its text."""
-
-
-class DocLink(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    text: str
-    url: str
-
-
-class DocJob(BaseModel):
-    """The payload of a ``google.doc`` job (what phase B's lifecycle puts in it)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the incident id ("INC-42"): the copy's appProperties marker
-    title: str
-    commander: str  # as it should read in the doc (a name or <@U...>)
-    severity: str
-    clause: str  # the policy clause the severity matched
-    links: tuple[DocLink, ...] = ()
-    responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
 
 
 def placeholders(job: DocJob) -> dict[str, str]:
@@ -307,9 +288,9 @@ def _quote(value: str) -> str:
 
 
 class DocAdapter:
-    """Carries out ``google.doc`` jobs (phase B adds the kind to ``JobKind``)."""
+    """Carries out ``google.doc`` jobs."""
 
-    kinds: frozenset[JobKind] = frozenset(k for k in JobKind if k.value == DOC_JOB)
+    kinds: frozenset[JobKind] = frozenset({JobKind.GOOGLE_DOC})
     system = "google"
 
     def __init__(self, docs: GoogleDocs, email_of: EmailLookup) -> None:

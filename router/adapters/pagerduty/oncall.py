@@ -16,7 +16,7 @@ The request, per PagerDuty's REST reference (``GET /oncalls``)::
 
 paged with ``offset`` while the answer says ``more``. ``include[]=users`` turns each
 ``user`` reference into the user object, whose ``email`` is what Slack is asked about
-(``users.lookupByEmail``) when ``oncall.pagerduty.users`` names no Slack id for the
+(``users.lookupByEmail``) when ``oncall.pagerduty.user_map`` names no Slack id for the
 PagerDuty id or e-mail. Found ids are cached for the life of the process; "no such
 Slack user" is cached too, and such a shift answers None (nobody to page for it: the
 lifecycle escalates), counted in ``router_oncall_unmapped_users``.

@@ -31,10 +31,10 @@ carry ids and statuses, never the notice's text or the key.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from router.adapters.statuspage.config import StatuspageConfig
 from router.app.effects import (
@@ -45,34 +45,20 @@ from router.app.effects import (
     require_result,
 )
 from router.core.jobs import JobKind, StoredJob
-from router.core.severity import Severity
+from router.core.public_notice import NoticeJob
 
 log = logging.getLogger(__name__)
 
-NOTICE_JOB = "statuspage.notice"
+NOTICE_JOB = JobKind.STATUSPAGE_NOTICE.value
+__all__ = ["NoticeJob", "StatuspageAdapter"]
 MARKER = "router"  # the metadata key; Statuspage wants an object as each top-level value
 UNRESOLVED_PAGES = 5  # x 100 incidents: more open ones than that is not a status page
-PublicStatus = Literal["investigating", "identified", "monitoring", "resolved"]
-
-
-class NoticeJob(BaseModel):
-    """The payload of a ``statuspage.notice`` job: text the commander confirmed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the router's incident id ("INC-42"): the Statuspage incident's marker
-    name: str = Field(max_length=255)  # the public incident name
-    body: str = Field(max_length=25_000)  # the public update
-    status: PublicStatus
-    severity: Severity  # the configured components take the status mapped from it
-    # The key of the job that published the incident's first notice; None: this is it.
-    first: str | None = None
 
 
 class StatuspageAdapter:
-    """Carries out ``statuspage.notice`` jobs (phase B adds the kind to ``JobKind``)."""
+    """Carries out ``statuspage.notice`` jobs."""
 
-    kinds: frozenset[JobKind] = frozenset(k for k in JobKind if k.value == NOTICE_JOB)
+    kinds: frozenset[JobKind] = frozenset({JobKind.STATUSPAGE_NOTICE})
     system = "statuspage"
 
     def __init__(self, config: StatuspageConfig, api_key: str) -> None:
