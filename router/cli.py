@@ -167,9 +167,10 @@ def cmd_oncall(args: argparse.Namespace) -> int:
 
 
 async def _provider_oncall(config: RouterConfig, secrets: Secrets, at: datetime) -> str:
-    """Ask the provider once, as ``serve`` does at start, and say where each answer
-    came from (PagerDuty now, or the config's rotations when it did not answer)."""
-    from router.app.clock import SystemClock
+    """Ask the provider once about the window from ``at`` (as ``serve`` asks from now),
+    and say where each answer came from (PagerDuty, or the config's rotations when it
+    did not answer)."""
+    from router.app.clock import FrozenClock
     from router.bootstrap import build_directory, build_oncall
     from router.core.oncall_snapshot import format_view
     from router.metrics import Metrics
@@ -177,7 +178,7 @@ async def _provider_oncall(config: RouterConfig, secrets: Secrets, at: datetime)
     if not secrets.PAGERDUTY_API_TOKEN:
         raise ConfigError("oncall.provider is pagerduty but PAGERDUTY_API_TOKEN is not set")
     provider = build_oncall(
-        config, secrets, Metrics(), SystemClock(), build_directory(config, secrets)
+        config, secrets, Metrics(), FrozenClock(at), build_directory(config, secrets)
     )
     assert provider is not None
     try:

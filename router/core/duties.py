@@ -847,6 +847,7 @@ def doc_made(incident: Incident, result: dict[str, Any], ctx: Context) -> Outcom
     not_shared = [str(u) for u in result.get("not_shared") or []]
     step.jobs.append(_thread(incident, collaborative_doc.made_text(url, not_shared), "doc"))
     _record(step, incident, "router", "doc", ctx, url=url)
+    _mirror_to_postmortem(step, incident, "doc")
     return _done(step, incident, ctx)
 
 
@@ -924,6 +925,7 @@ def confirm_public_notice(incident: Incident, actor: str, draft_id: str, ctx: Co
         )
     )
     _record(step, incident, actor, "public_notice", ctx, status=draft.status, text=draft.text)
+    _mirror_to_postmortem(step, incident, "public")
     step.reply = "Publishing on the status page; the link follows in the thread."
     return _done(step, incident, ctx)
 
@@ -955,6 +957,26 @@ def public_published(incident: Incident, result: dict[str, Any], ctx: Context) -
                              "public-link"))  # fmt: skip
     _record(step, incident, "router", "public_incident", ctx, url=url)
     return _done(step, incident, ctx)
+
+
+def _mirror_to_postmortem(step: Outcome, incident: Incident, what: str) -> None:
+    """What is recorded after the post-mortem issue was written (the public resolution
+    is confirmed after resolving) reaches it as a comment: it has every public post."""
+    if incident.postmortem_job is None:
+        return
+    entry = step.timeline[-1]
+    key = _key(incident, f"postmortem-comment:{what}")
+    step.jobs.append(
+        Job(
+            kind=JobKind.GITHUB_COMMENT,
+            key=key,
+            payload={
+                "issue": incident.postmortem_job,
+                "body": describe(entry),
+                "marker": _marker(incident, key),
+            },
+        )
+    )
 
 
 def _draft_public_resolution(step: Outcome, incident: Incident, ctx: Context) -> None:
