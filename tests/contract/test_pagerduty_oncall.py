@@ -373,7 +373,7 @@ async def test_run_refreshes_on_its_interval_and_sooner_after_a_failure(
 
 def _policy(schedule: object) -> Policy:
     return Policy(
-        schedule=schedule,  # type: ignore[arg-type]  # phase B: Policy takes OnCallSchedule
+        schedule=schedule,
         paging=PagingConfig(),
         severity=DEFAULT_RULES,
         responders=frozenset(),

@@ -1,8 +1,8 @@
 """The ``oncall.provider`` and ``oncall.pagerduty`` configuration.
 
-Phase B adds these to ``OncallConfig``: ``provider: pagerduty`` makes PagerDuty answer
-``who_is_on``; the section's ``rotations`` then become optional and, when given, answer
-only until PagerDuty has answered once (``Source.CONFIG``).
+``router.config.OncallSection`` holds them: ``provider: pagerduty`` makes PagerDuty
+answer ``who_is_on``; the section's ``rotations`` then become optional and, when given,
+answer only until PagerDuty has answered once (``Source.CONFIG``).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def provider_problems(
 ) -> list[str]:
     """What is wrong with ``oncall.provider`` given the rest of the ``oncall`` section.
 
-    For phase B's ``OncallConfig`` validator: with ``provider: config`` the rotations
+    For ``router.config.OncallSection``'s validator: with ``provider: config`` the rotations
     must define eng-primary (today's rule) and a ``pagerduty`` block is a mistake; with
     ``provider: pagerduty`` the block is required and rotations are an optional
     fallback, whose roles must then be ones PagerDuty answers for too.

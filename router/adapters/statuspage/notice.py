@@ -3,8 +3,8 @@ later ones (updates, the resolution) go to the same incident.
 
 Nothing here decides to publish. A ``statuspage.notice`` job exists only after the
 commander (or comms lead) saw a preview and confirmed it, and never for a confidential
-incident: those rules are the lifecycle's (phase B). This adapter carries the confirmed
-text out, once.
+incident: those rules are the duties' (``router.core.public_notice``). This adapter
+carries the confirmed text out, once.
 
 Requests (Statuspage REST v1, ``Authorization: OAuth <STATUSPAGE_API_KEY>``)::
 
