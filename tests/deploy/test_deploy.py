@@ -27,6 +27,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from router.adapters.pagerduty.oncall import OncallMetrics
 from router.config import RouterConfig, Secrets, load_config
 from router.metrics import Metrics
 from tests.conftest import skip_unless_ci
@@ -700,13 +701,14 @@ _TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "__name__"}
 def exposed() -> dict[str, set[str]]:
     """Every series name the router exposes -> the label names it can carry."""
     metrics = Metrics(CollectorRegistry())
+    oncall = OncallMetrics(metrics.registry)  # with oncall.provider: pagerduty
     labels_of: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         for suffix in _SUFFIXES[family.type]:
             labels_of.setdefault(family.name + suffix, set())
         for sample in family.samples:
             labels_of.setdefault(sample.name, set()).update(sample.labels)
-    for wrapper in vars(metrics).values():
+    for wrapper in [*vars(metrics).values(), *vars(oncall).values()]:
         names = getattr(wrapper, "_labelnames", None)
         if names is None:
             continue
