@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 WORKER = web.AppKey("worker", OutboxWorker)
 INBOX = web.AppKey("inbox", InboxProcessor)
 ONCALL = web.AppKey("oncall", RefreshingOncall)
+FIRST_ONCALL_WAIT = 15.0  # seconds the start waits for the on-call provider's answer
 
 
 def build_policy(
@@ -262,9 +263,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _oncall_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The on-call provider refreshes on its own clock; pages ask its last answer."""
+    """The on-call provider refreshes on its own clock; pages ask its last answer.
+
+    The first answer is awaited (at most ``FIRST_ONCALL_WAIT`` seconds) before the app
+    serves, so the first page goes to the person the provider names; if it does not
+    come in time the config's rotations answer until it does."""
     provider = app[ONCALL]
-    task = asyncio.create_task(provider.run(), name="oncall-refresh")
+    try:
+        await asyncio.wait_for(provider.refresh(), timeout=FIRST_ONCALL_WAIT)
+    except TimeoutError:
+        log.warning("on-call provider: no answer within %.0fs at start", FIRST_ONCALL_WAIT)
+    task = asyncio.create_task(provider.run(refreshed=True), name="oncall-refresh")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

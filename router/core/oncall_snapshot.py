@@ -236,7 +236,7 @@ class RefreshingOncall(Protocol):
 
     async def refresh(self) -> bool: ...  # ask once; False: failed, the last answer stays
 
-    async def run(self) -> None: ...  # refresh until cancelled
+    async def run(self, refreshed: bool = False) -> None: ...  # refresh until cancelled
 
     async def close(self) -> None: ...
 

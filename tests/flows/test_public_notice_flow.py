@@ -17,6 +17,7 @@ from router.core.public_notice import CANCEL, CONFIRM
 from tests.conftest import am_payload
 from tests.fakes.statuspage_api import FakeStatuspage
 from tests.harness import (
+    OPS,
     PRIMARY,
     RESPONDER,
     SECONDARY,
@@ -237,3 +238,23 @@ async def test_a_rate_limited_notice_is_retried_and_published_once(
         [job] = [j for j in await h.jobs() if j.kind.value == "statuspage.notice"]
         assert job.status is JobStatus.DONE and job.attempts == 2
         assert len(sp.incidents) == 1
+
+
+async def test_a_refused_notice_is_reported_to_the_operator_and_the_commander(
+    tmp_path: Path, sp: FakeStatuspage
+) -> None:
+    wrong = setup(sp)
+    wrong["secrets"]["STATUSPAGE_API_KEY"] = "not-the-key"
+    async with running_router(tmp_path, **wrong) as h:
+        await declare_critical(h)
+        shown = await preview(h, "We are investigating.")
+        await press(h, shown[CONFIRM], PRIMARY, "confirm")
+        [dead] = await h.jobs(JobStatus.DEAD)
+        assert dead.kind.value == "statuspage.notice" and dead.attempts == 1  # not retried
+        assert "HTTP 401 (STATUSPAGE_API_KEY was refused)" in (dead.last_error or "")
+        told = [m["text"] for m in h.slack.messages_in(OPS)]
+        assert any("statuspage.notice job failed for good" in t for t in told)
+        warning = await h.wait_thread("Could not publish on the status page")
+        assert "nothing new is public" in warning
+        assert sp.incidents == {}
+        assert all("not-the-key" not in t for t in told)

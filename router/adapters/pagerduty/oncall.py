@@ -167,10 +167,14 @@ class PagerDutyOncall:
             await self._session.close()
             self._session = None
 
-    async def run(self) -> None:
-        """Refresh until cancelled (a task started with the app, cancelled at stop)."""
+    async def run(self, refreshed: bool = False) -> None:
+        """Refresh until cancelled (a task started with the app, cancelled at stop);
+        ``refreshed``: the app has just refreshed once (at start), so wait first."""
+        ok = self._failures == 0
         while True:
-            ok = await self.refresh()
+            if not refreshed:
+                ok = await self.refresh()
+            refreshed = False
             delay = self.config.refresh_seconds
             await self._sleep(delay if ok else min(delay, RETRY_AFTER_FAILURE))
 
