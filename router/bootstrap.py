@@ -161,7 +161,10 @@ def build_adapters(
         async def email_of(user: str) -> str | None:
             return await directory.email_for_user(user) if directory is not None else None
 
-        adapters.append(DocAdapter(GoogleDocs(doc, credentials), email_of))
+        async def name_of(user: str) -> str | None:
+            return await directory.name_for_user(user) if directory is not None else None
+
+        adapters.append(DocAdapter(GoogleDocs(doc, credentials), email_of, name_of))
     if config.statuspage is not None and secrets.STATUSPAGE_API_KEY:
         from router.adapters.statuspage.notice import StatuspageAdapter
 

@@ -91,6 +91,7 @@ async def test_a_critical_incident_gets_its_doc_shared_with_the_responders_only_
     setup = doc_setup(tmp_path, account, google)
     async with running_router(tmp_path, github=True, **setup) as h:
         assert h.github is not None
+        h.slack.add_user(PRIMARY, email=email(PRIMARY), real_name="Pat Primary")
         await declare_critical(h)
 
         # one copy of the template in the folder, marked with the incident, filled in
@@ -101,6 +102,8 @@ async def test_a_critical_incident_gets_its_doc_shared_with_the_responders_only_
         assert "{{" not in copy.text
         assert "Incident INC-1: HighLatency" in copy.text
         assert "Severity: critical (" in copy.text
+        # the commander by the name Slack knows (users.info), with the id
+        assert f"Commander: Pat Primary ({PRIMARY})" in copy.text
         assert "BCP/DR policy: https://wiki.example/bcp-dr" in copy.text
         # shared with the commander (who declared it) and the configured responders,
         # as writers; nobody else, and no "anyone with the link"

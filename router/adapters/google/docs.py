@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -66,8 +67,9 @@ INCIDENT_PROPERTY = "routerIncident"
 FILE_FIELDS = "id,name,webViewLink,appProperties"
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
-# Slack user id -> e-mail address (None: unknown); raises when it cannot say now.
+# Slack user id -> e-mail address (or name; None: unknown); raises when it cannot say now.
 EmailLookup = Callable[[str], Awaitable[str | None]]
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class CredentialsError(Exception):
@@ -293,9 +295,12 @@ class DocAdapter:
     kinds: frozenset[JobKind] = frozenset({JobKind.GOOGLE_DOC})
     system = "google"
 
-    def __init__(self, docs: GoogleDocs, email_of: EmailLookup) -> None:
+    def __init__(
+        self, docs: GoogleDocs, email_of: EmailLookup, name_of: EmailLookup | None = None
+    ) -> None:
         self.docs = docs
         self._email_of = email_of
+        self._name_of = name_of  # Slack id -> name, for the commander line of the doc
 
     def __repr__(self) -> str:
         return f"DocAdapter({self.docs!r})"
@@ -313,12 +318,25 @@ class DocAdapter:
         again never makes a second doc; filling and sharing again change nothing."""
         return None
 
+    async def _named(self, job: DocJob) -> DocJob:
+        """The commander by name where Slack knows it ("Jane Doe (U0123ABCD)"): a doc
+        reader cannot resolve a Slack id. Unknown, or Slack failing: the id stays."""
+        if self._name_of is None or not _SLACK_ID.fullmatch(job.commander):
+            return job
+        try:
+            name = await self._name_of(job.commander)
+        except (RetryLater, PermanentFailure):
+            return job
+        if not name:
+            return job
+        return job.model_copy(update={"commander": f"{name} ({job.commander})"})
+
     async def make_doc(self, job: DocJob) -> dict[str, Any]:
         found = await self.docs.find(job.incident)
         made = found is None
         doc = found if found is not None else await self.docs.copy(job)
         doc_id = str(doc["id"])
-        replaced = await self.docs.fill(doc_id, placeholders(job))
+        replaced = await self.docs.fill(doc_id, placeholders(await self._named(job)))
         not_shared = []
         notify = self.docs.config.notify_by_email
         for user in dict.fromkeys(job.responders):
