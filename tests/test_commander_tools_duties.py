@@ -74,7 +74,9 @@ def test_a_new_comms_lead_gets_the_doc_shared_without_a_second_copy() -> None:
     incident = _with_doc()
     outcome = duties.appoint_comms_lead(incident, IC, STRANGER, ctx(POLICY))
     [payload] = jobs_of(outcome, JobKind.GOOGLE_DOC)
-    assert STRANGER in DocJob.model_validate(payload).responders
+    share = DocJob.model_validate(payload)
+    assert STRANGER in share.responders
+    assert share.after == "incident:7:doc"  # runs after the first: never two copies
     assert [j.key for j in outcome.jobs if j.kind is JobKind.GOOGLE_DOC] == [
         f"incident:7:doc:share:v{incident.version + 1}"
     ]
@@ -133,6 +135,7 @@ def test_confirm_publishes_the_draft_once_and_later_notices_name_the_first() -> 
     [payload] = jobs_of(confirmed, JobKind.STATUSPAGE_NOTICE)
     second = NoticeJob.model_validate(payload)
     assert (second.status, second.first) == ("identified", after.public_first_job)
+    assert second.previous == after.public_last_job == after.public_first_job
 
 
 def test_resolving_drafts_the_public_resolution_only_when_a_public_incident_is_open() -> None:

@@ -40,6 +40,9 @@ class DocJob(BaseModel):
     clause: str  # the policy clause the severity matched
     links: tuple[DocLink, ...] = ()
     responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
+    # The incident's first doc job, when this one only shares it with a new responder:
+    # it runs after that one, so the two can never both copy the template.
+    after: str | None = None
 
 
 def responders(incident: Incident, group: Iterable[str]) -> tuple[str, ...]:
@@ -56,9 +59,14 @@ def doc_key(incident: Incident, share: bool = False) -> str:
 
 
 def doc_job(
-    incident: Incident, key: str, group: Iterable[str], links: Iterable[tuple[str, str]] = ()
+    incident: Incident,
+    key: str,
+    group: Iterable[str],
+    links: Iterable[tuple[str, str]] = (),
+    after: str | None = None,
 ) -> Job:
     payload = DocJob(
+        after=after,
         incident=incident.ref,
         title=incident.title,
         commander=incident.commander,

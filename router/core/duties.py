@@ -809,7 +809,9 @@ def _share_doc(step: Outcome, incident: Incident, ctx: Context) -> None:
         return
     key = collaborative_doc.doc_key(incident, share=True)
     step.jobs.append(
-        collaborative_doc.doc_job(incident, key, ctx.policy.responders, _doc_links(ctx))
+        collaborative_doc.doc_job(
+            incident, key, ctx.policy.responders, _doc_links(ctx), after=incident.doc_job
+        )
     )
 
 
@@ -915,6 +917,7 @@ def confirm_public_notice(incident: Incident, actor: str, draft_id: str, ctx: Co
     incident = _begin(incident)
     incident.public_draft = None
     incident.public_first_job = incident.public_first_job or job.key
+    incident.public_last_job = job.key
     incident.public_status = draft.status
     step = Outcome(jobs=[job])
     step.jobs.append(

@@ -85,6 +85,7 @@ class Incident(BaseModel):
     doc_url: str | None = None  # the collaborative doc, once made
     public_draft: PublicDraft | None = None  # a public notice awaiting Confirm
     public_first_job: str | None = None  # the statuspage.notice job that opened it
+    public_last_job: str | None = None  # the latest confirmed statuspage.notice job
     public_status: str | None = None  # the status of the last confirmed public notice
     public_url: str | None = None  # the public incident's page (Statuspage shortlink)
     version: int = 0

@@ -61,6 +61,9 @@ class NoticeJob(BaseModel):
     severity: Severity  # the configured components take the status mapped from it
     # The key of the job that published the incident's first notice; None: this is it.
     first: str | None = None
+    # The notice confirmed just before this one: it is published first, so the page
+    # never ends on an older text after a retry.
+    previous: str | None = None
 
 
 def status_for(incident: Incident, asked: str | None = None) -> PublicStatus:
@@ -134,6 +137,7 @@ def notice_job(incident: Incident, draft: PublicDraft, name: str) -> Job:
         status=status_for(incident, draft.status),
         severity=incident.severity,
         first=incident.public_first_job,
+        previous=incident.public_last_job,
     )
     return Job(
         kind=JobKind.STATUSPAGE_NOTICE,

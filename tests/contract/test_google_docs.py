@@ -176,6 +176,14 @@ async def test_a_retried_job_makes_no_second_doc(google: FakeGoogle, key_path: s
     assert len(copy.permissions) == 2  # shared again: still one permission each
 
 
+async def test_a_share_job_waits_for_the_first_doc_job(google: FakeGoogle, key_path: str) -> None:
+    share = stored(JOB.model_copy(update={"after": "incident:42:doc"}).model_dump(mode="json"))
+    with pytest.raises(RetryLater) as failure:
+        await adapter(google, key_path).run(share, no_results)
+    assert failure.value.waiting  # no attempt used, and Google was not asked
+    assert google.calls == [] and google.copies() == []
+
+
 async def test_an_interrupted_job_finds_its_copy_and_finishes_it(
     google: FakeGoogle, key_path: str
 ) -> None:

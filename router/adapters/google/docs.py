@@ -54,7 +54,13 @@ from googleapiclient.errors import HttpError
 from pydantic import ValidationError
 
 from router.adapters.google.config import DocConfig
-from router.app.effects import PermanentFailure, ResultLookup, RetryLater, parse_retry_after
+from router.app.effects import (
+    PermanentFailure,
+    ResultLookup,
+    RetryLater,
+    parse_retry_after,
+    require_result,
+)
 from router.core.collaborative_doc import DocJob, DocLink
 from router.core.jobs import JobKind, StoredJob
 
@@ -311,6 +317,10 @@ class DocAdapter:
         except ValidationError as exc:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             raise PermanentFailure(f"google.doc: bad payload ({', '.join(fields)})") from None
+        if payload.after is not None:
+            # Share only once the first job made (or found) the copy: two jobs looking
+            # for it at once would each find none and copy twice.
+            await require_result(results, payload.after)
         return await self.make_doc(payload)
 
     async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:

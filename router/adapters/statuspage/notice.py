@@ -30,6 +30,7 @@ carry ids and statuses, never the notice's text or the key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -87,6 +88,10 @@ class StatuspageAdapter:
         return None
 
     async def publish(self, notice: NoticeJob, results: ResultLookup) -> dict[str, Any]:
+        if notice.previous is not None and notice.previous != notice.first:
+            # An update that failed for good (its commander was told) holds nothing back.
+            with contextlib.suppress(PermanentFailure):
+                await require_result(results, notice.previous)
         if notice.first is None:
             incident = await self._find_open(notice.incident)
         else:
