@@ -103,6 +103,8 @@ def test_only_the_commander_or_comms_lead_drafts_and_nothing_is_published_by_a_d
         refused.refusal
     )
     assert refused.events == ["unauthorized"]
+    too_long = duties.draft_public_notice(incident, IC, "x" * 25_001, ctx(POLICY))
+    assert too_long.refusal == "A public notice holds at most 25,000 characters."
     drafted = duties.draft_public_notice(incident, IC, "We are on it.", ctx(POLICY))
     assert drafted.jobs == [] and drafted.timeline == []
     assert drafted.incident is not None and drafted.incident.public_draft is not None

@@ -884,6 +884,8 @@ def draft_public_notice(
         return refused
     if not text.strip():
         return refuse("Write the notice: `/incident public [INC-n] <text>`.")
+    if len(text.strip()) > public_notice.MAX_TEXT:
+        return refuse(f"A public notice holds at most {public_notice.MAX_TEXT:,} characters.")
     if incident.public_status == "resolved":
         return refuse(f"The public incident of {incident.ref} is resolved already.")
     assert ctx.policy.statuspage is not None

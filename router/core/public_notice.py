@@ -36,6 +36,8 @@ PUBLIC_STATUSES: tuple[PublicStatus, ...] = (
     "resolved",
 )
 
+MAX_TEXT = 25_000  # Statuspage's limit on an update's body
+
 # action_ids of the preview's buttons (router.adapters.slack.inbound_interactions reads them)
 CONFIRM = "incident.public_confirm"
 CANCEL = "incident.public_cancel"
@@ -56,7 +58,7 @@ class NoticeJob(BaseModel):
 
     incident: str  # the router's incident id ("INC-42"): the Statuspage incident's marker
     name: str = Field(max_length=255)  # the public incident name
-    body: str = Field(max_length=25_000)  # the public update
+    body: str = Field(max_length=MAX_TEXT)  # the public update
     status: PublicStatus
     severity: Severity  # the configured components take the status mapped from it
     # The key of the job that published the incident's first notice; None: this is it.
