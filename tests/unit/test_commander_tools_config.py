@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
+from router.app.clock import FrozenClock
+from router.bootstrap import build_adapters, build_oncall, build_policy
 from router.cli import main
-from router.clock import FrozenClock
 from router.config import RouterConfig, Secrets, check_startable
+from router.core.oncall import Schedule
 from router.core.oncall_snapshot import CurrentOncall
 from router.metrics import Metrics
-from router.oncall import Schedule
-from router.web.app import build_adapters, build_oncall, build_policy
 from tests.conftest import T0
 
-EXAMPLE = Path(__file__).parents[1] / "config" / "router.example.yaml"
+EXAMPLE = Path(__file__).parents[2] / "config" / "router.example.yaml"
 PAGERDUTY = {"provider": "pagerduty", "pagerduty": {"schedules": {"eng-primary": "PI7DH85"}}}
 DOC = {"template_document_id": "TEMPLATE0123456789", "folder_id": "FOLDER0123456789"}
 

@@ -7,19 +7,20 @@ import dataclasses
 
 import pytest
 
-from router import duties
-from router.adapters.statuspage.config import StatuspageConfig
-from router.commands import UsageError, parse
+from router.core import duties
 from router.core.collaborative_doc import DocJob
-from router.core.public_notice import NoticeJob
-from router.incident import Incident, IncidentStatus
-from router.jobs import JobKind
-from router.policy import Outcome, Policy
-from router.severity import DEFAULT_RULES, Severity, Suggestion, suggest
-from tests.test_duties import COMMS, IC, RESPONDER, STRANGER, ctx, declared, make_policy
+from router.core.commands import UsageError, parse
+from router.core.incident import Incident, IncidentStatus
+from router.core.jobs import JobKind
+from router.core.policy import Outcome, Policy
+from router.core.public_notice import NoticeJob, PublicPage
+from router.core.severity import DEFAULT_RULES, Severity, Suggestion, suggest
+from tests.unit.test_duties import COMMS, IC, RESPONDER, STRANGER, ctx, declared, make_policy
 
 POLICY = dataclasses.replace(
-    make_policy(), doc=True, statuspage=StatuspageConfig(page_id="gytm4qzbx9t6")
+    make_policy(),
+    doc=True,
+    statuspage=PublicPage("Service disruption", "This incident has been resolved."),
 )
 
 
