@@ -9,11 +9,11 @@ import pytest
 
 from router.core import duties
 from router.core.collaborative_doc import DocJob
-from router.core.commands import UsageError, parse
+from router.core.commands import BUTTONS, HELP, VERB, UsageError, parse
 from router.core.incident import Incident, IncidentStatus
 from router.core.jobs import JobKind
 from router.core.policy import Outcome, Policy
-from router.core.public_notice import NoticeJob, PublicPage
+from router.core.public_notice import CANCEL, CONFIRM, NoticeJob, PublicPage
 from router.core.severity import DEFAULT_RULES, Severity, Suggestion, suggest
 from tests.unit.test_duties import COMMS, IC, RESPONDER, STRANGER, ctx, declared, make_policy
 
@@ -32,15 +32,34 @@ def jobs_of(outcome: Outcome, kind: JobKind) -> list[dict[str, object]]:
 
 
 def test_public_takes_an_optional_status_then_the_text() -> None:
-    command = parse("public INC-4 monitoring A fix is rolling out.")
-    assert (command.name, command.number, command.status, command.text) == (
-        "public", 4, "monitoring", "A fix is rolling out."
+    incident = declared(Severity.CRITICAL, POLICY)
+    command = parse("public INC-7 monitoring A fix is rolling out.")
+    assert (command.name, command.number) == ("public", 7)
+    verb = VERB["public"]
+    assert verb.step is not None
+    drafted = verb.step(incident, command, IC, ctx(POLICY)).incident
+    assert drafted is not None and drafted.public_draft is not None
+    assert (drafted.public_draft.status, drafted.public_draft.text) == (
+        "monitoring", "A fix is rolling out."
     )  # fmt: skip
-    command = parse("public We are investigating.")
-    assert (command.number, command.status, command.text) == (None, None, "We are investigating.")
-    with pytest.raises(UsageError, match="the text customers will read"):
-        parse("public INC-4 identified")
+    plain = verb.step(incident, parse("public We are investigating."), IC, ctx(POLICY)).incident
+    assert plain is not None and plain.public_draft is not None
+    assert plain.public_draft.status == "investigating"
+    with pytest.raises(UsageError, match="public"):
+        parse("public INC-4")
+    only_status = verb.step(incident, parse("public identified"), IC, ctx(POLICY))
+    assert only_status.refusal == "Write the notice: `/incident public [INC-n] <text>`."
     assert parse("doc INC-2").name == "doc"
+
+
+def test_the_preview_buttons_are_verbs_nobody_types() -> None:
+    assert "`public [INC-n] [investigating|identified|monitoring|resolved] <text>`" in HELP
+    assert "`doc [INC-n]`" in HELP
+    assert "public_confirm" not in HELP and "public_cancel" not in HELP
+    with pytest.raises(UsageError, match="Unknown command"):
+        parse("public_confirm INC-1 5")
+    assert BUTTONS[CONFIRM].name == "public_confirm"
+    assert BUTTONS[CANCEL].name == "public_cancel"
 
 
 # -- the doc -----------------------------------------------------------------------
