@@ -210,3 +210,24 @@ async def test_a_missing_template_is_permanent_and_share_with_link_is_opt_in(
     async with running_router(second, **setup) as h:
         await declare_critical(h)
         assert ("anyone", "reader", "") in shared_with(google)
+
+
+async def test_opening_the_tracking_issue_by_command_makes_the_doc_too(
+    tmp_path: Path, account: ServiceAccount, google: FakeGoogle
+) -> None:
+    setup = doc_setup(tmp_path, account, google)
+    setup["config"]["incident"]["tracking_issue_at"] = None
+    async with running_router(tmp_path, github=True, **setup) as h:
+        await declare_critical(h)
+        assert google.copies() == [] and h.issue_with_marker("incident:1:tracking-issue") is None
+        answer = await h.command("issue", PRIMARY)
+        assert (
+            answer["text"] == "Opening the tracking issue; its link will be posted in the thread."
+        )
+        await h.settle()
+        tracking = h.issue_with_marker("incident:1:tracking-issue")
+        assert tracking is not None and h.github is not None
+        [copy] = google.copies()
+        comments = [c["body"] for c in h.github.comments(h.repo, tracking["number"])]
+        assert any(copy.id in c for c in comments)
+        assert copy.id in await h.wait_thread("Collaborative doc")
