@@ -23,10 +23,12 @@ from router.core.incident import Incident
 from router.core.jobs import (
     AckTimeout,
     DigestTimeout,
+    DocJob,
     GitHubUpdate,
     IncidentReminder,
     Job,
     JobKind,
+    NoticeJob,
     PayloadError,
     SlackRespond,
     StoredJob,
@@ -462,7 +464,13 @@ def job_result(
 def _incident_result(
     tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
 ) -> Outcome:
-    number = incident_number(str(job.payload.get("incident", "")))
+    try:
+        payload: DocJob | NoticeJob = (
+            DocJob.of(job) if job.kind is JobKind.GOOGLE_DOC else NoticeJob.of(job)
+        )
+    except (PayloadError, KeyError):
+        return Outcome()  # it ran, so it read; a version that wrote it otherwise
+    number = incident_number(payload.incident)
     incident = tx.incident(number) if number is not None else None
     if incident is None:
         return Outcome()

@@ -15,34 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
-
+from router.core import keys
 from router.core.incident import Incident
-from router.core.jobs import Job, JobKind
+from router.core.jobs import DocJob, DocLink, Job
 
-
-class DocLink(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    text: str
-    url: str
-
-
-class DocJob(BaseModel):
-    """The payload of a ``google.doc`` job."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the incident id ("INC-42"): the copy's appProperties marker
-    title: str
-    commander: str  # as it should read in the doc (a name or <@U...>)
-    severity: str
-    clause: str  # the policy clause the severity matched
-    links: tuple[DocLink, ...] = ()
-    responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
-    # The incident's first doc job, when this one only shares it with a new responder:
-    # it runs after that one, so the two can never both copy the template.
-    after: str | None = None
+__all__ = ["DocJob", "DocLink", "doc_job", "doc_key", "made_text", "responders"]
 
 
 def responders(incident: Incident, group: Iterable[str]) -> tuple[str, ...]:
@@ -54,8 +31,9 @@ def responders(incident: Incident, group: Iterable[str]) -> tuple[str, ...]:
 def doc_key(incident: Incident, share: bool = False) -> str:
     """The first doc job's key; ``share``: a later one sharing with a new responder
     (it finds the same copy, so it shares and fills, never copies again)."""
-    base = f"incident:{incident.number}:doc"
-    return f"{base}:share:v{incident.version}" if share else base
+    if share:
+        return keys.doc_share(incident.number, incident.version)
+    return keys.doc(incident.number)
 
 
 def doc_job(
@@ -65,7 +43,7 @@ def doc_job(
     links: Iterable[tuple[str, str]] = (),
     after: str | None = None,
 ) -> Job:
-    payload = DocJob(
+    return DocJob(
         after=after,
         incident=incident.ref,
         title=incident.title,
@@ -74,8 +52,7 @@ def doc_job(
         clause=incident.severity_reason,
         links=tuple(DocLink(text=text, url=url) for text, url in links),
         responders=responders(incident, group),
-    )
-    return Job(kind=JobKind.GOOGLE_DOC, key=key, payload=payload.model_dump(mode="json"))
+    ).job(key)
 
 
 def made_text(url: str, not_shared: Iterable[str]) -> str:

@@ -52,7 +52,6 @@ from router.core.jobs import (
     GitHubUpdate,
     IncidentReminder,
     Job,
-    JobKind,
     PagerDutyEvent,
     SlackDm,
     SlackPost,
@@ -972,15 +971,9 @@ def _mirror_to_postmortem(step: Outcome, incident: Incident, what: str) -> None:
     entry = step.timeline[-1]
     key = _key(incident, f"postmortem-comment:{what}")
     step.jobs.append(
-        Job(
-            kind=JobKind.GITHUB_COMMENT,
-            key=key,
-            payload={
-                "issue": incident.postmortem_job,
-                "body": describe(entry),
-                "marker": _marker(incident, key),
-            },
-        )
+        GitHubComment(
+            issue=incident.postmortem_job, body=describe(entry), marker=_marker(incident, key)
+        ).job(key)
     )
 
 
@@ -1007,10 +1000,8 @@ def _draft_public_resolution(step: Outcome, incident: Incident, ctx: Context) ->
     incident.public_draft = draft
     text, blocks = public_notice.preview(incident, draft, config.incident_name)
     step.jobs.append(
-        Job(
-            kind=JobKind.SLACK_DM,
-            key=_key(incident, "public-resolution"),
-            payload={"user": incident.commander, "text": text, "blocks": blocks},
+        SlackDm(user=incident.commander, text=text, blocks=blocks).job(
+            _key(incident, "public-resolution")
         )
     )
     step.jobs.append(

@@ -20,15 +20,14 @@ Pure: the adapter (``router.adapters.statuspage.notice``) publishes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from router.core import keys
 from router.core.incident import Incident, IncidentStatus, PublicDraft
-from router.core.jobs import Job, JobKind
-from router.core.severity import Severity
+from router.core.jobs import PUBLIC_NOTICE_MAX, Job, NoticeJob, PublicStatus
 
-PublicStatus = Literal["investigating", "identified", "monitoring", "resolved"]
+__all__ = ["NoticeJob", "PublicPage", "PublicStatus", "notice_job", "preview", "status_for"]
+
 PUBLIC_STATUSES: tuple[PublicStatus, ...] = (
     "investigating",
     "identified",
@@ -36,7 +35,7 @@ PUBLIC_STATUSES: tuple[PublicStatus, ...] = (
     "resolved",
 )
 
-MAX_TEXT = 25_000  # Statuspage's limit on an update's body
+MAX_TEXT = PUBLIC_NOTICE_MAX
 
 # action_ids of the preview's buttons (router.adapters.slack.inbound_interactions reads them)
 CONFIRM = "incident.public_confirm"
@@ -49,23 +48,6 @@ class PublicPage:
 
     incident_name: str  # the public incident's name, never the internal title
     resolution_text: str  # the resolution notice drafted when the incident resolves
-
-
-class NoticeJob(BaseModel):
-    """The payload of a ``statuspage.notice`` job: text the commander confirmed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the router's incident id ("INC-42"): the Statuspage incident's marker
-    name: str = Field(max_length=255)  # the public incident name
-    body: str = Field(max_length=MAX_TEXT)  # the public update
-    status: PublicStatus
-    severity: Severity  # the configured components take the status mapped from it
-    # The key of the job that published the incident's first notice; None: this is it.
-    first: str | None = None
-    # The notice confirmed just before this one: it is published first, so the page
-    # never ends on an older text after a retry.
-    previous: str | None = None
 
 
 def status_for(incident: Incident, asked: str | None = None) -> PublicStatus:
@@ -126,13 +108,13 @@ def preview(incident: Incident, draft: PublicDraft, name: str) -> tuple[str, lis
 
 
 def notice_key(incident: Incident, draft: PublicDraft) -> str:
-    return f"incident:{incident.number}:public:{draft.id}"
+    return keys.public_notice(incident.number, draft.id)
 
 
 def notice_job(incident: Incident, draft: PublicDraft, name: str) -> Job:
     """The job a confirm makes; its key is the draft's, so a double confirm (or two
     replicas) enqueues it once."""
-    payload = NoticeJob(
+    return NoticeJob(
         incident=incident.ref,
         name=name,
         body=draft.text,
@@ -140,9 +122,4 @@ def notice_job(incident: Incident, draft: PublicDraft, name: str) -> Job:
         severity=incident.severity,
         first=incident.public_first_job,
         previous=incident.public_last_job,
-    )
-    return Job(
-        kind=JobKind.STATUSPAGE_NOTICE,
-        key=notice_key(incident, draft),
-        payload=payload.model_dump(mode="json"),
-    )
+    ).job(notice_key(incident, draft))

@@ -207,7 +207,7 @@ async def test_a_component_statuspage_does_not_know_is_permanent(sp: FakeStatusp
 async def test_a_bad_payload_names_its_fields(adapter: StatuspageAdapter) -> None:
     job = StoredJob(
         id=1,
-        kind=JobKind.TIMER,
+        kind=JobKind.STATUSPAGE_NOTICE,
         key="sp:1",
         due_at=datetime.now(UTC),
         attempts=1,

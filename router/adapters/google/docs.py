@@ -62,7 +62,7 @@ from router.app.effects import (
     require_result,
 )
 from router.core.collaborative_doc import DocJob, DocLink
-from router.core.jobs import JobKind, StoredJob
+from router.core.jobs import JobKind, PayloadError, StoredJob
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +290,14 @@ class GoogleDocs:
         )
 
 
+def _field(exc: PayloadError) -> str:
+    """The field a payload error names (never the value it had)."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in cause.errors()}))
+    return "payload"
+
+
 def _quote(value: str) -> str:
     # Drive query strings are single-quoted; \ and ' are escaped with a backslash.
     return value.replace("\\", "\\\\").replace("'", "\\'")
@@ -313,10 +321,11 @@ class DocAdapter:
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         try:
-            payload = DocJob.model_validate(job.payload)
-        except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
-            raise PermanentFailure(f"google.doc: bad payload ({', '.join(fields)})") from None
+            payload = DocJob.of(job)
+        except KeyError as exc:  # a field it needs is missing: no retry brings it
+            raise PermanentFailure(f"google.doc: bad payload ({exc.args[0]})") from None
+        except PayloadError as exc:
+            raise PermanentFailure(f"google.doc: bad payload ({_field(exc)})") from None
         if payload.after is not None:
             # Share only once the first job made (or found) the copy: two jobs looking
             # for it at once would each find none and copy twice.

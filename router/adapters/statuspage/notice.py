@@ -45,7 +45,7 @@ from router.app.effects import (
     parse_retry_after,
     require_result,
 )
-from router.core.jobs import JobKind, StoredJob
+from router.core.jobs import JobKind, PayloadError, StoredJob
 from router.core.public_notice import NoticeJob
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,16 @@ class StatuspageAdapter:
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         try:
-            notice = NoticeJob.model_validate(job.payload)
-        except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+            notice = NoticeJob.of(job)
+        except KeyError as exc:  # a field it needs is missing: no retry brings it
+            raise PermanentFailure(f"{NOTICE_JOB}: bad payload ({exc.args[0]})") from None
+        except PayloadError as exc:
+            cause = exc.__cause__
+            fields = (
+                sorted({".".join(str(p) for p in e["loc"]) for e in cause.errors()})
+                if isinstance(cause, ValidationError)
+                else ["payload"]
+            )
             raise PermanentFailure(f"{NOTICE_JOB}: bad payload ({', '.join(fields)})") from None
         return await self.publish(notice, results)
 
