@@ -13,6 +13,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -31,20 +32,30 @@ from router.app.intake import Intake
 from router.app.outbox import OutboxWorker
 from router.config import RouterConfig, Secrets
 from router.core.oncall import Schedule
+from router.core.oncall_snapshot import CurrentOncall, OnCallSchedule, RefreshingOncall
 from router.core.policy import Outcome, Policy
+from router.core.public_notice import PublicPage
 from router.metrics import Metrics
+
+if TYPE_CHECKING:
+    from router.adapters.slack.directory import SlackDirectory
 
 log = logging.getLogger(__name__)
 
 WORKER = web.AppKey("worker", OutboxWorker)
 INBOX = web.AppKey("inbox", InboxProcessor)
+ONCALL = web.AppKey("oncall", RefreshingOncall)
+FIRST_ONCALL_WAIT = 15.0  # seconds the start waits for the on-call provider's answer
 
 
-def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
+def build_policy(
+    config: RouterConfig, secrets: Secrets, schedule: OnCallSchedule | None = None
+) -> Policy | None:
+    """``schedule``: who answers on-call questions (default: the config's rotations)."""
     if config.oncall is None:
         return None
     return Policy(
-        schedule=Schedule(config.oncall),
+        schedule=schedule or Schedule(config.oncall),
         paging=config.paging,
         severity=config.severity,
         responders=frozenset(config.oncall.responders),
@@ -53,10 +64,58 @@ def build_policy(config: RouterConfig, secrets: Secrets) -> Policy | None:
         pagerduty=bool(secrets.PAGERDUTY_ROUTING_KEY),
         github=bool(config.github.repo and secrets.GITHUB_TOKEN),
         incident=config.incident,
+        doc=bool(config.incident.doc and secrets.GOOGLE_APPLICATION_CREDENTIALS),
+        statuspage=_public_page(config, secrets),
     )
 
 
-def build_adapters(config: RouterConfig, secrets: Secrets) -> list[Adapter]:
+def _public_page(config: RouterConfig, secrets: Secrets) -> PublicPage | None:
+    page = config.statuspage
+    if page is None or not secrets.STATUSPAGE_API_KEY:
+        return None
+    return PublicPage(incident_name=page.incident_name, resolution_text=page.resolution_text)
+
+
+def build_directory(config: RouterConfig, secrets: Secrets) -> SlackDirectory | None:
+    """Slack's directory (e-mail <-> Slack id), for the on-call provider and the doc."""
+    if not secrets.SLACK_BOT_TOKEN:
+        return None
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from router.adapters.slack.directory import SlackDirectory
+
+    return SlackDirectory(AsyncWebClient(secrets.SLACK_BOT_TOKEN, base_url=config.slack.api_url))
+
+
+def build_oncall(
+    config: RouterConfig,
+    secrets: Secrets,
+    metrics: Metrics,
+    clock: Clock,
+    directory: SlackDirectory | None,
+) -> RefreshingOncall | None:
+    """The PagerDuty on-call provider with ``oncall.provider: pagerduty``, else None."""
+    oncall = config.oncall
+    if oncall is None or oncall.provider != "pagerduty" or oncall.pagerduty is None:
+        return None
+    from router.adapters.pagerduty.oncall import OncallMetrics, PagerDutyOncall
+
+    async def slack_id(email: str) -> str | None:
+        return await directory.slack_id_for_email(email) if directory is not None else None
+
+    return PagerDutyOncall(
+        oncall.pagerduty,
+        secrets.PAGERDUTY_API_TOKEN or "",
+        slack_id,
+        fallback=Schedule(oncall) if oncall.rotations else None,
+        clock=clock,
+        metrics=OncallMetrics(metrics.registry),
+    )
+
+
+def build_adapters(
+    config: RouterConfig, secrets: Secrets, directory: SlackDirectory | None = None
+) -> list[Adapter]:
     """Real adapters where a credential is set; the console stand-in for Slack if not."""
     adapters: list[Adapter] = []
     if secrets.SLACK_BOT_TOKEN:
@@ -85,6 +144,31 @@ def build_adapters(config: RouterConfig, secrets: Secrets) -> list[Adapter]:
         adapters.append(
             PagerDutyAdapter(config.pagerduty.events_url, secrets.PAGERDUTY_ROUTING_KEY)
         )
+    doc = config.incident.doc
+    if doc is not None and secrets.GOOGLE_APPLICATION_CREDENTIALS:
+        from router.adapters.google.docs import (
+            CredentialsError,
+            DocAdapter,
+            GoogleDocs,
+            load_credentials,
+        )
+
+        try:
+            credentials = load_credentials(secrets.GOOGLE_APPLICATION_CREDENTIALS, doc.token_uri)
+        except CredentialsError as exc:  # serve refuses to start, naming the file
+            raise RuntimeError(str(exc)) from None
+
+        async def email_of(user: str) -> str | None:
+            return await directory.email_for_user(user) if directory is not None else None
+
+        async def name_of(user: str) -> str | None:
+            return await directory.name_for_user(user) if directory is not None else None
+
+        adapters.append(DocAdapter(GoogleDocs(doc, credentials), email_of, name_of))
+    if config.statuspage is not None and secrets.STATUSPAGE_API_KEY:
+        from router.adapters.statuspage.notice import StatuspageAdapter
+
+        adapters.append(StatuspageAdapter(config.statuspage, secrets.STATUSPAGE_API_KEY))
     return adapters
 
 
@@ -104,7 +188,10 @@ def create_app(
     metrics = metrics or Metrics()
     clock = clock or SystemClock()
     store = store or open_store(config.store.url)
-    policy = build_policy(config, secrets)
+    directory = build_directory(config, secrets)
+    oncall = build_oncall(config, secrets, metrics, clock, directory)
+    schedule = CurrentOncall(oncall.current) if oncall is not None else None
+    policy = build_policy(config, secrets, schedule)
     intake = Intake(store, metrics, clock, config.triage, policy)
     verifier = (
         signing.verifier(secrets.SLACK_SIGNING_SECRET, clock)
@@ -115,7 +202,7 @@ def create_app(
                         body_budget=BodyBudget(config.server.max_inflight_body_bytes))  # fmt: skip
     worker = OutboxWorker(
         store,
-        list(adapters) if adapters is not None else build_adapters(config, secrets),
+        list(adapters) if adapters is not None else build_adapters(config, secrets, directory),
         metrics,
         clock,
         policy,
@@ -160,6 +247,9 @@ def create_app(
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/openapi.json", health.openapi)
     app.cleanup_ctx.append(_store_ctx)
+    if oncall is not None:
+        app[ONCALL] = oncall
+        app.cleanup_ctx.append(_oncall_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)
     if run_inbox:
@@ -173,6 +263,25 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     yield
     await store.close()
+
+
+async def _oncall_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The on-call provider refreshes on its own clock; pages ask its last answer.
+
+    The first answer is awaited (at most ``FIRST_ONCALL_WAIT`` seconds) before the app
+    serves, so the first page goes to the person the provider names; if it does not
+    come in time the config's rotations answer until it does."""
+    provider = app[ONCALL]
+    try:
+        await asyncio.wait_for(provider.refresh(), timeout=FIRST_ONCALL_WAIT)
+    except TimeoutError:
+        log.warning("on-call provider: no answer within %.0fs at start", FIRST_ONCALL_WAIT)
+    task = asyncio.create_task(provider.run(refreshed=True), name="oncall-refresh")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await provider.close()
 
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -159,8 +159,33 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    if config.oncall.provider == "pagerduty":
+        print(asyncio.run(_provider_oncall(config, Secrets.from_env(), at)))
+        return 0
     print(format_oncall(Schedule(config.oncall), at))
     return 0
+
+
+async def _provider_oncall(config: RouterConfig, secrets: Secrets, at: datetime) -> str:
+    """Ask the provider once about the window from ``at`` (as ``serve`` asks from now),
+    and say where each answer came from (PagerDuty, or the config's rotations when it
+    did not answer)."""
+    from router.app.clock import FrozenClock
+    from router.bootstrap import build_directory, build_oncall
+    from router.core.oncall_snapshot import format_view
+    from router.metrics import Metrics
+
+    if not secrets.PAGERDUTY_API_TOKEN:
+        raise ConfigError("oncall.provider is pagerduty but PAGERDUTY_API_TOKEN is not set")
+    provider = build_oncall(
+        config, secrets, Metrics(), FrozenClock(at), build_directory(config, secrets)
+    )
+    assert provider is not None
+    try:
+        await provider.refresh()
+        return format_view(provider.current(), at)
+    finally:
+        await provider.close()
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

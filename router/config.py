@@ -18,12 +18,21 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from router.core.oncall import OncallConfig
+from router.adapters.google.config import DocConfig
+from router.adapters.pagerduty.config import (
+    OncallProvider,
+    PagerDutyOncallConfig,
+    provider_problems,
+)
+from router.adapters.statuspage.config import StatuspageConfig
+from router.core.oncall import ENG_PRIMARY, OncallConfig, RotationConfig
 from router.core.severity import DEFAULT_RULES, Severity, SeverityConfig
 from router.core.strict import Strict, describe_errors
 from router.core.triage import TriageConfig
 
 ENV_PREFIX = "ROUTER__"
+# Secrets that are file paths: even their length says nothing worth showing.
+_PATHS = frozenset({"GOOGLE_APPLICATION_CREDENTIALS"})
 
 
 class ConfigError(Exception):
@@ -143,6 +152,34 @@ class IncidentConfig(Strict):
     bcp_dr_url: str | None = Field(None, description="the BCP/DR policy, for recovery")
     risk_register_url: str | None = None
     vendors: dict[str, VendorConfig] = {}
+    # The collaborative doc (a Google Doc copied from a template) made with the tracking
+    # issue and on `/incident doc`; null: no doc. The key is GOOGLE_APPLICATION_CREDENTIALS.
+    doc: DocConfig | None = None
+
+
+class OncallSection(OncallConfig):
+    """The ``oncall:`` section: who answers ``who_is_on`` (``provider``), the rotations
+    and the responder group.
+
+    ``provider: config`` (the default): the rotations answer; they must define
+    eng-primary. ``provider: pagerduty``: PagerDuty's schedules answer (``pagerduty:``,
+    the token is PAGERDUTY_API_TOKEN); rotations are optional and answer only until
+    PagerDuty has answered once.
+    """
+
+    provider: OncallProvider = "config"
+    pagerduty: PagerDutyOncallConfig | None = None
+    rotations: dict[str, RotationConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> OncallSection:
+        found = [p for name, r in self.rotations.items() for p in r.problems(name)]
+        if self.provider == "config" and ENG_PRIMARY not in self.rotations:
+            found.insert(0, f"oncall.rotations must define {ENG_PRIMARY!r}: it is paged first")
+        found += provider_problems(self.provider, self.pagerduty, self.rotations)
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
 
 class RouterConfig(Strict):
@@ -154,7 +191,9 @@ class RouterConfig(Strict):
     pagerduty: PagerdutyConfig = PagerdutyConfig()
     paging: PagingConfig = PagingConfig()
     triage: TriageConfig = TriageConfig()
-    oncall: OncallConfig | None = None
+    oncall: OncallSection | None = None
+    # Public notices on Atlassian Statuspage (the key is STATUSPAGE_API_KEY); null: none.
+    statuspage: StatuspageConfig | None = None
     # Without a severity section the policy table's own rules apply (router.core.severity).
     severity: SeverityConfig = DEFAULT_RULES
     incident: IncidentConfig = IncidentConfig()
@@ -178,6 +217,10 @@ class Secrets:
     PAGERDUTY_WEBHOOK_SECRET: str | None = None
     PAGERDUTY_ROUTING_KEY: str | None = None
     ALERTMANAGER_TOKEN: str | None = None
+    STATUSPAGE_API_KEY: str | None = None
+    PAGERDUTY_API_TOKEN: str | None = None  # the REST API (on-call), not the routing key
+    # A path to the service account key file, not the key: shown only as set or not.
+    GOOGLE_APPLICATION_CREDENTIALS: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
@@ -196,12 +239,12 @@ class Secrets:
         return cls(**values)
 
     def masked(self) -> dict[str, str]:
-        return {
-            f.name: (
-                "set (" + str(len(v)) + " chars)" if (v := getattr(self, f.name)) else "not set"
-            )
-            for f in fields(self)
-        }
+        def shown(name: str, value: str | None) -> str:
+            if not value:
+                return "not set"
+            return "set" if name in _PATHS else f"set ({len(value)} chars)"
+
+        return {f.name: shown(f.name, getattr(self, f.name)) for f in fields(self)}
 
     def __repr__(self) -> str:
         return f"Secrets({self.masked()})"
@@ -261,6 +304,19 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
         )
     if secrets.SLACK_BOT_TOKEN and not secrets.SLACK_SIGNING_SECRET:
         problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+    if config.statuspage is not None and not secrets.STATUSPAGE_API_KEY:
+        problems.append("statuspage is configured but STATUSPAGE_API_KEY is not set")
+    if config.incident.doc is not None and not secrets.GOOGLE_APPLICATION_CREDENTIALS:
+        problems.append(
+            "incident.doc is configured but GOOGLE_APPLICATION_CREDENTIALS (the path of"
+            " the service account key file) is not set"
+        )
+    if (
+        config.oncall is not None
+        and config.oncall.provider == "pagerduty"
+        and not secrets.PAGERDUTY_API_TOKEN
+    ):
+        problems.append("oncall.provider is pagerduty but PAGERDUTY_API_TOKEN is not set")
     return problems
 
 

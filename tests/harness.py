@@ -342,6 +342,7 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                          config: Mapping[str, Any] | None = None,
                          pagerduty_secret: str | None = None,
                          store: Callable[[Store], Store] | None = None,
+                         secrets: Mapping[str, str] | None = None,
                          **overrides: str) -> AsyncIterator[Harness]:  # fmt: skip
     """The router on a test server with its outbox worker, against FakeSlack and, with
     ``github`` (True: a private fake repo made here; or a FakeGitHub, started or not),
@@ -349,7 +350,8 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
     ``config`` is merged into the config document; ``overrides`` are env overrides;
     ``config`` is merged into the config document; ``overrides`` are env overrides;
     ``pagerduty_secret`` is ``PAGERDUTY_WEBHOOK_SECRET`` (PagerDuty webhooks);
-    ``store`` wraps the configured store (e.g. in a ``FlakyStore``)."""
+    ``store`` wraps the configured store (e.g. in a ``FlakyStore``); ``secrets`` are
+    more secrets by name (``STATUSPAGE_API_KEY``, ...)."""
     own_slack = slack is None
     slack = slack or FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPS), users=USERS)
     gh = fake_github(repo=repo) if github is True else github or None
@@ -369,7 +371,8 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
         secrets = Secrets(ALERTMANAGER_TOKEN=AM_TOKEN, SLACK_BOT_TOKEN=SLACK_TOKEN,
                           SLACK_SIGNING_SECRET=SIGNING_SECRET,
                           PAGERDUTY_WEBHOOK_SECRET=pagerduty_secret,
-                          GITHUB_TOKEN=gh.token if gh is not None else None)  # fmt: skip
+                          GITHUB_TOKEN=gh.token if gh is not None else None,
+                          **dict(secrets or {}))  # fmt: skip
         engine = open_store(router.store.url)
         app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05,
                          store=store(engine) if store else engine)  # fmt: skip

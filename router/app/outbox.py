@@ -49,7 +49,7 @@ from typing import Any
 from router.app.clock import Clock
 from router.app.effects import Adapter, PermanentFailure, RetryLater, require_result
 from router.app.ports import Store, StoreError, Tx
-from router.app.units import fire_timer, job_result
+from router.app.units import RESULT_KINDS, fire_timer, job_result
 from router.core import dead_jobs
 from router.core.jobs import (
     JobKind,
@@ -408,7 +408,7 @@ class OutboxWorker:
             edit = _edit(job)
             if edit is not None:
                 tx.record_message_seq(edit.target, _seq(job), now)
-            if job.payload.get("on_result") and policy is not None:
+            if (job.payload.get("on_result") or job.kind in RESULT_KINDS) and policy is not None:
                 # what the adapter found feeds the lifecycle, in the same commit
                 return job_result(tx, job, result, now, policy)
             return None

@@ -16,17 +16,19 @@ from typing import Any
 from router.app.ports import RecordedAlert, Tx
 from router.core import duties, lifecycle
 from router.core.alerts import Alert, AlertStatus
-from router.core.commands import VERB, Command
+from router.core.commands import VERB, Command, incident_number
 from router.core.digest import DigestLine, part_of
 from router.core.duties import Context
 from router.core.incident import Incident
 from router.core.jobs import (
     AckTimeout,
     DigestTimeout,
+    DocJob,
     GitHubUpdate,
     IncidentReminder,
     Job,
     JobKind,
+    NoticeJob,
     PayloadError,
     SlackRespond,
     StoredJob,
@@ -317,11 +319,12 @@ def fire_timer(tx: Tx, job: StoredJob, worker: str, now: datetime, policy: Polic
     return outcome
 
 
-def respond_job(key: str, response_url: str, text: str) -> Job:
-    """An ephemeral answer to the person who pressed a button (only they see it)."""
+def respond_job(key: str, response_url: str, text: str, *, replace: bool = False) -> Job:
+    """An ephemeral answer to the person who pressed a button (only they see it);
+    ``replace``: in place of the (ephemeral) message holding the button."""
     return SlackRespond(
         response_url=response_url,
-        body={"response_type": "ephemeral", "replace_original": False, "text": text},
+        body={"response_type": "ephemeral", "replace_original": replace, "text": text},
     ).job(key)
 
 
@@ -403,7 +406,7 @@ def incident_command(
     if outcome.refusal is None:
         commit(tx, outcome, now, policy)
     reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
-    return CommandResult(outcome, reply)
+    return CommandResult(outcome, reply, outcome.reply_blocks if outcome.refusal is None else None)
 
 
 def declare_reported(
@@ -430,10 +433,17 @@ def fire_incident_timer(tx: Tx, event: IncidentReminder, now: datetime, policy: 
     return outcome
 
 
+# Kinds whose every result feeds the lifecycle (the doc's link, the public incident's).
+RESULT_KINDS = frozenset({JobKind.GOOGLE_DOC, JobKind.STATUSPAGE_NOTICE})
+
+
 def job_result(
     tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
 ) -> Outcome:
-    """An adapter reported what it found (``payload.on_result``): apply it."""
+    """An adapter reported what it found (``payload.on_result``, or a kind of
+    ``RESULT_KINDS``): apply it."""
+    if job.kind in RESULT_KINDS:
+        return _incident_result(tx, job, result, now, policy)
     if job.kind is not JobKind.GITHUB_UPDATE:
         return Outcome()
     try:
@@ -447,5 +457,27 @@ def job_result(
         return Outcome()
     ctx = _duty_context(tx, incident, now, policy)
     outcome = duties.postmortem_issue_state(incident, str(result.get("state")), ctx)
+    commit(tx, outcome, now, policy)
+    return outcome
+
+
+def _incident_result(
+    tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
+) -> Outcome:
+    try:
+        payload: DocJob | NoticeJob = (
+            DocJob.of(job) if job.kind is JobKind.GOOGLE_DOC else NoticeJob.of(job)
+        )
+    except (PayloadError, KeyError):
+        return Outcome()  # it ran, so it read; a version that wrote it otherwise
+    number = incident_number(payload.incident)
+    incident = tx.incident(number) if number is not None else None
+    if incident is None:
+        return Outcome()
+    ctx = _duty_context(tx, incident, now, policy)
+    if job.kind is JobKind.GOOGLE_DOC:
+        outcome = duties.doc_made(incident, result, ctx)
+    else:
+        outcome = duties.public_published(incident, result, ctx)
     commit(tx, outcome, now, policy)
     return outcome

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from router.core import duties, messages
+from router.core import duties, messages, public_notice
 from router.core.duties import Context
 from router.core.incident import Flag, Incident
 from router.core.policy import Outcome
+from router.core.public_notice import PUBLIC_STATUSES
 from router.core.severity import Severity
 
 _ID = re.compile(r"^INC-([0-9]+)$", re.IGNORECASE)
@@ -75,7 +76,9 @@ class Verb:
     reads_timeline: bool = False  # the step writes an issue body or shows the record
     owed_postmortem: bool = False  # with no INC-n: the one incident owing a post-mortem
     button: str | None = None  # action_id of the announcement control that runs it
-    button_text: str = ""  # the command's text when the control runs it
+    button_text: str = ""  # the command's text when the control runs it (else: what
+    # the button's value carries after "INC-n|", e.g. the preview a Confirm confirms)
+    control_only: bool = False  # run only by its button: not typed, not in the help
 
     @property
     def words(self) -> str:
@@ -102,6 +105,14 @@ def _handoff(incident: Incident, command: Command, actor: str, ctx: Context) -> 
     if not command.user:
         return _incomplete(command)
     return duties.offer_handoff(incident, actor, command.user, ctx)
+
+
+def _public(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    """``public [INC-n] [status] <text>``: the status word is optional."""
+    first, _, rest = command.text.partition(" ")
+    if first.lower() in PUBLIC_STATUSES:
+        return duties.draft_public_notice(incident, actor, rest, ctx, first.lower())
+    return duties.draft_public_notice(incident, actor, command.text, ctx)
 
 
 def _flag(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
@@ -206,6 +217,20 @@ VERBS: tuple[Verb, ...] = (
         button=messages.INC_ISSUE,
     ),
     Verb(
+        "doc",
+        "[INC-n]",
+        "make the collaborative doc now (shared with the responders only)",
+        step=lambda i, c, a, ctx: duties.open_doc(i, a, ctx),
+    ),
+    Verb(
+        "public",
+        "[INC-n] [investigating|identified|monitoring|resolved] <text>",
+        "a notice on the public status page (commander or comms lead): you see a preview,"
+        " it is published only when you confirm",
+        Takes.REQUIRED_TEXT,
+        step=_public,
+    ),
+    Verb(
         "mitigated",
         "[INC-n]",
         "",
@@ -230,6 +255,23 @@ VERBS: tuple[Verb, ...] = (
         typed="postmortem done",
         owed_postmortem=True,
     ),
+    # The buttons of a public notice's preview (their value: INC-n|<draft id>).
+    Verb(
+        "public_confirm",
+        "[INC-n] <draft>",
+        "",
+        step=lambda i, c, a, ctx: duties.confirm_public_notice(i, a, c.text, ctx),
+        button=public_notice.CONFIRM,
+        control_only=True,
+    ),
+    Verb(
+        "public_cancel",
+        "[INC-n] <draft>",
+        "",
+        step=lambda i, c, a, ctx: duties.cancel_public_notice(i, a, c.text, ctx),
+        button=public_notice.CANCEL,
+        control_only=True,
+    ),
     Verb("help", "", "this list", answer=lambda c: (HELP, None)),
 )
 
@@ -241,6 +283,8 @@ BUTTONS: dict[str, Verb] = {verb.button: verb for verb in VERBS if verb.button}
 def _help() -> str:
     lines: list[str] = []
     for verb in VERBS:
+        if verb.control_only:
+            continue
         typed = f"`{verb.words} {verb.args}`" if verb.args else f"`{verb.words}`"
         if verb.summary:
             lines.append(f"• {typed}: {verb.summary}")
@@ -273,6 +317,8 @@ def _verb(words: list[str]) -> tuple[Verb, list[str]]:
     words is also understood by its name alone (``comms`` for ``role comms``)."""
     first = words[0].lower()
     for verb in VERBS:
+        if verb.control_only:
+            continue
         typed = verb.words.split()
         if typed[0] != first:
             if verb.name == first:

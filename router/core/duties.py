@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from router.core import keys
+from router.core import collaborative_doc, keys, public_notice
 from router.core.events import (
     CommsLead,
     Declared,
@@ -37,7 +38,14 @@ from router.core.events import (
     Unauthorized,
     VendorContacted,
 )
-from router.core.incident import Flag, Handoff, Incident, IncidentStatus, TimelineEntry
+from router.core.incident import (
+    Flag,
+    Handoff,
+    Incident,
+    IncidentStatus,
+    PublicDraft,
+    TimelineEntry,
+)
 from router.core.jobs import (
     GitHubComment,
     GitHubIssue,
@@ -180,6 +188,7 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
     threshold = policy.incident.tracking_issue_at
     if threshold is not None and incident.severity >= threshold:
         _open_tracking_issue(step, incident, "router", ctx)
+        _open_doc(step, incident, ctx)
     step.jobs += _reminder_timers(incident, ctx)
 
 
@@ -259,6 +268,7 @@ def change_severity(
         threshold = ctx.policy.incident.tracking_issue_at
         if threshold is not None and level >= threshold:
             _open_tracking_issue(step, incident, "router", ctx)
+            _open_doc(step, incident, ctx)
     if incident.open:
         step.cancel_prefixes.append(_timer_key(incident.number, "status"))
         step.jobs += _status_timer(incident, ctx, after=ctx.now)
@@ -279,6 +289,7 @@ def appoint_comms_lead(incident: Incident, actor: str, user: str, ctx: Context) 
         _thread(incident, f"<@{user}> is communications lead (appointed by <@{actor}>).", "comms")
     )
     _record(step, incident, actor, "comms_lead", ctx, user=user)
+    _share_doc(step, incident, ctx)
     return _done(step, incident, ctx)
 
 
@@ -327,6 +338,7 @@ def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
         )
     )
     _record(step, incident, actor, "handoff_accepted", ctx, to=actor, **{"from": previous})
+    _share_doc(step, incident, ctx)
     step.reply = f"You are now Incident Commander of {incident.ref}."
     return _done(step, incident, ctx)
 
@@ -449,6 +461,7 @@ def open_tracking_issue(incident: Incident, actor: str, ctx: Context) -> Outcome
     incident = _begin(incident)
     step = Outcome()
     _open_tracking_issue(step, incident, actor, ctx)
+    _open_doc(step, incident, ctx)
     step.reply = "Opening the tracking issue; its link will be posted in the thread."
     return _done(step, incident, ctx)
 
@@ -548,6 +561,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
         )
     if incident.tracking_issue_job is not None:
         step.jobs.append(_close_issue(incident, incident.tracking_issue_job, "close-tracking"))
+    _draft_public_resolution(step, incident, ctx)
     if ctx.policy.pagerduty and incident.page_key is not None:
         # The page's PagerDuty alert was acknowledged at declaration; now it is over.
         step.jobs.append(
@@ -764,3 +778,238 @@ def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
     else:
         return Outcome()
     return _done(step, incident, ctx)
+
+
+# -- the collaborative doc -----------------------------------------------------
+
+
+def _doc_links(ctx: Context) -> list[tuple[str, str]]:
+    config = ctx.policy.incident
+    links = [("BCP/DR policy", config.bcp_dr_url), ("Risk register", config.risk_register_url)]
+    return [(text, url) for text, url in links if url]
+
+
+def _open_doc(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """Adds the doc job to ``step`` and sets ``incident.doc_job`` in place; the link
+    reaches the thread, the issue and the timeline once the doc exists (``doc_made``)."""
+    if not ctx.policy.doc or incident.doc_job is not None:
+        return
+    key = collaborative_doc.doc_key(incident)
+    incident.doc_job = key
+    step.jobs.append(
+        collaborative_doc.doc_job(incident, key, ctx.policy.responders, _doc_links(ctx))
+    )
+
+
+def _share_doc(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """A new responder (comms lead, commander): share the doc with them too. The job
+    finds the incident's copy, so it shares, never copies again."""
+    if not ctx.policy.doc or incident.doc_job is None:
+        return
+    key = collaborative_doc.doc_key(incident, share=True)
+    step.jobs.append(
+        collaborative_doc.doc_job(
+            incident, key, ctx.policy.responders, _doc_links(ctx), after=incident.doc_job
+        )
+    )
+
+
+def open_doc(incident: Incident, actor: str, ctx: Context) -> Outcome:
+    """``/incident doc``: the collaborative doc now (once per incident)."""
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
+    if not ctx.policy.doc:
+        return refuse(
+            "The collaborative doc is not configured (incident.doc and"
+            " GOOGLE_APPLICATION_CREDENTIALS)."
+        )
+    if incident.doc_url is not None:
+        return refuse(f"{incident.ref} already has its doc: {incident.doc_url}")
+    if incident.doc_job is not None:
+        return refuse(f"The doc of {incident.ref} is being made; its link comes in the thread.")
+    incident = _begin(incident)
+    step = Outcome()
+    _open_doc(step, incident, ctx)
+    step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="doc_requested"))
+    step.reply = "Making the collaborative doc; its link will be posted in the thread."
+    return _done(step, incident, ctx)
+
+
+def doc_made(incident: Incident, result: dict[str, Any], ctx: Context) -> Outcome:
+    """A ``google.doc`` job reported the doc: link it in the thread, the timeline (and
+    so the tracking issue and the post-mortem). A later share job finds the same doc
+    and changes nothing here."""
+    url = str(result.get("url") or "")
+    if not url or incident.doc_url == url:
+        return Outcome()
+    incident = _begin(incident)
+    incident.doc_url = url
+    step = Outcome()
+    not_shared = [str(u) for u in result.get("not_shared") or []]
+    step.jobs.append(_thread(incident, collaborative_doc.made_text(url, not_shared), "doc"))
+    _record(step, incident, "router", "doc", ctx, url=url)
+    _mirror_to_postmortem(step, incident, "doc")
+    return _done(step, incident, ctx)
+
+
+# -- public communication (the status page) -------------------------------------
+
+
+def _may_speak_publicly(incident: Incident, actor: str) -> bool:
+    return actor in (incident.commander, incident.comms_lead)
+
+
+def _public_refusal(incident: Incident, actor: str, ctx: Context) -> Outcome | None:
+    if ctx.policy.statuspage is None:
+        return refuse("The public status page is not configured (statuspage and"
+                      " STATUSPAGE_API_KEY).")  # fmt: skip
+    if incident.confidential:
+        return refuse(public_notice.confidential_refusal(incident))
+    if not _may_speak_publicly(incident, actor):
+        return refuse(
+            f"Only the commander or the communications lead of {incident.ref} can"
+            " publish on the status page.",
+            unauthorized=True,
+        )
+    return None
+
+
+def draft_public_notice(
+    incident: Incident, actor: str, text: str, ctx: Context, status: str | None = None
+) -> Outcome:
+    """``/incident public <text>``: a preview with Confirm and Cancel; nothing public yet."""
+    refused = _public_refusal(incident, actor, ctx)
+    if refused is not None:
+        return refused
+    if not text.strip():
+        return refuse("Write the notice: `/incident public [INC-n] <text>`.")
+    if len(text.strip()) > public_notice.MAX_TEXT:
+        return refuse(f"A public notice holds at most {public_notice.MAX_TEXT:,} characters.")
+    if incident.public_status == "resolved":
+        return refuse(f"The public incident of {incident.ref} is resolved already.")
+    assert ctx.policy.statuspage is not None
+    incident = _begin(incident)
+    draft = PublicDraft(
+        id=str(incident.version),
+        text=text.strip(),
+        status=public_notice.status_for(incident, status),
+        by=actor,
+        at=ctx.now,
+    )
+    incident.public_draft = draft
+    step = Outcome()
+    step.reply, step.reply_blocks = public_notice.preview(
+        incident, draft, ctx.policy.statuspage.incident_name
+    )
+    step.incident = incident  # the draft only: no thread post, no announcement edit
+    return step
+
+
+def confirm_public_notice(incident: Incident, actor: str, draft_id: str, ctx: Context) -> Outcome:
+    """The preview's Confirm: the one way a notice reaches the public page."""
+    refused = _public_refusal(incident, actor, ctx)
+    if refused is not None:
+        return refused
+    draft = incident.public_draft
+    if draft is None or draft.id != draft_id:
+        return refuse("That preview is no longer current: nothing was published.")
+    assert ctx.policy.statuspage is not None
+    job = public_notice.notice_job(incident, draft, ctx.policy.statuspage.incident_name)
+    incident = _begin(incident)
+    incident.public_draft = None
+    incident.public_first_job = incident.public_first_job or job.key
+    incident.public_last_job = job.key
+    incident.public_status = draft.status
+    step = Outcome(jobs=[job])
+    step.jobs.append(
+        _thread(
+            incident,
+            f":loudspeaker: Public notice ({draft.status}) confirmed by <@{actor}>: {draft.text}",
+            "public",
+        )
+    )
+    _record(step, incident, actor, "public_notice", ctx, status=draft.status, text=draft.text)
+    _mirror_to_postmortem(step, incident, "public")
+    step.reply = "Publishing on the status page; the link follows in the thread."
+    return _done(step, incident, ctx)
+
+
+def cancel_public_notice(incident: Incident, actor: str, draft_id: str, ctx: Context) -> Outcome:
+    draft = incident.public_draft
+    if draft is None or draft.id != draft_id:
+        return refuse("That preview is no longer current: nothing was published.")
+    if not _may_speak_publicly(incident, actor):
+        return refuse(f"Only the commander or the comms lead of {incident.ref} can do that.",
+                      unauthorized=True)  # fmt: skip
+    incident = _begin(incident)
+    incident.public_draft = None
+    step = Outcome(incident=incident)
+    step.reply = "Cancelled: nothing was published."
+    return step
+
+
+def public_published(incident: Incident, result: dict[str, Any], ctx: Context) -> Outcome:
+    """A ``statuspage.notice`` job reported the public incident: keep its link, and
+    post it in the thread the first time."""
+    url = str(result.get("shortlink") or "")
+    if not url or incident.public_url == url:
+        return Outcome()
+    incident = _begin(incident)
+    incident.public_url = url
+    step = Outcome()
+    step.jobs.append(_thread(incident, f":globe_with_meridians: On the status page: {url}",
+                             "public-link"))  # fmt: skip
+    _record(step, incident, "router", "public_incident", ctx, url=url)
+    return _done(step, incident, ctx)
+
+
+def _mirror_to_postmortem(step: Outcome, incident: Incident, what: str) -> None:
+    """What is recorded after the post-mortem issue was written (the public resolution
+    is confirmed after resolving) reaches it as a comment: it has every public post."""
+    if incident.postmortem_job is None:
+        return
+    entry = step.timeline[-1]
+    key = _key(incident, f"postmortem-comment:{what}")
+    step.jobs.append(
+        GitHubComment(
+            issue=incident.postmortem_job, body=describe(entry), marker=_marker(incident, key)
+        ).job(key)
+    )
+
+
+def _draft_public_resolution(step: Outcome, incident: Incident, ctx: Context) -> None:
+    """Resolving an incident that went public drafts the public resolution (the
+    configured ``statuspage.resolution_text``) and sends its preview to the commander:
+    it is published when they confirm, as every public notice is. Changes ``incident``
+    in place."""
+    config = ctx.policy.statuspage
+    if (
+        config is None
+        or incident.confidential
+        or incident.public_first_job is None
+        or incident.public_status == "resolved"
+    ):
+        return
+    draft = PublicDraft(
+        id=str(incident.version),
+        text=config.resolution_text,
+        status="resolved",
+        by="router",
+        at=ctx.now,
+    )
+    incident.public_draft = draft
+    text, blocks = public_notice.preview(incident, draft, config.incident_name)
+    step.jobs.append(
+        SlackDm(user=incident.commander, text=text, blocks=blocks).job(
+            _key(incident, "public-resolution")
+        )
+    )
+    step.jobs.append(
+        _thread(
+            incident,
+            f"<@{incident.commander}>: the public incident is still open. The resolution"
+            " notice waits for your Confirm (a preview was sent to you; or write your own"
+            f" with `/incident public {incident.ref} <text>`).",
+            "public-resolution",
+        )
+    )

@@ -38,6 +38,16 @@ class Handoff(BaseModel):
     offered_at: datetime
 
 
+class PublicDraft(BaseModel):
+    """A public notice shown to its author as a preview, waiting for Confirm."""
+
+    id: str  # the incident's version when drafted: a stale preview's Confirm is refused
+    text: str
+    status: str  # investigating | identified | monitoring | resolved
+    by: str
+    at: datetime
+
+
 class Incident(BaseModel):
     number: int
     title: str
@@ -67,6 +77,17 @@ class Incident(BaseModel):
     resolution: str | None = None
     # Alerts of its page's group that the sender had cut (max_alerts) when declared.
     truncation: Truncation | None = None
+    # Nothing about it may go outside its responders, the public status page least of
+    # all. Read here; the ways to set it (at declaration, by the security rules) come
+    # with the incident channel.
+    confidential: bool = False
+    doc_job: str | None = None  # key of the first google.doc job
+    doc_url: str | None = None  # the collaborative doc, once made
+    public_draft: PublicDraft | None = None  # a public notice awaiting Confirm
+    public_first_job: str | None = None  # the statuspage.notice job that opened it
+    public_last_job: str | None = None  # the latest confirmed statuspage.notice job
+    public_status: str | None = None  # the status of the last confirmed public notice
+    public_url: str | None = None  # the public incident's page (Statuspage shortlink)
     version: int = 0
 
     @property

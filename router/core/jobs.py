@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from router.core.severity import Severity
+
 
 class JobKind(StrEnum):
     SLACK_DM = "slack.dm"  # open a DM with payload.user, post text/blocks -> {channel, ts}
@@ -24,6 +26,8 @@ class JobKind(StrEnum):
     GITHUB_ISSUE = "github.issue"  # find-or-create an issue carrying payload.marker
     GITHUB_COMMENT = "github.comment"  # comment on the issue made by job payload.issue
     GITHUB_UPDATE = "github.update"  # labels/state of the issue made by job payload.issue
+    GOOGLE_DOC = "google.doc"  # find-or-copy the incident's doc, fill, share (DocJob)
+    STATUSPAGE_NOTICE = "statuspage.notice"  # a confirmed public notice (NoticeJob)
     TIMER = "timer"  # a lifecycle event (payload.event) to apply when due
 
 
@@ -214,8 +218,53 @@ def timer(job: Job | StoredJob) -> AckTimeout | DigestTimeout | IncidentReminder
 
 
 # The payload model of each kind (a timer's event says which ``Timer`` it is: ``timer``).
+class DocLink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    url: str
+
+
+class DocJob(Payload):
+    """The incident's collaborative doc: find or copy, fill, share (router.core.
+    collaborative_doc makes it, router.adapters.google.docs runs it)."""
+
+    KIND = JobKind.GOOGLE_DOC
+    incident: str  # the incident id ("INC-42"): the copy's appProperties marker
+    title: str
+    commander: str  # as it should read in the doc (a name or a Slack id)
+    severity: str
+    clause: str  # the policy clause the severity matched
+    links: tuple[DocLink, ...] = ()
+    responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
+    # The incident's first doc job, when this one only shares it with a new responder:
+    # it runs after that one, so the two can never both copy the template.
+    after: str | None = None
+
+
+PublicStatus = Literal["investigating", "identified", "monitoring", "resolved"]
+PUBLIC_NOTICE_MAX = 25_000  # Statuspage's limit on an update's body
+
+
+class NoticeJob(Payload):
+    """A public notice the commander confirmed (router.core.public_notice makes it,
+    router.adapters.statuspage.notice publishes it)."""
+
+    KIND = JobKind.STATUSPAGE_NOTICE
+    incident: str  # the router's incident id ("INC-42"): the Statuspage incident's marker
+    name: str = Field(max_length=255)  # the public incident name
+    body: str = Field(max_length=PUBLIC_NOTICE_MAX)  # the public update
+    status: PublicStatus
+    severity: Severity  # the configured components take the status mapped from it
+    # The key of the job that published the incident's first notice; None: this is it.
+    first: str | None = None
+    # The notice confirmed just before this one: it is published first, so the page
+    # never ends on an older text after a retry.
+    previous: str | None = None
+
+
 PAYLOADS: dict[JobKind, type[Payload]] = {
     model.KIND: model
     for model in (SlackDm, SlackPost, SlackUpdate, SlackRespond, PagerDutyEvent, GitHubIssue,
-                  GitHubComment, GitHubUpdate, Timer)
+                  GitHubComment, GitHubUpdate, Timer, DocJob, NoticeJob)
 }  # fmt: skip

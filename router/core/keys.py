@@ -107,6 +107,22 @@ def incident_timer(number: int, what: str, due: datetime) -> str:
     return f"{incident_timer_prefix(number, what)}{due.timestamp():.0f}"
 
 
+def doc(number: int) -> str:
+    """The incident's first collaborative-doc job (it makes the copy)."""
+    return incident_job(number, "doc")
+
+
+def doc_share(number: int, version: int) -> str:
+    """A doc job sharing the copy with a new responder."""
+    return incident_step(number, "doc:share", version)
+
+
+def public_notice(number: int, draft: str) -> str:
+    """The public notice a confirm of draft ``draft`` publishes (once, however often
+    it is pressed)."""
+    return incident_job(number, f"public:{draft}")
+
+
 def derived(job: str, what: str) -> str:
     """A job that follows another (``:link``, ``:nochannel``, ``:state:<t>``)."""
     return f"{job}:{what}"

@@ -27,7 +27,7 @@ provider is unreachable. ``OncallView.answer`` says which of these happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -226,6 +226,39 @@ class OncallView:
         if role not in self.configured_roles:
             raise KeyError(f"unknown on-call role {role!r}")
         return Answer(role, None, Source.NOBODY, None, None)
+
+
+class RefreshingOncall(Protocol):
+    """An outside on-call source (PagerDuty): a task refreshes it, decisions read its
+    last answer (``current``), never waiting on the network."""
+
+    def current(self) -> OncallView: ...
+
+    async def refresh(self) -> bool: ...  # ask once; False: failed, the last answer stays
+
+    async def run(self, refreshed: bool = False) -> None: ...  # refresh until cancelled
+
+    async def close(self) -> None: ...
+
+
+class CurrentOncall:
+    """The ``OnCallSchedule`` a provider-backed ``Policy`` holds: every question goes to
+    the view the provider holds now (``current``, e.g. ``PagerDutyOncall.current``), so
+    a refresh is seen by the next question without rebuilding the policy. Each question
+    reads one immutable view; a refresh landing between two questions of one decision
+    is the same as the handoff it reports happening a moment earlier."""
+
+    def __init__(self, current: Callable[[], OncallView]) -> None:
+        self._current = current
+
+    def view(self) -> OncallView:
+        return self._current()
+
+    def roles(self) -> list[str]:
+        return self._current().roles()
+
+    def who_is_on(self, role: str, at: datetime) -> str | None:
+        return self._current().who_is_on(role, at)
 
 
 _PROVIDER_NAMES = {"pagerduty": "PagerDuty"}

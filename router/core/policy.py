@@ -7,14 +7,16 @@ Shared by the paging lifecycle (``router.core.lifecycle``) and the commander's d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from router.config import IncidentConfig, PagingConfig
 from router.core.digest import Digest
 from router.core.events import AnyEvent, Unauthorized
 from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import Job
-from router.core.oncall import Schedule
+from router.core.oncall_snapshot import OnCallSchedule
 from router.core.page import Page
+from router.core.public_notice import PublicPage
 from router.core.severity import SeverityConfig
 
 
@@ -22,7 +24,9 @@ from router.core.severity import SeverityConfig
 class Policy:
     """The static inputs of every decision, from configuration."""
 
-    schedule: Schedule
+    # The config's rotations (``router.core.oncall.Schedule``) or a provider's current
+    # answer (``router.core.oncall_snapshot.CurrentOncall``): roles() and who_is_on().
+    schedule: OnCallSchedule
     paging: PagingConfig
     severity: SeverityConfig
     responders: frozenset[str]
@@ -31,6 +35,8 @@ class Policy:
     pagerduty: bool = False
     github: bool = False  # a tracking repo and a token are configured
     incident: IncidentConfig = field(default_factory=IncidentConfig)
+    doc: bool = False  # incident.doc and its service account key are configured
+    statuspage: PublicPage | None = None  # public notices (with STATUSPAGE_API_KEY)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Outcome:
     cancel_prefixes: list[str] = field(default_factory=list)  # all arms of a timer
     timeline: list[TimelineEntry] = field(default_factory=list)
     reply: str | None = None  # an ephemeral answer to the person who acted
+    reply_blocks: list[dict[str, Any]] | None = None  # its blocks (a preview's buttons)
     refusal: str | None = None  # why the actor may not do this (nothing changed)
     events: list[AnyEvent] = field(default_factory=list)  # for metrics (router.core.events)
 

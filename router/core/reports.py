@@ -43,6 +43,10 @@ def describe(entry: TimelineEntry) -> str:
         "alerts_changed": f"alerts: {d.get('firing')} firing, {d.get('resolved')} resolved",
         "tracking_issue": "tracking issue opened",
         "postmortem_done": "post-mortem marked done",
+        "doc_requested": "collaborative doc requested",
+        "doc": f"collaborative doc: {d.get('url')}",
+        "public_notice": f"public notice ({d.get('status')}): {d.get('text')}",
+        "public_incident": f"public incident on the status page: {d.get('url')}",
     }.get(entry.kind, entry.kind)
     return f"{when.minute(entry.at)} — {who}: {words}"
 
@@ -70,6 +74,15 @@ def _alerts_markdown(alerts: PageAlerts, limit: int = ISSUE_ALERTS) -> str:
     return "\n".join(lines) or "- (declared by a person; no alerts attached)"
 
 
+def _public_markdown(incident: Incident, timeline: Sequence[TimelineEntry]) -> str:
+    """Every public notice the commander confirmed, with the public incident's link."""
+    posts = [f"- {describe(e)}" for e in timeline if e.kind == "public_notice"]
+    if not posts:
+        return "- none: nothing was published on the status page"
+    where = f"Status page: {incident.public_url}\n" if incident.public_url else ""
+    return where + "\n".join(posts)
+
+
 def checklist(incident: Incident, config: IncidentConfig) -> str:
     """The commander's duties from the policy, ticked from what the record shows."""
 
@@ -87,7 +100,10 @@ def checklist(incident: Incident, config: IncidentConfig) -> str:
             box(incident.handoff is None, "Handoff arranged when people change (end of day)"),
             box(incident.escalated, "Escalated to leadership if the response is insufficient"),
             box(False, "Corrective actions identified"),
-            box(False, "Public communication decided (optional when customers are affected)"),
+            box(
+                incident.public_first_job is not None,
+                "Public communication decided (optional when customers are affected)",
+            ),
             box(
                 Flag.DATA_LOSS not in incident.flags,
                 "Disrupted data or processes recovered per the BCP/DR policy" + bcp,
@@ -150,6 +166,10 @@ def postmortem(
     }
 - **Flags:** {flags}{duration}
 - **Resolution:** {incident.resolution or "(to write)"}
+- **Collaborative doc:** {incident.doc_url or "none"}
+
+## Public communication
+{_public_markdown(incident, timeline)}
 
 ## Timeline
 {timeline_markdown(timeline)}

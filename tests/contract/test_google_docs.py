@@ -90,7 +90,7 @@ def adapter(google: FakeGoogle, key_path: str, **changes: Any) -> DocAdapter:
 def stored(payload: dict[str, Any]) -> StoredJob:
     return StoredJob(
         id=1,
-        kind=JobKind.TIMER,
+        kind=JobKind.GOOGLE_DOC,
         key="doc:INC-42",
         payload=payload,
         due_at=datetime.now(UTC),
@@ -174,6 +174,14 @@ async def test_a_retried_job_makes_no_second_doc(google: FakeGoogle, key_path: s
     assert again["doc_id"] == first["doc_id"] and len(google.copies()) == 1
     [copy] = google.copies()
     assert len(copy.permissions) == 2  # shared again: still one permission each
+
+
+async def test_a_share_job_waits_for_the_first_doc_job(google: FakeGoogle, key_path: str) -> None:
+    share = stored(JOB.model_copy(update={"after": "incident:42:doc"}).model_dump(mode="json"))
+    with pytest.raises(RetryLater) as failure:
+        await adapter(google, key_path).run(share, no_results)
+    assert failure.value.waiting  # no attempt used, and Google was not asked
+    assert google.calls == [] and google.copies() == []
 
 
 async def test_an_interrupted_job_finds_its_copy_and_finishes_it(
@@ -291,11 +299,15 @@ async def test_an_unreachable_google_is_retried(key_path: str) -> None:
 async def test_a_bad_payload_names_its_fields_not_its_values(
     google: FakeGoogle, key_path: str
 ) -> None:
+    # Read tolerantly (a newer version's extra keys are kept): a missing field is named.
     with pytest.raises(PermanentFailure) as failure:
         await adapter(google, key_path).run(stored({"incident": "INC-1", "titel": "x"}), no_results)
-    assert failure.value.reason == (
-        "google.doc: bad payload (clause, commander, severity, titel, title)"
-    )
+    assert failure.value.reason == "google.doc: bad payload (title)"
+    wrong = stored(JOB.model_dump(mode="json") | {"links": [{"text": "secret-text"}]})
+    with pytest.raises(PermanentFailure) as failure:
+        await adapter(google, key_path).run(wrong, no_results)
+    assert failure.value.reason == "google.doc: bad payload (links.0.url)"
+    assert google.calls == []
 
 
 async def test_nothing_confidential_is_logged(

@@ -25,6 +25,8 @@ from router.core.jobs import (
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "store"
+# Kinds added after that version: no stored job of theirs can be older than their code.
+NEWER = {JobKind.GOOGLE_DOC, JobKind.STATUSPAGE_NOTICE}
 
 
 async def stored_jobs(tmp_path: Path) -> list[StoredJob]:
@@ -50,7 +52,7 @@ def written_again(job: StoredJob) -> dict[str, Any]:
 
 async def test_every_old_job_reads_into_its_typed_payload(tmp_path: Path) -> None:
     jobs = await stored_jobs(tmp_path)
-    assert {job.kind for job in jobs} == set(JobKind)  # every kind is in the fixture
+    assert {job.kind for job in jobs} == set(JobKind) - NEWER  # every older kind is in it
     assert {job.status for job in jobs} == {JobStatus.PENDING, JobStatus.DONE}
     for job in jobs:
         # nothing lost, nothing added: an old replica reads what this one writes
@@ -81,4 +83,4 @@ async def test_old_results_are_read_by_the_jobs_that_need_them(tmp_path: Path) -
 
 def test_the_fixture_holds_the_recorded_shapes() -> None:
     recorded = json.loads((FIXTURES / "old_jobs.json").read_text())
-    assert len(recorded) >= 20 and {job["kind"] for job in recorded} == set(JobKind)
+    assert len(recorded) >= 20 and {job["kind"] for job in recorded} == set(JobKind) - NEWER

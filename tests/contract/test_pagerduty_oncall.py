@@ -89,7 +89,7 @@ def config(pd: FakePagerDutyRest, **changes: object) -> PagerDutyOncallConfig:
         "refresh_seconds": 300,
         "cache_seconds": 86_400,
         # Lee by PagerDuty id; Jane and John are found in Slack by e-mail.
-        "users": {"PLEAD03": LEAD_SLACK},
+        "user_map": {"PLEAD03": LEAD_SLACK},
     }
     return PagerDutyOncallConfig.model_validate(values | changes)
 
@@ -373,7 +373,7 @@ async def test_run_refreshes_on_its_interval_and_sooner_after_a_failure(
 
 def _policy(schedule: object) -> Policy:
     return Policy(
-        schedule=schedule,  # type: ignore[arg-type]  # phase B: Policy takes OnCallSchedule
+        schedule=schedule,
         paging=PagingConfig(),
         severity=DEFAULT_RULES,
         responders=frozenset(),

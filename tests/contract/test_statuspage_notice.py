@@ -147,6 +147,28 @@ async def test_an_update_waits_for_the_first_notice(adapter: StatuspageAdapter) 
     assert failure.value.waiting
 
 
+async def test_an_update_waits_for_the_one_confirmed_before_it(
+    adapter: StatuspageAdapter, sp: FakeStatuspage
+) -> None:
+    results = Results()
+    results.stored["sp:1"] = await adapter.publish(FIRST, results)
+    later = FIRST.model_copy(
+        update={"first": "sp:1", "previous": "sp:2", "status": "monitoring", "body": "Fixed."}
+    )
+    with pytest.raises(RetryLater) as failure:
+        await adapter.publish(later, results)
+    assert failure.value.waiting and len(sp.writes()) == 1  # nothing sent out of order
+
+    async def previous_dead(key: str) -> dict[str, Any] | None:
+        if key == "sp:2":
+            raise PermanentFailure("the job it depends on (sp:2) is dead")
+        return results.stored.get(key)
+
+    # an update that failed for good does not hold the next one back
+    result = await adapter.publish(later, previous_dead)
+    assert result["status"] == "monitoring" and len(sp.writes()) == 2
+
+
 @pytest.mark.parametrize("status", [420, 429])
 async def test_rate_limits_are_retried_after_what_statuspage_says(
     adapter: StatuspageAdapter, sp: FakeStatuspage, status: int
@@ -185,7 +207,7 @@ async def test_a_component_statuspage_does_not_know_is_permanent(sp: FakeStatusp
 async def test_a_bad_payload_names_its_fields(adapter: StatuspageAdapter) -> None:
     job = StoredJob(
         id=1,
-        kind=JobKind.TIMER,
+        kind=JobKind.STATUSPAGE_NOTICE,
         key="sp:1",
         due_at=datetime.now(UTC),
         attempts=1,

@@ -1,7 +1,7 @@
 """The deployment files (Dockerfile, deploy/) agree with each other and with the code.
 
 Every YAML/JSON file under deploy/ parses; Kubernetes objects are well formed; the
-workloads probe /healthz and /readyz and read exactly the six secret names the router
+workloads probe /healthz and /readyz and read exactly the secret names the router
 knows; the Prometheus rules and the Grafana dashboard query only metrics (and labels)
 that ``router.metrics.Metrics`` really exposes; the webhook, probe and Slack URLs are
 routes the app serves. The real tools check the files too: promtool, amtool, kubectl
@@ -27,6 +27,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from router.adapters.pagerduty.oncall import OncallMetrics
 from router.config import RouterConfig, Secrets, load_config
 from router.metrics import Metrics
 from tests.conftest import skip_unless_ci
@@ -57,7 +58,11 @@ SECRET_NAMES = {
     "PAGERDUTY_WEBHOOK_SECRET",
     "PAGERDUTY_ROUTING_KEY",
     "ALERTMANAGER_TOKEN",
+    "PAGERDUTY_API_TOKEN",
+    "STATUSPAGE_API_KEY",
 }
+# A path to a key file mounted from a Secret of its own, not a value in router-secrets.
+SECRET_PATHS = {"GOOGLE_APPLICATION_CREDENTIALS"}
 SECRET_OBJECT = "router-secrets"
 JOB = "incident-router"
 PORT = 8080
@@ -201,8 +206,8 @@ def test_kustomizations_list_existing_files_but_no_placeholder_secret(overlay: s
         assert kustomization["namespace"] == "incident-router"
 
 
-def test_secret_example_has_exactly_the_six_placeholders() -> None:
-    assert {f.name for f in dataclasses.fields(Secrets)} == SECRET_NAMES, "design.md drifted"
+def test_secret_example_has_a_placeholder_for_each_secret() -> None:
+    assert {f.name for f in dataclasses.fields(Secrets)} == SECRET_NAMES | SECRET_PATHS
     (secret,) = _load(K8S / "base" / "secret.example.yaml")
     assert secret["kind"] == "Secret"
     assert secret["metadata"]["name"] == SECRET_OBJECT
@@ -215,7 +220,7 @@ def test_secret_example_has_exactly_the_six_placeholders() -> None:
 
 
 @pytest.mark.parametrize("kind", ["StatefulSet", "Deployment"])
-def test_workload_reads_exactly_the_six_secret_names(kind: str) -> None:
+def test_workload_reads_exactly_the_secret_names(kind: str) -> None:
     env = _env(_container(_one(kind)))
     from_secret = {
         name
@@ -700,13 +705,14 @@ _TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "__name__"}
 def exposed() -> dict[str, set[str]]:
     """Every series name the router exposes -> the label names it can carry."""
     metrics = Metrics(CollectorRegistry())
+    oncall = OncallMetrics(metrics.registry)  # with oncall.provider: pagerduty
     labels_of: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         for suffix in _SUFFIXES[family.type]:
             labels_of.setdefault(family.name + suffix, set())
         for sample in family.samples:
             labels_of.setdefault(sample.name, set()).update(sample.labels)
-    for wrapper in vars(metrics).values():
+    for wrapper in [*vars(metrics).values(), *vars(oncall).values()]:
         names = getattr(wrapper, "_labelnames", None)
         if names is None:
             continue

@@ -110,7 +110,7 @@ def test_pagerduty_oncall_defaults() -> None:
         86_400,
     )
     mapped = PagerDutyOncallConfig.model_validate(
-        PD | {"users": {"PJANE01": "U0JANE0001", "John@Example.com": "U0JOHN0002"}}
+        PD | {"user_map": {"PJANE01": "U0JANE0001", "John@Example.com": "U0JOHN0002"}}
     )
     assert mapped.slack_id_for("PJANE01", None) == "U0JANE0001"
     assert mapped.slack_id_for("PJOHN02", "john@example.com") == "U0JOHN0002"
@@ -130,8 +130,8 @@ def test_pagerduty_oncall_defaults() -> None:
             "schedules: schedule ids must be PagerDuty ids like PI7DH85 (roles eng-primary)",
         ),
         (
-            {"users": {"PJANE01": "jane"}},
-            "users: values must be Slack user ids like U0123ABCD (for PJANE01)",
+            {"user_map": {"PJANE01": "jane"}},
+            "user_map: values must be Slack user ids like U0123ABCD (for PJANE01)",
         ),
         ({"refresh_seconds": 5}, "refresh_seconds: Input should be greater than or equal to 30"),
         (

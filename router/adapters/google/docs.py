@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -50,47 +51,35 @@ from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from router.adapters.google.config import DocConfig
-from router.app.effects import PermanentFailure, ResultLookup, RetryLater, parse_retry_after
-from router.core.jobs import JobKind, StoredJob
+from router.app.effects import (
+    PermanentFailure,
+    ResultLookup,
+    RetryLater,
+    parse_retry_after,
+    require_result,
+)
+from router.core.collaborative_doc import DocJob, DocLink
+from router.core.jobs import JobKind, PayloadError, StoredJob
 
 log = logging.getLogger(__name__)
 
-DOC_JOB = "google.doc"
+DOC_JOB = JobKind.GOOGLE_DOC.value
+__all__ = ["DocAdapter", "DocJob", "DocLink", "GoogleDocs", "load_credentials"]
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive"
 INCIDENT_PROPERTY = "routerIncident"
 FILE_FIELDS = "id,name,webViewLink,appProperties"
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
-# Slack user id -> e-mail address (None: unknown); raises when it cannot say now.
+# Slack user id -> e-mail address (or name; None: unknown); raises when it cannot say now.
 EmailLookup = Callable[[str], Awaitable[str | None]]
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class CredentialsError(Exception):
     """The service account key cannot be used; the message names the file, not its text."""
-
-
-class DocLink(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    text: str
-    url: str
-
-
-class DocJob(BaseModel):
-    """The payload of a ``google.doc`` job (what phase B's lifecycle puts in it)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the incident id ("INC-42"): the copy's appProperties marker
-    title: str
-    commander: str  # as it should read in the doc (a name or <@U...>)
-    severity: str
-    clause: str  # the policy clause the severity matched
-    links: tuple[DocLink, ...] = ()
-    responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
 
 
 def placeholders(job: DocJob) -> dict[str, str]:
@@ -301,30 +290,46 @@ class GoogleDocs:
         )
 
 
+def _field(exc: PayloadError) -> str:
+    """The field a payload error names (never the value it had)."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in cause.errors()}))
+    return "payload"
+
+
 def _quote(value: str) -> str:
     # Drive query strings are single-quoted; \ and ' are escaped with a backslash.
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 class DocAdapter:
-    """Carries out ``google.doc`` jobs (phase B adds the kind to ``JobKind``)."""
+    """Carries out ``google.doc`` jobs."""
 
-    kinds: frozenset[JobKind] = frozenset(k for k in JobKind if k.value == DOC_JOB)
+    kinds: frozenset[JobKind] = frozenset({JobKind.GOOGLE_DOC})
     system = "google"
 
-    def __init__(self, docs: GoogleDocs, email_of: EmailLookup) -> None:
+    def __init__(
+        self, docs: GoogleDocs, email_of: EmailLookup, name_of: EmailLookup | None = None
+    ) -> None:
         self.docs = docs
         self._email_of = email_of
+        self._name_of = name_of  # Slack id -> name, for the commander line of the doc
 
     def __repr__(self) -> str:
         return f"DocAdapter({self.docs!r})"
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         try:
-            payload = DocJob.model_validate(job.payload)
-        except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
-            raise PermanentFailure(f"google.doc: bad payload ({', '.join(fields)})") from None
+            payload = DocJob.of(job)
+        except KeyError as exc:  # a field it needs is missing: no retry brings it
+            raise PermanentFailure(f"google.doc: bad payload ({exc.args[0]})") from None
+        except PayloadError as exc:
+            raise PermanentFailure(f"google.doc: bad payload ({_field(exc)})") from None
+        if payload.after is not None:
+            # Share only once the first job made (or found) the copy: two jobs looking
+            # for it at once would each find none and copy twice.
+            await require_result(results, payload.after)
         return await self.make_doc(payload)
 
     async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
@@ -332,12 +337,25 @@ class DocAdapter:
         again never makes a second doc; filling and sharing again change nothing."""
         return None
 
+    async def _named(self, job: DocJob) -> DocJob:
+        """The commander by name where Slack knows it ("Jane Doe (U0123ABCD)"): a doc
+        reader cannot resolve a Slack id. Unknown, or Slack failing: the id stays."""
+        if self._name_of is None or not _SLACK_ID.fullmatch(job.commander):
+            return job
+        try:
+            name = await self._name_of(job.commander)
+        except (RetryLater, PermanentFailure):
+            return job
+        if not name:
+            return job
+        return job.model_copy(update={"commander": f"{name} ({job.commander})"})
+
     async def make_doc(self, job: DocJob) -> dict[str, Any]:
         found = await self.docs.find(job.incident)
         made = found is None
         doc = found if found is not None else await self.docs.copy(job)
         doc_id = str(doc["id"])
-        replaced = await self.docs.fill(doc_id, placeholders(job))
+        replaced = await self.docs.fill(doc_id, placeholders(await self._named(job)))
         not_shared = []
         notify = self.docs.config.notify_by_email
         for user in dict.fromkeys(job.responders):

@@ -1,8 +1,8 @@
 """The ``oncall.provider`` and ``oncall.pagerduty`` configuration.
 
-Phase B adds these to ``OncallConfig``: ``provider: pagerduty`` makes PagerDuty answer
-``who_is_on``; the section's ``rotations`` then become optional and, when given, answer
-only until PagerDuty has answered once (``Source.CONFIG``).
+``router.config.OncallSection`` holds them: ``provider: pagerduty`` makes PagerDuty
+answer ``who_is_on``; the section's ``rotations`` then become optional and, when given,
+answer only until PagerDuty has answered once (``Source.CONFIG``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class PagerDutyOncallConfig(Strict):
     cache_seconds: int = Field(86_400, ge=60, le=90 * 86_400)
     # PagerDuty user id or e-mail -> Slack user id; looked up before Slack is asked
     # (users.lookupByEmail with the PagerDuty e-mail).
-    users: dict[str, str] = Field(default_factory=dict)
+    user_map: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     @field_validator("api_url")
@@ -59,7 +59,7 @@ class PagerDutyOncallConfig(Strict):
             raise ValueError(f"must define {ENG_PRIMARY!r}: it is paged first")
         return value
 
-    @field_validator("users")
+    @field_validator("user_map")
     @classmethod
     def _slack_ids(cls, value: dict[str, str]) -> dict[str, str]:
         bad = sorted(who for who, slack in value.items() if not _SLACK_USER.fullmatch(slack))
@@ -80,11 +80,11 @@ class PagerDutyOncallConfig(Strict):
 
     def slack_id_for(self, user_id: str, email: str | None) -> str | None:
         """The configured Slack id for a PagerDuty user, by id first, then e-mail."""
-        if user_id in self.users:
-            return self.users[user_id]
+        if user_id in self.user_map:
+            return self.user_map[user_id]
         if email:
             wanted = email.casefold()
-            for key, slack in self.users.items():
+            for key, slack in self.user_map.items():
                 if key.casefold() == wanted:
                     return slack
         return None
@@ -97,7 +97,7 @@ def provider_problems(
 ) -> list[str]:
     """What is wrong with ``oncall.provider`` given the rest of the ``oncall`` section.
 
-    For phase B's ``OncallConfig`` validator: with ``provider: config`` the rotations
+    For ``router.config.OncallSection``'s validator: with ``provider: config`` the rotations
     must define eng-primary (today's rule) and a ``pagerduty`` block is a mistake; with
     ``provider: pagerduty`` the block is required and rotations are an optional
     fallback, whose roles must then be ones PagerDuty answers for too.

@@ -16,7 +16,7 @@ The request, per PagerDuty's REST reference (``GET /oncalls``)::
 
 paged with ``offset`` while the answer says ``more``. ``include[]=users`` turns each
 ``user`` reference into the user object, whose ``email`` is what Slack is asked about
-(``users.lookupByEmail``) when ``oncall.pagerduty.users`` names no Slack id for the
+(``users.lookupByEmail``) when ``oncall.pagerduty.user_map`` names no Slack id for the
 PagerDuty id or e-mail. Found ids are cached for the life of the process; "no such
 Slack user" is cached too, and such a shift answers None (nobody to page for it: the
 lifecycle escalates), counted in ``router_oncall_unmapped_users``.
@@ -167,10 +167,14 @@ class PagerDutyOncall:
             await self._session.close()
             self._session = None
 
-    async def run(self) -> None:
-        """Refresh until cancelled (a task started with the app, cancelled at stop)."""
+    async def run(self, refreshed: bool = False) -> None:
+        """Refresh until cancelled (a task started with the app, cancelled at stop);
+        ``refreshed``: the app has just refreshed once (at start), so wait first."""
+        ok = self._failures == 0
         while True:
-            ok = await self.refresh()
+            if not refreshed:
+                ok = await self.refresh()
+            refreshed = False
             delay = self.config.refresh_seconds
             await self._sleep(delay if ok else min(delay, RETRY_AFTER_FAILURE))
 

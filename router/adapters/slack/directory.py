@@ -29,6 +29,7 @@ class SlackDirectory:
         self.client = client
         self._ids: dict[str, str | None] = {}
         self._emails: dict[str, str | None] = {}
+        self._names: dict[str, str | None] = {}
 
     async def slack_id_for_email(self, email: str) -> str | None:
         key = email.casefold()
@@ -40,11 +41,27 @@ class SlackDirectory:
 
     async def email_for_user(self, user: str) -> str | None:
         if user not in self._emails:
-            answer = await self._ask("users.info", user=user)
-            profile = answer.get("profile") if answer else None
-            email = profile.get("email") if isinstance(profile, dict) else None
-            self._emails[user] = email if isinstance(email, str) and email else None
+            await self._info(user)
         return self._emails[user]
+
+    async def name_for_user(self, user: str) -> str | None:
+        """The name people know them by (real name, else display name), for the doc."""
+        if user not in self._names:
+            await self._info(user)
+        return self._names[user]
+
+    async def _info(self, user: str) -> None:
+        answer = await self._ask("users.info", user=user)
+        profile = answer.get("profile") if answer else None
+        profile = profile if isinstance(profile, dict) else {}
+        email = profile.get("email")
+        self._emails[user] = email if isinstance(email, str) and email else None
+        names = (
+            (answer or {}).get("real_name"),
+            profile.get("real_name"),
+            (answer or {}).get("name"),
+        )
+        self._names[user] = next((n for n in names if isinstance(n, str) and n), None)
 
     async def _ask(self, method: str, **args: str) -> dict[str, Any] | None:
         try:

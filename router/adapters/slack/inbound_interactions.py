@@ -25,7 +25,7 @@ from router.app.intake import IntakeResult
 from router.app.ports import Tx
 from router.app.units import DecisionResult
 from router.core import duties, keys, messages
-from router.core.commands import BUTTONS, Command, incident_number
+from router.core.commands import BUTTONS, VERB, Command, incident_number
 from router.core.page import Decision
 from router.core.policy import Outcome
 from router.core.severity import Severity
@@ -113,7 +113,9 @@ def incident_command(action: dict[str, Any]) -> Command | None:
     if verb is None:
         return None
     option = str((action.get("selected_option") or {}).get("value", ""))
-    ref = option.partition("|")[0] or str(action.get("value") or "")
+    # A button's value is INC-n, or INC-n|<what the verb needs> (a preview's draft).
+    ref, _, extra = str(action.get("value") or "").partition("|")
+    ref = option.partition("|")[0] or ref
     if not ref:  # users_select carries the incident in its block id: incident|INC-n|roles
         parts = str(action.get("block_id", "")).split("|")
         ref = parts[1] if len(parts) > 1 else ""
@@ -124,7 +126,7 @@ def incident_command(action: dict[str, Any]) -> Command | None:
     return Command(
         verb.name,
         number,
-        text=verb.button_text,
+        text=verb.button_text or extra,
         user=action.get("selected_user"),
         severity=Severity(severity) if severity in {s.value for s in Severity} else None,
     )
@@ -155,9 +157,12 @@ async def slack_interactions(request: web.Request) -> web.Response:
             log.error("store failed on a Slack action; Slack will show an error: %s", exc)
             raise Problem(503, "store_unavailable", "could not record the action; retry") from exc
 
-    def answer(tx: Tx, delivery: str, text: str | None, now: datetime) -> None:
+    def answer(
+        tx: Tx, delivery: str, text: str | None, now: datetime, replace: bool = False
+    ) -> None:
         if text and response_url:
-            tx.enqueue([units.respond_job(keys.answer(delivery), response_url, text)], now)
+            job = units.respond_job(keys.answer(delivery), response_url, text, replace=replace)
+            tx.enqueue([job], now)
 
     for action in parse_actions(payload):
         now = services.clock.now()
@@ -212,7 +217,10 @@ async def slack_interactions(request: web.Request) -> web.Response:
                 reports[delivery] = services.intake.report(tx, value, user, now)
                 text = "Paged eng-primary; they will investigate and decide."
                 result = units.CommandResult(Outcome(), text)
-            answer(tx, delivery, result.reply, now)
+            # A preview's buttons (control-only verbs) are answered in its place:
+            # pressed once, they are gone.
+            replace = command is not None and VERB[command.name].control_only
+            answer(tx, delivery, result.reply, now, replace)
             return result
 
         outcome = await run(incident_unit)

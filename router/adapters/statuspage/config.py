@@ -43,6 +43,15 @@ class StatuspageConfig(Strict):
     )
     # Statuspage e-mails/texts the page's subscribers about each published update.
     deliver_notifications: bool = True
+    # The public incident's name. Not the internal title: that may say what customers
+    # must not read (incident information is confidential).
+    incident_name: str = Field("Service disruption", min_length=1, max_length=255)
+    # The resolution notice drafted for the commander when the incident resolves.
+    resolution_text: str = Field(
+        "This incident has been resolved. Thank you for your patience.",
+        min_length=1,
+        max_length=25_000,
+    )
     timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     @field_validator("api_url")

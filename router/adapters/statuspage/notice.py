@@ -3,8 +3,8 @@ later ones (updates, the resolution) go to the same incident.
 
 Nothing here decides to publish. A ``statuspage.notice`` job exists only after the
 commander (or comms lead) saw a preview and confirmed it, and never for a confidential
-incident: those rules are the lifecycle's (phase B). This adapter carries the confirmed
-text out, once.
+incident: those rules are the duties' (``router.core.public_notice``). This adapter
+carries the confirmed text out, once.
 
 Requests (Statuspage REST v1, ``Authorization: OAuth <STATUSPAGE_API_KEY>``)::
 
@@ -30,11 +30,12 @@ carry ids and statuses, never the notice's text or the key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from router.adapters.statuspage.config import StatuspageConfig
 from router.app.effects import (
@@ -44,35 +45,21 @@ from router.app.effects import (
     parse_retry_after,
     require_result,
 )
-from router.core.jobs import JobKind, StoredJob
-from router.core.severity import Severity
+from router.core.jobs import JobKind, PayloadError, StoredJob
+from router.core.public_notice import NoticeJob
 
 log = logging.getLogger(__name__)
 
-NOTICE_JOB = "statuspage.notice"
+NOTICE_JOB = JobKind.STATUSPAGE_NOTICE.value
+__all__ = ["NoticeJob", "StatuspageAdapter"]
 MARKER = "router"  # the metadata key; Statuspage wants an object as each top-level value
 UNRESOLVED_PAGES = 5  # x 100 incidents: more open ones than that is not a status page
-PublicStatus = Literal["investigating", "identified", "monitoring", "resolved"]
-
-
-class NoticeJob(BaseModel):
-    """The payload of a ``statuspage.notice`` job: text the commander confirmed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    incident: str  # the router's incident id ("INC-42"): the Statuspage incident's marker
-    name: str = Field(max_length=255)  # the public incident name
-    body: str = Field(max_length=25_000)  # the public update
-    status: PublicStatus
-    severity: Severity  # the configured components take the status mapped from it
-    # The key of the job that published the incident's first notice; None: this is it.
-    first: str | None = None
 
 
 class StatuspageAdapter:
-    """Carries out ``statuspage.notice`` jobs (phase B adds the kind to ``JobKind``)."""
+    """Carries out ``statuspage.notice`` jobs."""
 
-    kinds: frozenset[JobKind] = frozenset(k for k in JobKind if k.value == NOTICE_JOB)
+    kinds: frozenset[JobKind] = frozenset({JobKind.STATUSPAGE_NOTICE})
     system = "statuspage"
 
     def __init__(self, config: StatuspageConfig, api_key: str) -> None:
@@ -90,9 +77,16 @@ class StatuspageAdapter:
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         try:
-            notice = NoticeJob.model_validate(job.payload)
-        except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+            notice = NoticeJob.of(job)
+        except KeyError as exc:  # a field it needs is missing: no retry brings it
+            raise PermanentFailure(f"{NOTICE_JOB}: bad payload ({exc.args[0]})") from None
+        except PayloadError as exc:
+            cause = exc.__cause__
+            fields = (
+                sorted({".".join(str(p) for p in e["loc"]) for e in cause.errors()})
+                if isinstance(cause, ValidationError)
+                else ["payload"]
+            )
             raise PermanentFailure(f"{NOTICE_JOB}: bad payload ({', '.join(fields)})") from None
         return await self.publish(notice, results)
 
@@ -101,6 +95,10 @@ class StatuspageAdapter:
         return None
 
     async def publish(self, notice: NoticeJob, results: ResultLookup) -> dict[str, Any]:
+        if notice.previous is not None and notice.previous != notice.first:
+            # An update that failed for good (its commander was told) holds nothing back.
+            with contextlib.suppress(PermanentFailure):
+                await require_result(results, notice.previous)
         if notice.first is None:
             incident = await self._find_open(notice.incident)
         else:
