@@ -65,6 +65,9 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     resolution: str | None = None
+    # Only its responders and the responder group see its details (outside its own
+    # channel: its id, commander and severity).
+    confidential: bool = False
     # Alerts of its page's group that the sender had cut (max_alerts) when declared.
     truncation: Truncation | None = None
     version: int = 0

@@ -21,6 +21,7 @@ from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import Job, JobKind, JobStatus, StoredJob
 from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
 from router.core.severity import Severity
+from router.adapters.store.reads import ConsoleReads
 
 
 class StaleState(Exception):
@@ -75,7 +76,7 @@ def from_epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-class SqlTx:
+class SqlTx(ConsoleReads):
     """One open transaction. Subclasses provide ``_rows``."""
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -303,7 +304,8 @@ class SqlTx:
     def insert_page(self, page: Page) -> None:
         self._rows(
             "INSERT INTO pages (key, group_key, status, active, assignee, digest_key, opened_at,"
-            " state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " state, version, alert_name, decided_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 page.key,
                 page.group_key,
@@ -314,6 +316,7 @@ class SqlTx:
                 epoch(page.opened_at),
                 page.model_dump_json(),
                 page.version,
+                *_page_facts(page),
             ),
         )
 
@@ -321,7 +324,8 @@ class SqlTx:
         """Store ``page`` over the version it was derived from (``page.version - 1``)."""
         row = self._one(
             "UPDATE pages SET status = ?, active = ?, assignee = ?, digest_key = ?, state = ?,"
-            " version = ? WHERE key = ? AND version = ? RETURNING id",
+            " version = ?, alert_name = ?, decided_at = ?, reason = ?"
+            " WHERE key = ? AND version = ? RETURNING id",
             (
                 page.status.value,
                 int(page.active),
@@ -329,6 +333,7 @@ class SqlTx:
                 page.digest_key,
                 page.model_dump_json(),
                 page.version,
+                *_page_facts(page),
                 page.key,
                 page.version - 1,
             ),
@@ -428,8 +433,8 @@ class SqlTx:
 
     def insert_incident(self, incident: Incident) -> None:
         self._rows(
-            "INSERT INTO incidents (number, page_key, status, declared_at, state, version)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO incidents (number, page_key, status, declared_at, state, version,"
+            " severity, commander, confidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 incident.number,
                 incident.page_key,
@@ -437,17 +442,19 @@ class SqlTx:
                 epoch(incident.declared_at),
                 incident.model_dump_json(),
                 incident.version,
+                *_incident_facts(incident),
             ),
         )
 
     def save_incident(self, incident: Incident) -> None:
         row = self._one(
-            "UPDATE incidents SET status = ?, state = ?, version = ?"
-            " WHERE number = ? AND version = ? RETURNING id",
+            "UPDATE incidents SET status = ?, state = ?, version = ?, severity = ?,"
+            " commander = ?, confidential = ? WHERE number = ? AND version = ? RETURNING id",
             (
                 incident.status.value,
                 incident.model_dump_json(),
                 incident.version,
+                *_incident_facts(incident),
                 incident.number,
                 incident.version - 1,
             ),
@@ -849,6 +856,17 @@ class SqlTx:
         assert row is not None and dead is not None
         oldest = max(0.0, epoch(now) - row[1]) if row[1] is not None else 0.0
         return OutboxStats(int(row[0]), oldest, int(dead[0]))
+
+
+def _page_facts(page: Page) -> tuple[str | None, float | None, str | None]:
+    """The columns the console's reports read: alert name, when decided, why."""
+    decided = epoch(page.decided_at) if page.decided_at is not None else None
+    return page.alert_name, decided, page.reason
+
+
+def _incident_facts(incident: Incident) -> tuple[str, str, int]:
+    """The columns the console's incidents list filters on."""
+    return incident.severity.value, incident.commander, int(incident.confidential)
 
 
 def _alert(r: Sequence[Any]) -> Alert:

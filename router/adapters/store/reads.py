@@ -1,0 +1,186 @@
+"""What the web console reads, in the SQL both engines share. Reads only, bounded.
+
+Each read is one or two indexed statements with a LIMIT: the incidents list filters
+on the columns ``incidents`` keeps for it (severity, commander, declared_at), the
+pages list reads the open pages by a partial index, and alert quality reads a
+window of pages as five plain columns (no JSON state), so 90 days of storms is a
+range scan, not a parse of every page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from router.core.incident import Incident
+from router.core.page import Page
+
+# Rows a list shows at most; the page says when there were more.
+LIST_LIMIT = 200
+# Pages in one alert-quality window at most (90 days of a bad storm season).
+QUALITY_LIMIT = 100_000
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class IncidentListed:
+    incident: Incident
+    updated_at: float | None  # epoch seconds of its newest timeline entry
+
+
+@dataclass(frozen=True)
+class PageDecision:
+    """One page of an alert-quality window, as its columns say it."""
+
+    alert_name: str
+    status: str
+    opened_at: float
+    decided_at: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class IncidentTimes:
+    declared_at: datetime
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+
+
+class ConsoleReads:
+    """Mixed into :class:`~router.adapters.store.sql.SqlTx`."""
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def console_incidents(
+        self,
+        *,
+        statuses: Sequence[str] | None,
+        severity: str | None,
+        commander: str | None,
+        since: float | None,
+        limit: int = LIST_LIMIT,
+    ) -> list[IncidentListed]:
+        """Incidents matching the filters, newest first, at most ``limit``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += list(statuses)
+        if severity is not None:
+            where.append("severity = ?")
+            params.append(severity)
+        if commander is not None:
+            where.append("commander = ?")
+            params.append(commander)
+        if since is not None:
+            where.append("declared_at >= ?")
+            params.append(since)
+        rows = self._rows(
+            "SELECT state, (SELECT max(t.at) FROM timeline t WHERE t.incident_number ="
+            " incidents.number) FROM incidents"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY number DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [IncidentListed(Incident.model_validate_json(r[0]), r[1]) for r in rows]
+
+    def job_results(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The results of done jobs by key (a message's channel and ts, an issue's
+        URL), for links. Jobs pruned long after are simply not linked."""
+        unique = sorted(set(keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self._rows(
+                "SELECT key, result FROM jobs WHERE key IN (" + ", ".join("?" * len(chunk)) + ")"
+                " AND result IS NOT NULL",
+                chunk,
+            )
+            for key, result in rows:
+                value = json.loads(result)
+                if isinstance(value, dict):
+                    found[key] = value
+        return found
+
+    def incident_actors(self, numbers: Iterable[int]) -> dict[int, set[str]]:
+        """Everyone who acted on each incident (its timeline's actors)."""
+        unique = sorted(set(numbers))
+        actors: dict[int, set[str]] = {n: set() for n in unique}
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self._rows(
+                "SELECT DISTINCT incident_number, actor FROM timeline WHERE incident_number IN ("
+                + ", ".join("?" * len(chunk))
+                + ")",
+                chunk,
+            )
+            for number, actor in rows:
+                actors[int(number)].add(actor)
+        return actors
+
+    def pages_by_key(self, keys: Iterable[str]) -> dict[str, Page]:
+        unique = sorted(set(keys))
+        pages: dict[str, Page] = {}
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self._rows(
+                "SELECT state FROM pages WHERE key IN (" + ", ".join("?" * len(chunk)) + ")",
+                chunk,
+            )
+            for (state,) in rows:
+                page = Page.model_validate_json(state)
+                pages[page.key] = page
+        return pages
+
+    def open_pages(self, limit: int = LIST_LIMIT) -> tuple[list[Page], int]:
+        """The newest ``limit`` open pages, folded ones included, and how many are open."""
+        rows = self._rows(
+            "SELECT state FROM pages WHERE status = 'open' ORDER BY opened_at DESC LIMIT ?",
+            (limit,),
+        )
+        count = self._rows("SELECT count(*) FROM pages WHERE status = 'open'")
+        return [Page.model_validate_json(r[0]) for r in rows], int(count[0][0])
+
+    def page_decisions(self, since: float, until: float) -> list[PageDecision]:
+        """Every page opened in the window: what it was about and how it was decided."""
+        # Pages stored before alert names were kept: named from their title, whose
+        # first word is the alert's name (the state is read for those only).
+        rows = self._rows(
+            "SELECT alert_name, status, opened_at, decided_at, reason,"
+            " CASE WHEN alert_name IS NULL THEN state END FROM pages"
+            " WHERE opened_at >= ? AND opened_at < ? ORDER BY opened_at LIMIT ?",
+            (since, until, QUALITY_LIMIT),
+        )
+        return [
+            PageDecision(
+                r[0] or _title_name(r[5]),
+                r[1],
+                float(r[2]),
+                None if r[3] is None else float(r[3]),
+                r[4],
+            )
+            for r in rows
+        ]
+
+    def incident_times(self, since: float, until: float) -> list[IncidentTimes]:
+        """When each incident declared in the window was declared, mitigated, resolved."""
+        rows = self._rows(
+            "SELECT state FROM incidents WHERE declared_at >= ? AND declared_at < ?"
+            " ORDER BY declared_at LIMIT ?",
+            (since, until, QUALITY_LIMIT),
+        )
+        out = []
+        for (state,) in rows:
+            incident = Incident.model_validate_json(state)
+            out.append(IncidentTimes(incident.declared_at, incident.mitigated_at,
+                                     incident.resolved_at))  # fmt: skip
+        return out
+
+
+def _title_name(state: str | None) -> str:
+    title = str(json.loads(state).get("title") or "") if state else ""
+    return title.split(" ", 1)[0] or "(unnamed)"
