@@ -18,6 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from router.adapters.web.config import ConsoleSecrets, WebConfig
+from router.adapters.web.config import check_startable as console_startable
 from router.core.oncall import OncallConfig
 from router.core.severity import DEFAULT_RULES, Severity, SeverityConfig
 from router.core.strict import Strict, describe_errors
@@ -158,6 +160,8 @@ class RouterConfig(Strict):
     # Without a severity section the policy table's own rules apply (router.core.severity).
     severity: SeverityConfig = DEFAULT_RULES
     incident: IncidentConfig = IncidentConfig()
+    # The web console at /ui/ (router.adapters.web.config); absent: no console.
+    web: WebConfig | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> RouterConfig:
@@ -261,6 +265,8 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
         )
     if secrets.SLACK_BOT_TOKEN and not secrets.SLACK_SIGNING_SECRET:
         problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+    if config.web is not None:
+        problems += console_startable(config.web, ConsoleSecrets.from_env(quiet=True))
     return problems
 
 

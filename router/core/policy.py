@@ -31,6 +31,8 @@ class Policy:
     pagerduty: bool = False
     github: bool = False  # a tracking repo and a token are configured
     incident: IncidentConfig = field(default_factory=IncidentConfig)
+    # <web.public_url>/ui when the console is served: announcements and digests link it.
+    console_url: str | None = None
 
 
 @dataclass
