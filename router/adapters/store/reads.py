@@ -145,15 +145,20 @@ class ConsoleReads:
         count = self._rows("SELECT count(*) FROM pages WHERE status = 'open'")
         return [Page.model_validate_json(r[0]) for r in rows], int(count[0][0])
 
-    def page_decisions(self, since: float, until: float) -> list[PageDecision]:
-        """Every page opened in the window: what it was about and how it was decided."""
+    def page_decisions(
+        self, since: float, until: float, alert_name: str | None = None
+    ) -> list[PageDecision]:
+        """Every page opened in the window (of one alert, with ``alert_name``): what it
+        was about and how it was decided."""
+        only = " AND alert_name = ?" if alert_name is not None else ""
+        named = (alert_name,) if alert_name is not None else ()
         # Pages stored before alert names were kept: named from their title, whose
         # first word is the alert's name (the state is read for those only).
         rows = self._rows(
             "SELECT alert_name, status, opened_at, decided_at, reason,"
             " CASE WHEN alert_name IS NULL THEN state END FROM pages"
-            " WHERE opened_at >= ? AND opened_at < ? ORDER BY opened_at LIMIT ?",
-            (since, until, QUALITY_LIMIT),
+            f" WHERE opened_at >= ? AND opened_at <= ?{only} ORDER BY opened_at LIMIT ?",
+            (since, until, *named, QUALITY_LIMIT),
         )
         return [
             PageDecision(
@@ -169,7 +174,7 @@ class ConsoleReads:
     def incident_times(self, since: float, until: float) -> list[IncidentTimes]:
         """When each incident declared in the window was declared, mitigated, resolved."""
         rows = self._rows(
-            "SELECT state FROM incidents WHERE declared_at >= ? AND declared_at < ?"
+            "SELECT state FROM incidents WHERE declared_at >= ? AND declared_at <= ?"
             " ORDER BY declared_at LIMIT ?",
             (since, until, QUALITY_LIMIT),
         )

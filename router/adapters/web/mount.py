@@ -46,7 +46,7 @@ def mount_console(
     responders = config.oncall.responders if config.oncall is not None else []
     console = create_console(
         web_config,
-        source=StoreSource(store, config.incident, SlackLinks(team_id=team)),
+        source=StoreSource(store, config.incident, SlackLinks(team_id=team), clock),
         access=ResponderAccess(responders),
         secrets=console_secrets or ConsoleSecrets.from_env(),
         metrics=ConsoleMetrics(registry),
@@ -54,8 +54,9 @@ def mount_console(
         slack_api_url=config.slack.api_url,
         directory=directory,
     )
-    app.add_subapp(PREFIX, console)
+    # Before the sub-application, whose prefix would match "/ui" too.
     app.router.add_get(PREFIX.rstrip("/"), _to_console)
+    app.add_subapp(PREFIX, console)
     return console
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from router.core import reports
+from router.adapters.store import Store
+from router.adapters.store.reads import LIST_LIMIT, IncidentListed
+from router.adapters.store.sql import SqlTx, from_epoch
 from router.adapters.web.views import (
     AlertItem,
     AlertNameStats,
@@ -38,14 +40,13 @@ from router.adapters.web.views import (
     QualityWindow,
     TimelineItem,
 )
-from router.core.alerts import Alert, AlertStatus
+from router.app.clock import Clock, SystemClock
 from router.config import IncidentConfig
+from router.core import reports
+from router.core.alerts import Alert, AlertStatus
 from router.core.digest import part_key, part_of
 from router.core.incident import Incident, IncidentStatus, TimelineEntry
 from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
-from router.adapters.store import Store
-from router.adapters.store.reads import LIST_LIMIT, IncidentListed
-from router.adapters.store.sql import SqlTx, from_epoch
 
 # Alerts one incident's page lists (firing first, newest first), as the issue does.
 INCIDENT_ALERTS = reports.ISSUE_ALERTS * 5
@@ -77,8 +78,10 @@ class StoreSource:
         store: Store,
         incident_config: IncidentConfig | None = None,
         slack: SlackLinks | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self.clock = clock or SystemClock()
         self.incident_config = incident_config or IncidentConfig()
         self.slack = slack or SlackLinks()
 
@@ -153,7 +156,11 @@ class StoreSource:
                 if k
             )  # fmt: skip
             responders = _responders_of(incident, page, (e.actor for e in timeline))
-            return self._detail(incident, timeline, alerts, results, responders)
+            detail = self._detail(incident, timeline, alerts, results, responders)
+            if page is not None and page.alert_name:
+                days = _alert_days(tx, page.alert_name, self.clock.now())
+                detail = replace(detail, alert_name=page.alert_name, alert_days=days)
+            return detail
 
         return await self.store.run(unit)
 
@@ -345,6 +352,18 @@ def _responders_of(incident: Incident, page: Page | None, actors: Iterable[str])
         people.update(page.paged_users)
     people.discard("router")
     return frozenset(people)
+
+
+ALERT_DAYS = 30
+
+
+def _alert_days(tx: SqlTx, alert_name: str, now: datetime) -> tuple[DayCount, ...]:
+    """Pages of one alert per day over the last ``ALERT_DAYS``, and those declared."""
+    since = now - timedelta(days=ALERT_DAYS - 1)  # today is the last of them
+    decisions = tx.page_decisions(since.timestamp(), now.timestamp(), alert_name)
+    pages = Counter(_day(d.opened_at) for d in decisions)
+    declared = Counter(_day(d.opened_at) for d in decisions if d.status == PageStatus.DECLARED)
+    return tuple(DayCount(day, pages[day], declared[day]) for day in _days(since, now))
 
 
 def _dm_job(page: Page) -> str | None:

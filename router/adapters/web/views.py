@@ -237,6 +237,10 @@ class IncidentDetail:
     links: IncidentLinks = IncidentLinks()
     postmortem_draft: str | None = None  # Markdown, as router.core.reports.postmortem made it
     access: IncidentAccess = IncidentAccess()
+    # How its alert has paged lately (alert quality for this one alert name): per day,
+    # pages and how many of them were declared.
+    alert_name: str | None = None
+    alert_days: tuple[DayCount, ...] = ()
 
     @property
     def ref(self) -> str:

@@ -1,0 +1,275 @@
+"""The console mounted in the running router, reading the router's own store (both
+engines): every page shows what the router's own paths recorded, and who may see what.
+
+The week is made the way people make it: Alertmanager pages eng-primary, who declares
+from the page, runs the incident with ``/incident`` commands, dismisses another page
+with a reason; a storm folds two more pages into a digest. People then sign in through
+the proxy header from the test's own address (127.0.0.1, the trusted proxy).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.core.incident import Incident
+from router.adapters.store.sql import SqlTx
+from tests.conftest import (
+    _postgres_available,
+    am_alert,
+    am_payload,
+    postgres_schema,
+    skip_unless_ci,
+)
+from tests.console_app import HTML
+from tests.harness import (
+    INCIDENTS,
+    PRIMARY,
+    RESPONDER,
+    SECONDARY,
+    STRANGER,
+    Harness,
+    running_router,
+)
+from tests.test_storms import group, send_all
+
+PUBLIC = "http://console.test"
+
+
+def web(trusted: str = "127.0.0.1/32") -> dict[str, Any]:
+    return {"public_url": PUBLIC, "auth": {"mode": "proxy", "trusted_proxies": [trusted]}}
+
+
+def as_user(user: str) -> dict[str, str]:
+    return {**HTML, "X-Forwarded-User": user}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/router.db"
+        return
+    if not _postgres_available():
+        skip_unless_ci("no PostgreSQL for the console's store tests")
+    with postgres_schema("router_console_") as url:
+        yield url
+
+
+def disk_full() -> dict[str, Any]:
+    return am_payload(
+        groupKey='{}:{alertname="DiskFull"}',
+        groupLabels={"alertname": "DiskFull"},
+        commonLabels={"alertname": "DiskFull", "severity": "warning"},
+        alerts=[am_alert("disk-1", alertname="DiskFull", severity="warning", instance="db-1")],
+    )
+
+
+async def page_key_of(h: Harness, alert_name: str) -> str:
+    pages = await h.store.run(lambda tx: tx.pages())
+    [page] = [p for p in pages if p.alert_name == alert_name]
+    return str(page.key)
+
+
+async def a_week(h: Harness) -> None:
+    """INC-1 declared from a page and run; a page dismissed; a storm folded."""
+    await h.alertmanager(am_payload())
+    await h.settle()
+    declared = await h.press("page.declare", await page_key_of(h, "HighLatency"), PRIMARY)
+    assert (await declared.json())["ok"] is True
+    await h.settle()
+    for text in (
+        f"role comms <@{SECONDARY}>",
+        "update failing over the payments cache",
+        "flag outage",
+        "mitigated",
+    ):
+        await h.advance(60)
+        answer = await h.command(text, PRIMARY)
+        assert answer["text"].startswith("Done"), answer
+        await h.settle()
+    await h.alertmanager(disk_full())
+    await h.settle()
+    key = await page_key_of(h, "DiskFull")
+    await h.press("page.dismiss_reason", "", PRIMARY, selected=f"{key}|0")  # false positive
+    await h.settle()
+    await send_all(h, [group(1, alerts=2), group(2, alerts=3)])  # over the storm limit
+    await h.settle()
+
+
+def config(store_url: str, **web_config: Any) -> dict[str, Any]:
+    return {
+        "store": {"url": store_url},
+        "paging": {"storm_limit": 2},
+        "web": web_config or web(),
+    }
+
+
+async def make_confidential(h: Harness, number: int = 1) -> None:
+    """What the declare dialog's Confidential box records."""
+
+    def unit(tx: SqlTx) -> None:
+        incident: Incident | None = tx.incident(number)
+        assert incident is not None
+        tx.save_incident(
+            incident.model_copy(update={"confidential": True, "version": incident.version + 1})
+        )
+
+    await h.store.run(unit)
+
+
+def text_of(html: str) -> str:
+    """The page's words, without tags, for asserting what a person reads."""
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+async def test_every_page_shows_what_the_router_recorded(tmp_path: Path, store_url: str) -> None:
+    async with running_router(tmp_path, config=config(store_url)) as h:
+        await a_week(h)
+        client = h.client
+
+        # the incidents list: open ones by default, filters in the address
+        listed = await client.get("/ui/", headers=as_user(PRIMARY))
+        assert listed.status == 200
+        words = text_of(await listed.text())
+        assert "INC-1" in words and "HighLatency on api-1" in words
+        assert "mitigated" in words
+        low = text_of(
+            await (await client.get("/ui/?severity=low", headers=as_user(PRIMARY))).text()
+        )
+        assert "HighLatency on api-1" not in low
+        mine = await client.get(f"/ui/?status=all&commander={PRIMARY}", headers=as_user(PRIMARY))
+        assert "HighLatency on api-1" in await mine.text()
+        others = await client.get(f"/ui/?commander={RESPONDER}", headers=as_user(PRIMARY))
+        assert "HighLatency on api-1" not in await others.text()
+
+        # one incident: severity with clause and evidence, people, every entry, alerts
+        page = await client.get("/ui/incidents/1", headers=as_user(PRIMARY))
+        assert page.status == 200
+        html = await page.text()
+        words = text_of(html)
+        assert "HighLatency on api-1" in words
+        assert "extreme or complete production outage" in words
+        assert 'label severity = "critical"' in words  # the evidence
+        assert SECONDARY in words  # the comms lead
+        for entry in (
+            f"declared; commander {PRIMARY}",
+            f"communications lead: {SECONDARY}",
+            "status update: failing over the payments cache",
+            "flagged: outage",
+            "mitigated",
+        ):
+            assert entry in words, entry
+        assert "p99 > 1s" in words and "instance=api-1" in words
+        announced = await h.announcement(1)
+        thread = f"https://slack.com/archives/{INCIDENTS}/p{announced['ts'].replace('.', '')}"
+        assert thread in html
+        assert "Post-mortem draft" in words and "Root cause(s)" in words  # critical: owed
+        assert "Alert quality: HighLatency: pages and declared per day, last 30 days" in words
+        assert html.count("<svg") == 1
+
+        # pages: the folded ones under their digest, with a link to the digest's DM
+        pages = await client.get("/ui/pages", headers=as_user(PRIMARY))
+        assert pages.status == 200
+        html = await pages.text()
+        words = text_of(html)
+        assert "Storm001" in words and "Storm002" in words
+        digest_dm = next(m for m in h.slack.dms_to(PRIMARY) if "digest" in m["text"])
+        assert f"https://slack.com/archives/{digest_dm['channel']}/p" in html
+        assert "DiskFull" not in words  # dismissed: no longer open
+
+        # alert quality: per alert name, reasons, and the charts
+        quality = await client.get("/ui/quality?days=7", headers=as_user(PRIMARY))
+        assert quality.status == 200
+        html = await quality.text()
+        words = text_of(html)
+        assert "HighLatency" in words and "DiskFull" in words and "Storm001" in words
+        assert "false positive" in words
+        assert html.count("<svg") >= 3
+
+
+async def test_slack_messages_link_to_the_console(tmp_path: Path, store_url: str) -> None:
+    async with running_router(tmp_path, config=config(store_url)) as h:
+        await a_week(h)
+        announcement = await h.announcement(1)
+        assert f"{PUBLIC}/ui/incidents/1|INC-1 in the console" in str(announcement["blocks"])
+        digest = next(m for m in h.slack.dms_to(PRIMARY) if "digest" in m["text"])
+        assert f"{PUBLIC}/ui/pages|" in str(digest["blocks"])
+
+
+# ----------------------------------------------------------------- who may see what
+
+
+async def test_nothing_without_sign_in(tmp_path: Path, store_url: str) -> None:
+    async with running_router(tmp_path, config=config(store_url)) as h:
+        await a_week(h)
+        for path in ("/ui/", "/ui/incidents/1", "/ui/pages", "/ui/quality"):
+            api = await h.client.get(path)
+            assert api.status == 401, path
+            assert "HighLatency" not in await api.text()
+            browser = await h.client.get(path, headers=HTML, allow_redirects=False)
+            assert browser.status in (302, 303), path
+            assert browser.headers["Location"].startswith("/ui/sign-in")
+        bare = await h.client.get("/ui", allow_redirects=False)
+        assert (bare.status, bare.headers["Location"]) == (308, "/ui/")
+
+
+async def test_the_header_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    # The test client connects from 127.0.0.1, which this config does not trust.
+    settings = config(f"sqlite:///{tmp_path}/router.db", **web("10.0.0.0/8"))
+    async with running_router(tmp_path, config=settings) as h:
+        await a_week(h)
+        ignored = await h.client.get("/ui/incidents/1", headers={"X-Forwarded-User": PRIMARY})
+        assert ignored.status == 401
+        assert "HighLatency" not in await ignored.text()
+
+
+async def test_a_confidential_incident_is_for_its_responders_only(
+    tmp_path: Path, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with running_router(tmp_path, config=config(store_url)) as h:
+        await a_week(h)
+        await make_confidential(h)
+        # commander (and paged), comms lead, and the responder group see it
+        for user in (PRIMARY, SECONDARY, RESPONDER):
+            seen = await h.client.get("/ui/incidents/1", headers=as_user(user))
+            assert seen.status == 200, user
+            assert "HighLatency on api-1" in await seen.text()
+        # a signed-in stranger: 403 on it, and only id, commander, severity in lists
+        refused = await h.client.get("/ui/incidents/1", headers=as_user(STRANGER))
+        assert refused.status == 403
+        body = await refused.text()
+        assert "HighLatency" not in body and "failing over" not in body
+        listed = await (await h.client.get("/ui/?status=all", headers=as_user(STRANGER))).text()
+        assert "INC-1" in listed and "confidential" in listed
+        assert "HighLatency" not in listed
+        # the pages list and alert quality carry no incident's detail either way
+        quality = await (await h.client.get("/ui/quality", headers=as_user(STRANGER))).text()
+        assert "failing over" not in quality
+        console_logs = [r for r in caplog.records if r.name.startswith("router.adapters.web")]
+        assert console_logs  # the refusal is logged, by id
+        assert not any("HighLatency" in r.getMessage() for r in console_logs)
+        assert not any("failing over" in r.getMessage() for r in caplog.records)
+
+
+async def test_console_requests_are_counted_by_page_and_code(tmp_path: Path) -> None:
+    async with running_router(tmp_path, config=config(f"sqlite:///{tmp_path}/r.db")) as h:
+        await a_week(h)
+        await make_confidential(h)
+        await h.client.get("/ui/incidents/1", headers=as_user(PRIMARY))
+        await h.client.get("/ui/incidents/1", headers=as_user(STRANGER))
+        await h.client.get("/ui/incidents/99", headers=as_user(PRIMARY))
+        exposed = await (await h.client.get("/metrics")).text()
+        assert 'router_console_requests_total{code="200",page="incident"} 1.0' in exposed
+        assert 'router_console_requests_total{code="403",page="incident"} 1.0' in exposed
+        assert 'router_console_requests_total{code="404",page="incident"} 1.0' in exposed
+        assert "/ui/incidents/1" not in exposed  # no path, so no series per incident
