@@ -61,18 +61,26 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def disk_full() -> dict[str, Any]:
+def named_alert(name: str, fingerprint: str, instance: str = "db-1") -> dict[str, Any]:
+    """A warning alert of its own group, named ``name``."""
     return am_payload(
-        groupKey='{}:{alertname="DiskFull"}',
-        groupLabels={"alertname": "DiskFull"},
-        commonLabels={"alertname": "DiskFull", "severity": "warning"},
-        alerts=[am_alert("disk-1", alertname="DiskFull", severity="warning", instance="db-1")],
+        groupKey=f'{{}}:{{alertname="{name}",fp="{fingerprint}"}}',
+        groupLabels={"alertname": name},
+        commonLabels={"alertname": name, "severity": "warning"},
+        alerts=[am_alert(fingerprint, alertname=name, severity="warning", instance=instance)],
     )
 
 
-async def page_key_of(h: Harness, alert_name: str) -> str:
+def disk_full() -> dict[str, Any]:
+    return named_alert("DiskFull", "disk-1")
+
+
+async def page_key_of(h: Harness, alert_name: str, *, open_only: bool = False) -> str:
     pages = await h.store.run(lambda tx: tx.pages())
-    [page] = [p for p in pages if p.alert_name == alert_name]
+    [page] = [
+        p for p in pages
+        if p.alert_name == alert_name and (not open_only or p.status.value == "open")
+    ]  # fmt: skip
     return str(page.key)
 
 
@@ -95,7 +103,7 @@ async def a_week(h: Harness) -> None:
         await h.settle()
     await h.alertmanager(disk_full())
     await h.settle()
-    key = await page_key_of(h, "DiskFull")
+    key = await page_key_of(h, "DiskFull", open_only=True)
     await h.press("page.dismiss_reason", "", PRIMARY, selected=f"{key}|0")  # false positive
     await h.settle()
     await send_all(h, [group(1, alerts=2), group(2, alerts=3)])  # over the storm limit

@@ -95,7 +95,7 @@ def alert_chart(detail: IncidentDetail) -> tuple[str, str] | None:
         days,
         [
             charts.Series("pages", "pages", [d.pages for d in detail.alert_days]),
-            charts.Series("incidents", "declared", [d.incidents for d in detail.alert_days]),
+            charts.Series("declared", "incidents", [d.incidents for d in detail.alert_days]),
         ],
         width=charts.WIDE,
     )
