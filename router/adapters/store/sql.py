@@ -861,7 +861,13 @@ class SqlTx(ConsoleReads):
 def _page_facts(page: Page) -> tuple[str | None, float | None, str | None]:
     """The columns the console's reports read: alert name, when decided, why."""
     decided = epoch(page.decided_at) if page.decided_at is not None else None
-    return page.alert_name, decided, page.reason
+    return _text(page.alert_name), decided, _text(page.reason)
+
+
+def _text(value: str | None) -> str | None:
+    # A label value may hold NUL, which PostgreSQL text refuses (the JSON state keeps
+    # it escaped); a column for counting does not need it.
+    return value.replace("\x00", "") if value is not None else None
 
 
 def _incident_facts(incident: Incident) -> tuple[str, str, int]:
