@@ -1,0 +1,168 @@
+"""The console's reads (router.store.reads) on both engines: bounded, filtered by the
+columns migration 006 adds, and those columns filled for what was stored before it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from router.incident import Incident
+from router.page import Page, PageStatus
+from router.severity import Severity, Suggestion
+from router.store import Store, open_store
+from router.store.migrations import migrations
+from tests.conftest import T0, _postgres_available, postgres_url, skip_unless_ci
+
+LOW = Suggestion(severity=Severity.LOW, clause="no current or known customer impact")
+HIGH = Suggestion(
+    severity=Severity.HIGH,
+    clause="partial outage of some production functionality or in some regions",
+)
+
+
+def page(key: str, *, minutes: int = 0, **fields: Any) -> Page:
+    return Page(key=key, group_key=f"g-{key}", source="alertmanager", title=f"{key} on web-1",
+                opened_at=T0 + timedelta(minutes=minutes), suggestion=LOW,
+                **fields)  # fmt: skip
+
+
+def incident(number: int, **fields: Any) -> Incident:
+    values: dict[str, Any] = {
+        "title": f"incident {number}", "commander": "U0ONE", "severity": Severity.HIGH,
+        "severity_reason": HIGH.clause, "suggestion": HIGH, "declared_at": T0,
+        "declared_by": "U0ONE", "announce_job": f"incident:{number}:announce",
+    } | fields  # fmt: skip
+    return Incident(number=number, **values)
+
+
+async def test_reads_filter_and_bound(engine: Store) -> None:
+    decided = page("DiskFull", status=PageStatus.DISMISSED, active=False, alert_name="DiskFull",
+                   decided_by="U0ONE", decided_at=T0 + timedelta(minutes=7),
+                   reason="false positive")  # fmt: skip
+    opened = [page(f"Storm{i}", minutes=i, alert_name=f"Storm{i}") for i in range(5)]
+
+    def write(tx: Any) -> None:
+        for p in (decided, *opened):
+            tx.insert_page(p)
+        tx.insert_incident(incident(1))
+        tx.insert_incident(incident(2, commander="U0TWO", severity=Severity.LOW,
+                                    confidential=True))  # fmt: skip
+
+    await engine.run(write)
+    shown, total = await engine.run(lambda tx: tx.open_pages(limit=3))
+    assert [p.key for p in shown] == ["Storm4", "Storm3", "Storm2"] and total == 5
+    window = await engine.run(
+        lambda tx: tx.page_decisions(T0.timestamp(), (T0 + timedelta(hours=1)).timestamp())
+    )
+    [disk] = [d for d in window if d.alert_name == "DiskFull"]
+    assert (disk.status, disk.reason) == ("dismissed", "false positive")
+    assert disk.decided_at is not None and disk.decided_at - disk.opened_at == 420
+    assert len(window) == 6
+    one = await engine.run(
+        lambda tx: tx.page_decisions(T0.timestamp(), T0.timestamp() + 3600, "Storm2")
+    )
+    assert [d.alert_name for d in one] == ["Storm2"]
+
+    async def listed(**query: Any) -> list[int]:
+        args = {"statuses": None, "severity": None, "commander": None, "since": None} | query
+        found = await engine.run(lambda tx: tx.console_incidents(**args))
+        return [item.incident.number for item in found]
+
+    assert await listed() == [2, 1]
+    assert await listed(severity="low") == [2]
+    assert await listed(commander="U0ONE") == [1]
+    assert await listed(statuses=("resolved",)) == []
+    assert await listed(limit=1) == [2]
+    # a change of severity or commander is what the list filters on next time
+    moved = incident(1, commander="U0TWO", severity=Severity.CRITICAL, version=1)
+    await engine.run(lambda tx: tx.save_incident(moved))
+    assert await listed(commander="U0TWO") == [2, 1]
+    assert await listed(severity="critical") == [1]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A database at migration 005 and a way to run SQL in it: (url, execute)."""
+    old = [m for m in migrations(request.param) if m[0] <= 5]
+    if request.param == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(tmp_path / "old.db")
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                     " name TEXT NOT NULL, applied_at TEXT NOT NULL)")  # fmt: skip
+        for version, file, sql in old:
+            conn.executescript(sql)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", (version, file))
+
+        def run(sql: str, params: tuple[Any, ...]) -> None:
+            conn.execute(sql, params)
+            conn.commit()
+
+        yield f"sqlite:///{tmp_path}/old.db", run
+        conn.close()
+        return
+    if not _postgres_available():
+        skip_unless_ci(f"no PostgreSQL at {postgres_url()}")
+    schema = "router_test_" + uuid.uuid4().hex[:12]
+    url = f"{postgres_url()}{'&' if '?' in postgres_url() else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    pg = psycopg.connect(url, autocommit=True)
+    pg.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+               " name TEXT NOT NULL, applied_at TEXT NOT NULL)")  # fmt: skip
+    for version, file, sql in old:
+        pg.execute(sql.encode())
+        pg.execute("INSERT INTO schema_migrations VALUES (%s, %s, 'x')", (version, file))
+    try:
+        yield url, lambda sql, params: pg.execute(sql.replace("?", "%s"), params)
+    finally:
+        pg.close()
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_migration_006_fills_the_console_columns(old_database: tuple[str, Any]) -> None:
+    url, execute = old_database
+    dismissed = page(
+        "DiskFull",
+        status=PageStatus.DISMISSED,
+        active=False,
+        decided_by="U0ONE",
+        decided_at=T0 + timedelta(minutes=7),
+        reason="planned maintenance",
+    )
+    execute(
+        "INSERT INTO pages (key, group_key, status, active, opened_at, state, version)"
+        " VALUES (?, ?, 'dismissed', 0, ?, ?, 0)",
+        (dismissed.key, dismissed.group_key, T0.timestamp(),
+         dismissed.model_dump_json(exclude={"alert_name"})),
+    )  # fmt: skip
+    old = incident(1, commander="U0OLD", severity=Severity.CRITICAL)
+    execute(
+        "INSERT INTO incidents (number, status, declared_at, state, version)"
+        " VALUES (1, 'active', ?, ?, 0)",
+        (T0.timestamp(), old.model_dump_json(exclude={"confidential"})),
+    )
+    store = open_store(url)
+    await store.open()
+    try:
+        [decision] = await store.run(lambda tx: tx.page_decisions(T0.timestamp(), 2e9))
+        assert decision.alert_name == "DiskFull"  # from its title: stored without a name
+        assert decision.reason == "planned maintenance"
+        assert decision.decided_at is not None
+        assert round(decision.decided_at - decision.opened_at) == 420
+        found = await store.run(
+            lambda tx: tx.console_incidents(
+                statuses=None, severity="critical", commander="U0OLD", since=None
+            )
+        )
+        assert [i.incident.number for i in found] == [1]
+        assert found[0].incident.confidential is False
+    finally:
+        await store.close()
