@@ -281,3 +281,23 @@ async def test_console_requests_are_counted_by_page_and_code(tmp_path: Path) -> 
         assert 'router_console_requests_total{code="403",page="incident"} 1.0' in exposed
         assert 'router_console_requests_total{code="404",page="incident"} 1.0' in exposed
         assert "/ui/incidents/1" not in exposed  # no path, so no series per incident
+
+
+async def test_an_e_mail_from_the_proxy_is_the_slack_user_it_belongs_to(tmp_path: Path) -> None:
+    """With a bot token the e-mail the proxy vouches for is looked up in Slack
+    (users.lookupByEmail, once per person): the responder it finds is the one the
+    store knows, so the responder group sees the confidential incident."""
+    async with running_router(tmp_path, config=config(f"sqlite:///{tmp_path}/r.db")) as h:
+        await a_week(h)
+        await make_confidential(h)
+        responder = {**HTML, "X-Forwarded-Email": f"{RESPONDER.lower()}@example.com"}
+        stranger = {**HTML, "X-Forwarded-Email": f"{STRANGER.lower()}@example.com"}
+        nobody = {**HTML, "X-Forwarded-Email": "left-the-company@example.com"}
+        for _ in range(2):
+            seen = await h.client.get("/ui/incidents/1", headers=responder)
+            assert seen.status == 200
+            assert f'title="{RESPONDER}"' in await seen.text()  # signed in as the Slack user
+        assert (await h.client.get("/ui/incidents/1", headers=stranger)).status == 403
+        assert (await h.client.get("/ui/", headers=nobody)).status == 403  # not in Slack
+        asked = [c.args["email"] for c in h.slack.calls_to("users.lookupByEmail")]
+        assert asked.count(f"{RESPONDER.lower()}@example.com") == 1  # cached, not per request
