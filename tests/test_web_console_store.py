@@ -301,3 +301,16 @@ async def test_an_e_mail_from_the_proxy_is_the_slack_user_it_belongs_to(tmp_path
         assert (await h.client.get("/ui/", headers=nobody)).status == 403  # not in Slack
         asked = [c.args["email"] for c in h.slack.calls_to("users.lookupByEmail")]
         assert asked.count(f"{RESPONDER.lower()}@example.com") == 1  # cached, not per request
+
+
+async def test_a_storm_bigger_than_the_list_says_how_many_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.adapters.web import source
+
+    monkeypatch.setattr(source, "PAGES_SHOWN", 1)
+    async with running_router(tmp_path, config=config(f"sqlite:///{tmp_path}/r.db")) as h:
+        await a_week(h)  # two pages folded into the digest wait
+        html = await (await h.client.get("/ui/pages", headers=as_user(PRIMARY))).text()
+        assert "2 waiting for a decision; the newest 1 shown" in text_of(html)
+        assert "Storm002" in html and "Storm001" not in html

@@ -136,14 +136,17 @@ class ConsoleReads:
                 pages[page.key] = page
         return pages
 
-    def open_pages(self, limit: int = LIST_LIMIT) -> tuple[list[Page], int]:
-        """The newest ``limit`` open pages, folded ones included, and how many are open."""
+    def open_pages(self, limit: int = LIST_LIMIT) -> list[Page]:
+        """The newest ``limit`` open pages, folded ones included."""
         rows = self._rows(
             "SELECT state FROM pages WHERE status = 'open' ORDER BY opened_at DESC LIMIT ?",
             (limit,),
         )
-        count = self._rows("SELECT count(*) FROM pages WHERE status = 'open'")
-        return [Page.model_validate_json(r[0]) for r in rows], int(count[0][0])
+        return [Page.model_validate_json(r[0]) for r in rows]
+
+    def open_page_count(self) -> int:
+        """How many pages are open (the partial index of open pages, counted)."""
+        return int(self._rows("SELECT count(*) FROM pages WHERE status = 'open'")[0][0])
 
     def page_decisions(
         self, since: float, until: float, alert_name: str | None = None

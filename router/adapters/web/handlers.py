@@ -104,8 +104,9 @@ def alert_chart(detail: IncidentDetail) -> tuple[str, str] | None:
 async def pages(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     rows = await console.source.pages()
+    total = max(await console.source.open_page_count(), len(rows))
     single, digests = group_pages(rows)
-    return page(request, "pages.html", single=single, digests=digests, total=len(rows))
+    return page(request, "pages.html", single=single, digests=digests, total=total, shown=len(rows))
 
 
 async def quality(request: web.Request) -> web.StreamResponse:

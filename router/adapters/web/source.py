@@ -50,6 +50,8 @@ from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
 
 # Alerts one incident's page lists (firing first, newest first), as the issue does.
 INCIDENT_ALERTS = reports.ISSUE_ALERTS * 5
+# Open pages listed at most (the newest): a storm of thousands says how many more.
+PAGES_SHOWN = 500
 # Labels that tell a group's alerts apart, shown beside each alert.
 _DISTINGUISHING = ("instance", "service", "job", "namespace", "pod", "cluster", "region")
 _OPEN = (IncidentStatus.ACTIVE.value, IncidentStatus.MITIGATED.value)
@@ -231,11 +233,14 @@ class StoreSource:
 
     async def pages(self) -> Sequence[PageRow]:
         def unit(tx: SqlTx) -> list[PageRow]:
-            pages, _ = tx.open_pages(LIST_LIMIT)
+            pages = tx.open_pages(PAGES_SHOWN)
             results = tx.job_results(filter(None, (_dm_job(p) for p in pages)))
             return [self._page_row(p, results) for p in pages]
 
         return await self.store.run(unit)
+
+    async def open_page_count(self) -> int:
+        return await self.store.run(lambda tx: tx.open_page_count())
 
     def _page_row(self, page: Page, results: dict[str, dict[str, Any]]) -> PageRow:
         counts = page.counts or AlertCounts()
