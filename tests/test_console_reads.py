@@ -58,17 +58,28 @@ async def test_reads_filter_and_bound(engine: Store) -> None:
     shown = await engine.run(lambda tx: tx.open_pages(limit=3))
     assert [p.key for p in shown] == ["Storm4", "Storm3", "Storm2"]
     assert await engine.run(lambda tx: tx.open_page_count()) == 5
-    window = await engine.run(
-        lambda tx: tx.page_decisions(T0.timestamp(), (T0 + timedelta(hours=1)).timestamp())
-    )
-    [disk] = [d for d in window if d.alert_name == "DiskFull"]
-    assert (disk.status, disk.reason) == ("dismissed", "false positive")
-    assert disk.decided_at is not None and disk.decided_at - disk.opened_at == 420
-    assert len(window) == 6
-    one = await engine.run(
-        lambda tx: tx.page_decisions(T0.timestamp(), T0.timestamp() + 3600, "Storm2")
-    )
-    assert [d.alert_name for d in one] == ["Storm2"]
+    hour = (T0.timestamp(), (T0 + timedelta(hours=1)).timestamp())
+    counts = await engine.run(lambda tx: tx.page_counts(*hour))
+    assert sorted(counts) == [("DiskFull", "dismissed", 1)] + [
+        (f"Storm{i}", "open", 1) for i in range(5)
+    ]
+    reasons = await engine.run(lambda tx: tx.dismiss_reasons(*hour))
+    assert reasons == [("DiskFull", "false positive", 1)]
+    [disk] = await engine.run(lambda tx: tx.decided_pages(*hour))
+    assert (disk.alert_name, disk.status, disk.decided_at - disk.opened_at) == (
+        "DiskFull", "dismissed", 420,
+    )  # fmt: skip
+    day = int(T0.timestamp() // 86400)
+    days = await engine.run(lambda tx: tx.page_days(*hour))
+    assert sorted(days) == [(day, "dismissed", 1), (day, "open", 5)]
+    one = await engine.run(lambda tx: tx.page_days(*hour, "Storm2"))
+    assert one == [(day, "open", 1)]
+    # a page opened a second before midnight is on that day, on both engines
+    late = page("Late", minutes=14 * 60 - 1, alert_name="Late")  # T0 is 10:00
+    await engine.run(lambda tx: tx.insert_page(late.model_copy(
+        update={"opened_at": late.opened_at + timedelta(seconds=59)})))  # fmt: skip
+    late_days = await engine.run(lambda tx: tx.page_days(*hour[:1], 2e9, "Late"))
+    assert late_days == [(day, "open", 1)]
 
     async def listed(**query: Any) -> list[int]:
         args = {"statuses": None, "severity": None, "commander": None, "since": None} | query
@@ -153,10 +164,12 @@ async def test_migration_006_fills_the_console_columns(old_database: tuple[str, 
     store = open_store(url)
     await store.open()
     try:
-        [decision] = await store.run(lambda tx: tx.page_decisions(T0.timestamp(), 2e9))
-        assert decision.alert_name == "DiskFull"  # from its title: stored without a name
-        assert decision.reason == "planned maintenance"
-        assert decision.decided_at is not None
+        window = (T0.timestamp(), 2e9)
+        counts = await store.run(lambda tx: tx.page_counts(*window))
+        assert counts == [("DiskFull", "dismissed", 1)]  # named from its title
+        reasons = await store.run(lambda tx: tx.dismiss_reasons(*window))
+        assert reasons == [("DiskFull", "planned maintenance", 1)]
+        [decision] = await store.run(lambda tx: tx.decided_pages(*window))
         assert round(decision.decided_at - decision.opened_at) == 420
         found = await store.run(
             lambda tx: tx.console_incidents(

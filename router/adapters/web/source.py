@@ -275,37 +275,45 @@ class StoreSource:
     async def alert_quality(self, window: QualityWindow) -> AlertQuality:
         since, until = window.since.timestamp(), window.until.timestamp()
 
-        def unit(tx: SqlTx) -> tuple[list[Any], list[Any]]:
-            return tx.page_decisions(since, until), tx.incident_times(since, until)
+        def unit(tx: SqlTx) -> tuple[Any, ...]:
+            return (
+                tx.page_counts(since, until),
+                tx.dismiss_reasons(since, until),
+                tx.page_days(since, until),
+                tx.decided_pages(since, until),
+                tx.incident_times(since, until),
+            )
 
-        decisions, incidents = await self.store.run(unit)
-        by_name: dict[str, list[Any]] = defaultdict(list)
-        for d in decisions:
-            by_name[d.alert_name].append(d)
-        rows = []
-        for name, pages in by_name.items():
-            decided = [p.decided_at - p.opened_at for p in pages if p.decided_at is not None]
-            reasons = Counter(
-                p.reason or "no reason given" for p in pages if p.status == PageStatus.DISMISSED
+        counts, reasons, page_days, decided, incidents = await self.store.run(unit)
+        by_name: dict[str, Counter[str]] = defaultdict(Counter)
+        for name, status, n in counts:
+            by_name[name][status] += n
+        why: dict[str, Counter[str]] = defaultdict(Counter)
+        for name, reason, n in reasons:
+            why[name][reason] += n
+        waited: dict[str, list[float]] = defaultdict(list)
+        for d in decided:
+            waited[d.alert_name].append(d.decided_at - d.opened_at)
+        rows = [
+            AlertNameStats(
+                alert_name=name,
+                pages=sum(statuses.values()),
+                declared=statuses[PageStatus.DECLARED.value],
+                dismissed=statuses[PageStatus.DISMISSED.value],
+                dismiss_reasons=tuple(sorted(why[name].items(), key=lambda kv: (-kv[1], kv[0]))),
+                decide_median_seconds=_median(waited[name]),
+                decide_p90_seconds=_p90(waited[name]),
             )
-            rows.append(
-                AlertNameStats(
-                    alert_name=name,
-                    pages=len(pages),
-                    declared=sum(p.status == PageStatus.DECLARED for p in pages),
-                    dismissed=sum(p.status == PageStatus.DISMISSED for p in pages),
-                    dismiss_reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-                    decide_median_seconds=_median(decided),
-                    decide_p90_seconds=_p90(decided),
-                )
-            )
+            for name, statuses in by_name.items()
+        ]
         days = _days(window.since, window.until)
-        pages_per_day = Counter(_day(d.opened_at) for d in decisions)
+        pages_per_day: Counter[date] = Counter()
+        for day, _, n in page_days:
+            pages_per_day[_EPOCH_DAY + timedelta(days=day)] += n
         incidents_per_day = Counter(i.declared_at.astimezone(UTC).date() for i in incidents)
         decide: dict[date, list[float]] = defaultdict(list)
-        for d in decisions:
-            if d.decided_at is not None:
-                decide[_day(d.decided_at)].append(d.decided_at - d.opened_at)
+        for d in decided:
+            decide[_day(d.decided_at)].append(d.decided_at - d.opened_at)
         mitigate: dict[date, list[float]] = defaultdict(list)
         resolve: dict[date, list[float]] = defaultdict(list)
         for i in incidents:
@@ -325,7 +333,7 @@ class StoreSource:
                 DayDurations(d, _median(decide[d]), _median(mitigate[d]), _median(resolve[d]))
                 for d in days
             ),
-            total_pages=len(decisions),
+            total_pages=sum(n for _, _, n in counts),
             total_incidents=len(incidents),
         )
 
@@ -365,9 +373,12 @@ ALERT_DAYS = 30
 def _alert_days(tx: SqlTx, alert_name: str, now: datetime) -> tuple[DayCount, ...]:
     """Pages of one alert per day over the last ``ALERT_DAYS``, and those declared."""
     since = now - timedelta(days=ALERT_DAYS - 1)  # today is the last of them
-    decisions = tx.page_decisions(since.timestamp(), now.timestamp(), alert_name)
-    pages = Counter(_day(d.opened_at) for d in decisions)
-    declared = Counter(_day(d.opened_at) for d in decisions if d.status == PageStatus.DECLARED)
+    pages: Counter[date] = Counter()
+    declared: Counter[date] = Counter()
+    for day, status, n in tx.page_days(since.timestamp(), now.timestamp(), alert_name):
+        pages[_EPOCH_DAY + timedelta(days=day)] += n
+        if status == PageStatus.DECLARED.value:
+            declared[_EPOCH_DAY + timedelta(days=day)] += n
     return tuple(DayCount(day, pages[day], declared[day]) for day in _days(since, now))
 
 
@@ -395,6 +406,9 @@ def _alert_item(alert: Alert) -> AlertItem:
         labels=tuple((k, alert.labels[k]) for k in _DISTINGUISHING if k in alert.labels),
         links=tuple(Link(link.text, link.href) for link in alert.links),
     )
+
+
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 def _day(epoch: float) -> date:

@@ -16,6 +16,8 @@ ALTER TABLE pages ADD COLUMN reason TEXT;
 UPDATE pages SET decided_at = extract(epoch FROM (state::jsonb ->> 'decided_at')::timestamptz),
     reason = state::jsonb ->> 'reason'
     WHERE state::jsonb ->> 'decided_at' IS NOT NULL;
+-- A page's alert name is its title's first word (lifecycle._title).
+UPDATE pages SET alert_name = split_part(state::jsonb ->> 'title', ' ', 1);
 CREATE INDEX pages_opened ON pages (opened_at);
 -- The pages list: every open page, folded ones included, newest first.
 CREATE INDEX pages_open ON pages (opened_at) WHERE status = 'open';

@@ -16,6 +16,9 @@ ALTER TABLE pages ADD COLUMN reason TEXT;
 UPDATE pages SET decided_at = (julianday(json_extract(state, '$.decided_at')) - 2440587.5) * 86400.0,
     reason = json_extract(state, '$.reason')
     WHERE json_extract(state, '$.decided_at') IS NOT NULL;
+-- A page's alert name is its title's first word (lifecycle._title).
+UPDATE pages SET alert_name = substr(json_extract(state, '$.title'), 1,
+    instr(json_extract(state, '$.title') || ' ', ' ') - 1);
 CREATE INDEX pages_opened ON pages (opened_at);
 -- The pages list: every open page, folded ones included, newest first.
 CREATE INDEX pages_open ON pages (opened_at) WHERE status = 'open';
