@@ -180,3 +180,47 @@ async def test_migration_006_fills_the_console_columns(old_database: tuple[str, 
         assert found[0].incident.confidential is False
     finally:
         await store.close()
+
+
+async def test_every_console_read_is_an_index_read_on_sqlite(tmp_path: Path) -> None:
+    """No console read walks a whole table: each statement's plan uses an index."""
+    store = open_store(f"sqlite:///{tmp_path}/plans.db")
+    await store.open()
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    def unit(tx: Any) -> list[list[str]]:
+        original = tx._rows
+
+        def recording(sql: str, params: Any = ()) -> Any:
+            statements.append((sql, tuple(params)))
+            return original(sql, params)
+
+        tx._rows = recording
+        try:
+            tx.page_counts(0, 1)
+            tx.dismiss_reasons(0, 1)
+            tx.page_days(0, 1)
+            tx.page_days(0, 1, "DiskFull")
+            tx.decided_pages(0, 1)
+            tx.open_pages(5)
+            tx.open_page_count()
+            tx.incident_times(0, 1)
+            tx.console_incidents(statuses=None, severity=None, commander=None, since=None)
+            tx.job_results(["a", "b"])
+            tx.incident_actors([1, 2])
+            tx.pages_by_key(["p1"])
+        finally:
+            tx._rows = original
+        return [
+            [row[3] for row in original("EXPLAIN QUERY PLAN " + sql, params)]
+            for sql, params in statements
+        ]
+
+    try:
+        plans = await store.run(unit)
+    finally:
+        await store.close()
+    assert len(plans) == 12
+    for (sql, _), plan in zip(statements, plans, strict=True):
+        walks = [step for step in plan if step.startswith("SCAN") and "INDEX" not in step]
+        assert not walks, f"{sql}: {plan}"

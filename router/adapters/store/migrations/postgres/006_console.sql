@@ -18,6 +18,9 @@ UPDATE pages SET decided_at = extract(epoch FROM (state::jsonb ->> 'decided_at')
     WHERE state::jsonb ->> 'decided_at' IS NOT NULL;
 -- A page's alert name is its title's first word (lifecycle._title).
 UPDATE pages SET alert_name = split_part(state::jsonb ->> 'title', ' ', 1);
-CREATE INDEX pages_opened ON pages (opened_at);
+-- Covering: alert quality counts a window by name and status from the index alone.
+CREATE INDEX pages_opened ON pages (opened_at, alert_name, status);
+-- One alert's pages over time (the chart on its incident's page).
+CREATE INDEX pages_alert ON pages (alert_name, opened_at);
 -- The pages list: every open page, folded ones included, newest first.
 CREATE INDEX pages_open ON pages (opened_at) WHERE status = 'open';

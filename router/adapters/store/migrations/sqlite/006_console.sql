@@ -19,6 +19,9 @@ UPDATE pages SET decided_at = (julianday(json_extract(state, '$.decided_at')) - 
 -- A page's alert name is its title's first word (lifecycle._title).
 UPDATE pages SET alert_name = substr(json_extract(state, '$.title'), 1,
     instr(json_extract(state, '$.title') || ' ', ' ') - 1);
-CREATE INDEX pages_opened ON pages (opened_at);
+-- Covering: alert quality counts a window by name and status from the index alone.
+CREATE INDEX pages_opened ON pages (opened_at, alert_name, status);
+-- One alert's pages over time (the chart on its incident's page).
+CREATE INDEX pages_alert ON pages (alert_name, opened_at);
 -- The pages list: every open page, folded ones included, newest first.
 CREATE INDEX pages_open ON pages (opened_at) WHERE status = 'open';
