@@ -149,3 +149,26 @@ def test_startable_needs_the_client_secret_in_slack_mode() -> None:
     assert check_startable(proxy, ConsoleSecrets(b"short", False, None)) == [
         "ROUTER_SESSION_SECRET is too short: use at least 16 characters"
     ]
+
+
+def test_check_config_shows_the_console_and_masks_its_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.cli import main
+
+    monkeypatch.setenv("ALERTMANAGER_TOKEN", "token")
+    monkeypatch.setenv("ROUTER_SESSION_SECRET", "session-secret-of-33-characters!!")
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "web:\n  public_url: http://127.0.0.1:8080\n  auth:\n    mode: proxy" in out
+    assert "trusted_proxies:\n    - 127.0.0.1/32" in out
+    assert "ROUTER_SESSION_SECRET: set (33 chars)" in out
+    assert "SLACK_CLIENT_SECRET: not set" in out
+    assert "session-secret-of-33" not in out
+    assert out.rstrip().endswith("config ok")
+    # too short to sign sessions with: valid, but serve would refuse
+    monkeypatch.setenv("ROUTER_SESSION_SECRET", "short")
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    captured = capsys.readouterr()
+    assert "ROUTER_SESSION_SECRET is too short" in captured.err
+    assert captured.out.rstrip().endswith("config ok, but serve would refuse to start")
