@@ -314,3 +314,39 @@ async def test_a_storm_bigger_than_the_list_says_how_many_wait(
         html = await (await h.client.get("/ui/pages", headers=as_user(PRIMARY))).text()
         assert "2 waiting for a decision; the newest 1 shown" in text_of(html)
         assert "Storm002" in html and "Storm001" not in html
+
+
+async def test_sign_in_with_slack_is_wired_in_the_running_router(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack mode mounted by the router: a browser goes to the sign-in page, and from
+    there to Slack's authorize endpoint with the callback under public_url."""
+    from urllib.parse import parse_qs, urlsplit
+
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "client-secret")
+    slack_mode = {
+        "public_url": PUBLIC,
+        "auth": {
+            "mode": "slack",
+            "slack": {"client_id": "1234567890.0987654321", "team_id": "T0FAKETEAM",
+                      "oidc_url": "http://oidc.test"},
+        },
+    }  # fmt: skip
+    async with running_router(tmp_path, config=config(f"sqlite:///{tmp_path}/r.db",
+                                                      **slack_mode)) as h:  # fmt: skip
+        await h.alertmanager(am_payload())
+        to_sign_in = await h.client.get("/ui/incidents/1", headers=HTML, allow_redirects=False)
+        assert to_sign_in.status in (302, 303)
+        assert to_sign_in.headers["Location"].startswith("/ui/sign-in")
+        # the proxy header means nothing in this mode
+        ignored = await h.client.get("/ui/", headers={"X-Forwarded-User": PRIMARY})
+        assert ignored.status == 401
+        off = await h.client.get("/ui/sign-in/slack", allow_redirects=False)
+        assert off.status in (302, 303)
+        target = urlsplit(off.headers["Location"])
+        assert (target.scheme, target.netloc, target.path) == (
+            "http", "oidc.test", "/openid/connect/authorize",
+        )  # fmt: skip
+        query = parse_qs(target.query)
+        assert query["redirect_uri"] == [f"{PUBLIC}/ui/sign-in/slack/callback"]
+        assert query["client_id"] == ["1234567890.0987654321"]
