@@ -28,18 +28,31 @@ from tests.conftest import (
     skip_unless_ci,
 )
 from tests.console_app import HTML
+from tests.fakes.slack_api import FakeSlack
 from tests.harness import (
     INCIDENTS,
+    LEAD,
+    OPS,
     PRIMARY,
     RESPONDER,
     SECONDARY,
+    SLACK_TOKEN,
     STRANGER,
+    USERS,
     Harness,
     running_router,
 )
 from tests.test_storms import group, send_all
 
 PUBLIC = "http://console.test"
+NAMES = {PRIMARY: "Priya Raman", SECONDARY: "Sam Okafor", LEAD: "Lena Fischer",
+         RESPONDER: "Mei Chen"}  # fmt: skip
+
+
+def named_slack() -> FakeSlack:
+    """FakeSlack whose people have names (the harness's are called by their ids)."""
+    users = {uid: {**info, "real_name": NAMES.get(uid, uid)} for uid, info in USERS.items()}
+    return FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPS), users=users)
 
 
 def web(trusted: str = "127.0.0.1/32") -> dict[str, Any]:
@@ -350,3 +363,22 @@ async def test_sign_in_with_slack_is_wired_in_the_running_router(
         query = parse_qs(target.query)
         assert query["redirect_uri"] == [f"{PUBLIC}/ui/sign-in/slack/callback"]
         assert query["client_id"] == ["1234567890.0987654321"]
+
+
+async def test_people_are_shown_by_their_slack_names(tmp_path: Path) -> None:
+    """users.info names the people a page shows, once per person (cached)."""
+    async with named_slack() as slack:
+        settings = config(f"sqlite:///{tmp_path}/r.db")
+        async with running_router(tmp_path, slack, config=settings) as h:
+            await a_week(h)
+            for _ in range(2):
+                html = await (
+                    await h.client.get("/ui/incidents/1", headers=as_user(PRIMARY))
+                ).text()
+                assert f'<span class="person" title="{PRIMARY}">Priya Raman</span>' in html
+                assert f'title="{SECONDARY}">Sam Okafor</span>' in html  # the comms lead
+            listed = await (await h.client.get("/ui/pages", headers=as_user(PRIMARY))).text()
+            assert "Storm digest for <span" in listed and "Priya Raman" in listed
+            asked = [c.args["user"] for c in slack.calls_to("users.info")]
+            assert sorted(asked) == sorted(set(asked))  # each person once
+            assert PRIMARY in asked

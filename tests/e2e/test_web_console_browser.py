@@ -32,7 +32,13 @@ from tests.fakes.console_source import sample
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_oidc import FakeSlackOIDC
 from tests.harness import PRIMARY, RESPONDER, Harness, running_router
-from tests.test_web_console_store import a_week, make_confidential, named_alert, page_key_of
+from tests.test_web_console_store import (
+    a_week,
+    make_confidential,
+    named_alert,
+    named_slack,
+    page_key_of,
+)
 from tests.test_web_console_store import config as store_config
 
 pytestmark = pytest.mark.e2e
@@ -293,6 +299,7 @@ def _walk_the_running_console(driver: Any, origin: str, folder: Path) -> None:
     assert any("status update: failing over the payments cache" in e for e in entries), entries
     assert any("mitigated" in e for e in entries), entries
     assert "INC-1 HighLatency on api-1" in driver.find_element(By.TAG_NAME, "h1").text
+    assert "Priya Raman" in driver.find_element(By.CSS_SELECTOR, "section.facts").text
     assert driver.find_elements(By.CSS_SELECTOR, "#alert-quality svg.chart")
     _photograph(driver, folder / "console-incident.png", DESKTOP)
     _photograph(driver, folder / "console-incident-phone.png", PHONE)
@@ -316,7 +323,7 @@ async def test_the_running_router_s_console_in_a_browser(browser: Any, tmp_path:
     its timeline, the pages and alert quality. These are the README's pictures."""
     folder = _screenshots(tmp_path)
     settings = store_config(f"sqlite:///{tmp_path}/router.db")
-    async with running_router(tmp_path, config=settings) as h:
+    async with named_slack() as slack, running_router(tmp_path, slack, config=settings) as h:
         await _history(h)
         await a_week(h)
         await _a_confidential_report(h)
@@ -327,7 +334,7 @@ async def test_the_running_router_s_console_in_a_browser(browser: Any, tmp_path:
         async with FakeAuthProxy(upstream, email=f"{PRIMARY.lower()}@example.com") as proxy:
             await asyncio.to_thread(_walk_the_running_console, browser, proxy.origin, folder)
             assert "/ui/incidents/1" in proxy.forwarded
-        looked_up = [c.args["email"] for c in h.slack.calls_to("users.lookupByEmail")]
+        looked_up = [c.args["email"] for c in slack.calls_to("users.lookupByEmail")]
         assert looked_up == [f"{PRIMARY.lower()}@example.com"]  # once: then the session
     for name in ("incidents", "incidents-phone", "incident", "incident-phone", "pages",
                  "quality", "quality-phone"):  # fmt: skip

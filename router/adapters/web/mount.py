@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from router.adapters.web.access import ResponderAccess
 from router.adapters.web.app import create_console
 from router.adapters.web.config import ConsoleSecrets, WebConfig
-from router.adapters.web.directory import SlackDirectory, UserDirectory
+from router.adapters.web.directory import PeopleNames, SlackDirectory, UserDirectory
 from router.adapters.web.metrics import ConsoleMetrics
 from router.adapters.web.source import SlackLinks, StoreSource
 from router.app.clock import Clock
@@ -40,13 +40,19 @@ def mount_console(
     """Add the console at ``/ui/`` to ``app`` (and ``/ui`` sending there); returns it."""
     web_config: WebConfig | None = config.web
     assert web_config is not None, "mount_console needs a web section"
-    if directory is None and web_config.auth.mode == "proxy" and secrets.SLACK_BOT_TOKEN:
-        directory = SlackDirectory(secrets.SLACK_BOT_TOKEN, config.slack.api_url)
+    # With a bot token, Slack says who an e-mail is (proxy mode) and what people are
+    # called; without one, people are shown by their ids.
+    slack = SlackDirectory(secrets.SLACK_BOT_TOKEN, config.slack.api_url) if (
+        secrets.SLACK_BOT_TOKEN
+    ) else None  # fmt: skip
+    if directory is None and web_config.auth.mode == "proxy":
+        directory = slack
+    names: PeopleNames | None = slack
     team = web_config.auth.slack.team_id if web_config.auth.slack else None
     responders = config.oncall.responders if config.oncall is not None else []
     console = create_console(
         web_config,
-        source=StoreSource(store, config.incident, SlackLinks(team_id=team), clock),
+        source=StoreSource(store, config.incident, SlackLinks(team_id=team), clock, names=names),
         access=ResponderAccess(responders),
         secrets=console_secrets or ConsoleSecrets.from_env(),
         metrics=ConsoleMetrics(registry),

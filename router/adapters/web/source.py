@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from router.adapters.store import Store
 from router.adapters.store.reads import LIST_LIMIT, IncidentListed
 from router.adapters.store.sql import SqlTx, from_epoch
+from router.adapters.web.directory import PeopleNames
 from router.adapters.web.views import (
     AlertItem,
     AlertNameStats,
@@ -81,8 +82,10 @@ class StoreSource:
         incident_config: IncidentConfig | None = None,
         slack: SlackLinks | None = None,
         clock: Clock | None = None,
+        names: PeopleNames | None = None,
     ) -> None:
         self.store = store
+        self.names = names
         self.clock = clock or SystemClock()
         self.incident_config = incident_config or IncidentConfig()
         self.slack = slack or SlackLinks()
@@ -116,7 +119,7 @@ class StoreSource:
             )
             return [self._row(item, results, responders) for item in listed]
 
-        return await self.store.run(unit)
+        return await self._named(await self.store.run(unit))
 
     def _row(
         self,
@@ -164,7 +167,7 @@ class StoreSource:
                 detail = replace(detail, alert_name=page.alert_name, alert_days=days)
             return detail
 
-        return await self.store.run(unit)
+        return await self._named(await self.store.run(unit))
 
     def _detail(
         self,
@@ -229,6 +232,14 @@ class StoreSource:
             postmortem=_issue_link("Post-mortem", results, incident.postmortem_job),
         )
 
+    async def _named(self, value: V) -> V:
+        """``value`` with each person's name, where the directory knows it."""
+        if self.names is None or value is None:
+            return value
+        people = set(_people(value))
+        names = await self.names.names(people) if people else {}
+        return _renamed(value, names) if names else value
+
     # -- pages ----------------------------------------------------------------------
 
     async def pages(self) -> Sequence[PageRow]:
@@ -237,7 +248,7 @@ class StoreSource:
             results = tx.job_results(filter(None, (_dm_job(p) for p in pages)))
             return [self._page_row(p, results) for p in pages]
 
-        return await self.store.run(unit)
+        return await self._named(await self.store.run(unit))
 
     async def open_page_count(self) -> int:
         return await self.store.run(lambda tx: tx.open_page_count())
@@ -339,6 +350,33 @@ class StoreSource:
 
 
 _NONE: frozenset[str] = frozenset()
+V = TypeVar("V")
+
+
+def _people(value: Any) -> Iterator[str]:
+    """The user id of every Person in a view (dataclasses, tuples and lists of them)."""
+    if isinstance(value, Person):
+        yield value.user
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from _people(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _people(item)
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, Person):
+        return replace(value, name=names.get(value.user, value.name))
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(
+            value, **{f.name: _renamed(getattr(value, f.name), names) for f in fields(value)}
+        )
+    if isinstance(value, tuple):
+        return tuple(_renamed(item, names) for item in value)
+    if isinstance(value, list):
+        return [_renamed(item, names) for item in value]
+    return value
 
 
 def _responders(tx: SqlTx, incidents: Sequence[Incident]) -> dict[int, frozenset[str]]:
