@@ -22,24 +22,24 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from router import messages
 from router.adapters.web import SlackDirectory
 from router.app.clock import FrozenClock
+from router.core import messages
 from tests.conftest import skip_unless_ci
 from tests.console_app import mount, proxy_config, slack_config
 from tests.fakes.auth_proxy import FakeAuthProxy
 from tests.fakes.console_source import sample
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_oidc import FakeSlackOIDC
-from tests.harness import PRIMARY, RESPONDER, Harness, running_router
-from tests.test_web_console_store import (
+from tests.flows.test_web_console_store import (
     a_week,
     make_confidential,
     named_alert,
     named_slack,
     page_key_of,
 )
-from tests.test_web_console_store import config as store_config
+from tests.flows.test_web_console_store import config as store_config
+from tests.harness import PRIMARY, RESPONDER, Harness, running_router
 
 pytestmark = pytest.mark.e2e
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from router.adapters.store.reads import ConsoleReads
 from router.app.ports import InboxDelivery, InboxStats, OutboxStats, RecordedAlert
 from router.core.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.core.digest import Digest, DigestLine, positions
@@ -21,7 +22,6 @@ from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import Job, JobKind, JobStatus, StoredJob
 from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
 from router.core.severity import Severity
-from router.adapters.store.reads import ConsoleReads
 
 
 class StaleState(Exception):

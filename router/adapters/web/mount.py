@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from router.adapters.store import Store
 from router.adapters.web.access import ResponderAccess
 from router.adapters.web.app import create_console
 from router.adapters.web.config import ConsoleSecrets, WebConfig
@@ -21,7 +22,6 @@ from router.adapters.web.metrics import ConsoleMetrics
 from router.adapters.web.source import SlackLinks, StoreSource
 from router.app.clock import Clock
 from router.config import RouterConfig, Secrets
-from router.adapters.store import Store
 
 PREFIX = "/ui/"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from router.core.incident import Incident
 from router.adapters.store.sql import SqlTx
+from router.core.incident import Incident
 from tests.conftest import (
     _postgres_available,
     am_alert,
@@ -29,6 +29,7 @@ from tests.conftest import (
 )
 from tests.console_app import HTML
 from tests.fakes.slack_api import FakeSlack
+from tests.flows.test_storms import group, send_all
 from tests.harness import (
     INCIDENTS,
     LEAD,
@@ -42,7 +43,6 @@ from tests.harness import (
     Harness,
     running_router,
 )
-from tests.test_storms import group, send_all
 
 PUBLIC = "http://console.test"
 NAMES = {PRIMARY: "Priya Raman", SECONDARY: "Sam Okafor", LEAD: "Lena Fischer",

@@ -1,4 +1,4 @@
-"""The console's reads (router.store.reads) on both engines: bounded, filtered by the
+"""The console's reads (router.adapters.store.reads) on both engines: bounded, filtered by the
 columns migration 006 adds, and those columns filled for what was stored before it."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from router.incident import Incident
-from router.page import Page, PageStatus
-from router.severity import Severity, Suggestion
-from router.store import Store, open_store
-from router.store.migrations import migrations
+from router.adapters.store import Store, open_store
+from router.adapters.store.migrations import migrations
+from router.core.incident import Incident
+from router.core.page import Page, PageStatus
+from router.core.severity import Severity, Suggestion
 from tests.conftest import T0, _postgres_available, postgres_url, skip_unless_ci
 
 LOW = Suggestion(severity=Severity.LOW, clause="no current or known customer impact")
