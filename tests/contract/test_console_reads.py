@@ -1,5 +1,5 @@
 """The console's reads (router.adapters.store.reads) on both engines: bounded, filtered by the
-columns migration 006 adds, and those columns filled for what was stored before it."""
+columns migration 007 adds, and those columns filled for what was stored before it."""
 
 from __future__ import annotations
 
@@ -100,8 +100,8 @@ async def test_reads_filter_and_bound(engine: Store) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    """A database at migration 005 and a way to run SQL in it: (url, execute)."""
-    old = [m for m in migrations(request.param) if m[0] <= 5]
+    """A database from before migration 007 and a way to run SQL in it: (url, execute)."""
+    old = [m for m in migrations(request.param) if m[0] < 7]
     if request.param == "sqlite":
         import sqlite3
 
@@ -139,7 +139,7 @@ def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tup
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-async def test_migration_006_fills_the_console_columns(old_database: tuple[str, Any]) -> None:
+async def test_migration_007_fills_the_console_columns(old_database: tuple[str, Any]) -> None:
     url, execute = old_database
     dismissed = page(
         "DiskFull",
