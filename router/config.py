@@ -280,4 +280,13 @@ def config_warnings(config: RouterConfig) -> list[str]:
             "is paged and /incident commands do nothing (add an oncall section, as in "
             "config/router.example.yaml)"
         )
+    if config.web is not None and config.web.auth.mode == "proxy":
+        # Whoever can connect from a trusted address can claim to be anyone.
+        wide = [str(n) for n in config.web.auth.trusted_proxies if n.num_addresses > 2**24]
+        if wide:
+            warnings.append(
+                f"web.auth.trusted_proxies: {', '.join(wide)} is wider than a /8: anyone "
+                "connecting from there can sign in to the console as anyone (list only "
+                "the sign-in proxy's addresses)"
+            )
     return warnings

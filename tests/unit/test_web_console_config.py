@@ -172,3 +172,14 @@ def test_check_config_shows_the_console_and_masks_its_secrets(
     captured = capsys.readouterr()
     assert "ROUTER_SESSION_SECRET is too short" in captured.err
     assert captured.out.rstrip().endswith("config ok, but serve would refuse to start")
+
+
+def test_check_config_warns_of_a_proxy_trusted_from_everywhere() -> None:
+    from router.config import config_warnings
+
+    wide = load_config(EXAMPLE, {"ROUTER__WEB__AUTH__TRUSTED_PROXIES": "[0.0.0.0/0, 10.0.0.0/8]"})
+    assert config_warnings(wide) == [
+        "web.auth.trusted_proxies: 0.0.0.0/0 is wider than a /8: anyone connecting from "
+        "there can sign in to the console as anyone (list only the sign-in proxy's addresses)"
+    ]
+    assert config_warnings(load_config(EXAMPLE, {})) == []
