@@ -835,11 +835,14 @@ class SqlTx(ConsoleReads):
 
     def prune(self, before: datetime) -> int:
         """Forget what can no longer matter: finished jobs and remembered deliveries
-        older than ``before``. Alerts, pages, incidents and the timeline are kept."""
+        older than ``before``. Alerts, pages, incidents and the timeline are kept, and so
+        are an incident's anchors (its announcement, tracking issue and post-mortem):
+        later updates thread under them, and the console links them, however old."""
         jobs = self._rows(
             "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < ?"
-            " RETURNING id",
-            (epoch(before),),
+            + " AND key NOT LIKE ?" * len(_INCIDENT_ANCHORS)
+            + " RETURNING id",
+            (epoch(before), *_INCIDENT_ANCHORS),
         )
         deliveries = self._rows(
             "DELETE FROM deliveries WHERE received_at < ? RETURNING delivery_id",
@@ -856,6 +859,10 @@ class SqlTx(ConsoleReads):
         assert row is not None and dead is not None
         oldest = max(0.0, epoch(now) - row[1]) if row[1] is not None else 0.0
         return OutboxStats(int(row[0]), oldest, int(dead[0]))
+
+
+# Keys of the jobs whose results an incident keeps referring to (core.duties names them).
+_INCIDENT_ANCHORS = ("incident:%:announce", "incident:%:tracking-issue", "incident:%:postmortem")
 
 
 def _page_facts(page: Page) -> tuple[str | None, float | None, str | None]:
