@@ -377,6 +377,7 @@ async def test_people_are_shown_by_their_slack_names(tmp_path: Path) -> None:
                 ).text()
                 assert f'<span class="person" title="{PRIMARY}">Priya Raman</span>' in html
                 assert f'title="{SECONDARY}">Sam Okafor</span>' in html  # the comms lead
+                assert "communications lead: Sam Okafor" in text_of(html)  # the timeline
             listed = await (await h.client.get("/ui/pages", headers=as_user(PRIMARY))).text()
             assert "Storm digest for <span" in listed and "Priya Raman" in listed
             asked = [c.args["user"] for c in slack.calls_to("users.info")]

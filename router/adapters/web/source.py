@@ -12,6 +12,7 @@ page paged, and everyone who acted on it (its timeline).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -353,10 +354,18 @@ _NONE: frozenset[str] = frozenset()
 V = TypeVar("V")
 
 
+# A Slack user id inside a timeline entry's words ("communications lead: U0123ABCD").
+_USER_ID = re.compile(r"\b[UW][A-Z0-9]{6,}\b")
+
+
 def _people(value: Any) -> Iterator[str]:
-    """The user id of every Person in a view (dataclasses, tuples and lists of them)."""
+    """The user id of every Person in a view (dataclasses, tuples and lists of them),
+    and of everyone a timeline entry names in its words."""
     if isinstance(value, Person):
         yield value.user
+    elif isinstance(value, TimelineItem):
+        yield from _USER_ID.findall(value.text)
+        yield from _people(value.actor)
     elif is_dataclass(value) and not isinstance(value, type):
         for f in fields(value):
             yield from _people(getattr(value, f.name))
@@ -368,6 +377,9 @@ def _people(value: Any) -> Iterator[str]:
 def _renamed(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, Person):
         return replace(value, name=names.get(value.user, value.name))
+    if isinstance(value, TimelineItem):
+        text = _USER_ID.sub(lambda m: names.get(m.group(0), m.group(0)), value.text)
+        return replace(value, text=text, actor=_renamed(value.actor, names))
     if is_dataclass(value) and not isinstance(value, type):
         return replace(
             value, **{f.name: _renamed(getattr(value, f.name), names) for f in fields(value)}
