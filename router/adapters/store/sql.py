@@ -16,6 +16,7 @@ from pydantic_core import to_json
 
 from router.adapters.store.reads import ConsoleReads
 from router.app.ports import InboxDelivery, InboxStats, OutboxStats, RecordedAlert
+from router.core import keys as job_keys
 from router.core.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.core.digest import Digest, DigestLine, positions
 from router.core.incident import Incident, TimelineEntry
@@ -838,11 +839,12 @@ class SqlTx(ConsoleReads):
         older than ``before``. Alerts, pages, incidents and the timeline are kept, and so
         are an incident's anchors (its announcement, tracking issue and post-mortem):
         later updates thread under them, and the console links them, however old."""
+        anchors = job_keys.incident_anchors()
         jobs = self._rows(
             "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < ?"
-            + " AND key NOT LIKE ?" * len(_INCIDENT_ANCHORS)
+            + " AND key NOT LIKE ?" * len(anchors)
             + " RETURNING id",
-            (epoch(before), *_INCIDENT_ANCHORS),
+            (epoch(before), *anchors),
         )
         deliveries = self._rows(
             "DELETE FROM deliveries WHERE received_at < ? RETURNING delivery_id",
@@ -859,10 +861,6 @@ class SqlTx(ConsoleReads):
         assert row is not None and dead is not None
         oldest = max(0.0, epoch(now) - row[1]) if row[1] is not None else 0.0
         return OutboxStats(int(row[0]), oldest, int(dead[0]))
-
-
-# Keys of the jobs whose results an incident keeps referring to (core.duties names them).
-_INCIDENT_ANCHORS = ("incident:%:announce", "incident:%:tracking-issue", "incident:%:postmortem")
 
 
 def _page_facts(page: Page) -> tuple[str | None, float | None, str | None]:

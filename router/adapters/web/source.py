@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from router.adapters.store import Store
@@ -44,9 +44,9 @@ from router.adapters.web.views import (
 )
 from router.app.clock import Clock, SystemClock
 from router.config import IncidentConfig
-from router.core import reports
+from router.core import keys, reports
 from router.core.alerts import Alert, AlertStatus
-from router.core.digest import part_key, part_of
+from router.core.digest import part_of
 from router.core.incident import Incident, IncidentStatus, TimelineEntry
 from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
 
@@ -120,7 +120,7 @@ class StoreSource:
             )
             return [self._row(item, results, responders) for item in listed]
 
-        return await self._named(await self.store.run(unit))
+        return await self._named(await self._read(unit))
 
     def _row(
         self,
@@ -168,7 +168,7 @@ class StoreSource:
                 detail = replace(detail, alert_name=page.alert_name, alert_days=days)
             return detail
 
-        return await self._named(await self.store.run(unit))
+        return await self._named(await self._read(unit))
 
     def _detail(
         self,
@@ -233,6 +233,11 @@ class StoreSource:
             postmortem=_issue_link("Post-mortem", results, incident.postmortem_job),
         )
 
+    async def _read(self, unit: Callable[[SqlTx], V]) -> V:
+        """Run a read of the console's own (router.adapters.store.reads): both engines
+        hand every unit their SqlTx, of which the use cases' Tx port is a part."""
+        return await self.store.run(lambda tx: unit(cast(SqlTx, tx)))
+
     async def _named(self, value: V) -> V:
         """``value`` with each person's name, where the directory knows it."""
         if self.names is None or value is None:
@@ -249,10 +254,10 @@ class StoreSource:
             results = tx.job_results(filter(None, (_dm_job(p) for p in pages)))
             return [self._page_row(p, results) for p in pages]
 
-        return await self._named(await self.store.run(unit))
+        return await self._named(await self._read(unit))
 
     async def open_page_count(self) -> int:
-        return await self.store.run(lambda tx: tx.open_page_count())
+        return await self._read(lambda tx: tx.open_page_count())
 
     def _page_row(self, page: Page, results: dict[str, dict[str, Any]]) -> PageRow:
         counts = page.counts or AlertCounts()
@@ -296,7 +301,7 @@ class StoreSource:
                 tx.incident_times(since, until),
             )
 
-        counts, reasons, page_days, decided, incidents = await self.store.run(unit)
+        counts, reasons, page_days, decided, incidents = await self._read(unit)
         by_name: dict[str, Counter[str]] = defaultdict(Counter)
         for name, status, n in counts:
             by_name[name][status] += n
@@ -435,7 +440,7 @@ def _alert_days(tx: SqlTx, alert_name: str, now: datetime) -> tuple[DayCount, ..
 def _dm_job(page: Page) -> str | None:
     """The job whose message is the page's DM: its digest's part when it was folded."""
     if page.digest_key is not None and page.digest_position is not None:
-        return part_key(page.digest_key, part_of(page.digest_position))
+        return keys.digest_part(page.digest_key, part_of(page.digest_position))
     if page.paged:
         return page.paged[0].dm_job
     return None
