@@ -25,6 +25,7 @@ from router.adapters.slack import inbound_commands as commands
 from router.adapters.slack import inbound_interactions as interactions
 from router.adapters.slack import signing
 from router.adapters.store import Store, StoreError, open_store
+from router.adapters.web.config import ConsoleSecrets
 from router.app.clock import Clock, SystemClock
 from router.app.effects import Adapter
 from router.app.inbox import InboxProcessor
@@ -66,7 +67,15 @@ def build_policy(
         incident=config.incident,
         doc=bool(config.incident.doc and secrets.GOOGLE_APPLICATION_CREDENTIALS),
         statuspage=_public_page(config, secrets),
+        console_url=_console_url(config),
     )
+
+
+def _console_url(config: RouterConfig) -> str | None:
+    """Where Slack messages link to the console (``web.public_url``), if anywhere."""
+    if config.web is None or config.web.public_url is None:
+        return None
+    return config.web.public_url + "/ui"
 
 
 def _public_page(config: RouterConfig, secrets: Secrets) -> PublicPage | None:
@@ -184,6 +193,7 @@ def create_app(
     run_inbox: bool = True,
     worker_id: str | None = None,
     poll_seconds: float = 1.0,
+    console_secrets: ConsoleSecrets | None = None,
 ) -> web.Application:
     metrics = metrics or Metrics()
     clock = clock or SystemClock()
@@ -246,6 +256,11 @@ def create_app(
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/openapi.json", health.openapi)
+    if config.web is not None:
+        from router.adapters.web.mount import mount_console
+
+        mount_console(app, config, secrets, store=store, registry=metrics.registry,
+                      clock=clock, console_secrets=console_secrets)  # fmt: skip
     app.cleanup_ctx.append(_store_ctx)
     if oncall is not None:
         app[ONCALL] = oncall

@@ -49,7 +49,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print("# effective configuration (file + ROUTER__ overrides + defaults)")
     print(yaml.safe_dump(effective, sort_keys=False).rstrip())
     print("# secrets (from the environment; values never shown)")
-    print(yaml.safe_dump(secrets.masked(), sort_keys=False).rstrip())
+    masked = secrets.masked()
+    if config.web is not None:
+        from router.adapters.web.config import ConsoleSecrets
+
+        masked |= ConsoleSecrets.from_env().masked()
+    print(yaml.safe_dump(masked, sort_keys=False).rstrip())
     problems = check_startable(config, secrets)
     warnings = config_warnings(config)
     for problem in problems + warnings:

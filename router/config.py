@@ -25,6 +25,8 @@ from router.adapters.pagerduty.config import (
     provider_problems,
 )
 from router.adapters.statuspage.config import StatuspageConfig
+from router.adapters.web.config import ConsoleSecrets, WebConfig
+from router.adapters.web.config import check_startable as console_startable
 from router.core.oncall import ENG_PRIMARY, OncallConfig, RotationConfig
 from router.core.severity import DEFAULT_RULES, Severity, SeverityConfig
 from router.core.strict import Strict, describe_errors
@@ -197,6 +199,8 @@ class RouterConfig(Strict):
     # Without a severity section the policy table's own rules apply (router.core.severity).
     severity: SeverityConfig = DEFAULT_RULES
     incident: IncidentConfig = IncidentConfig()
+    # The web console at /ui/ (router.adapters.web.config); absent: no console.
+    web: WebConfig | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> RouterConfig:
@@ -317,6 +321,8 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
         and not secrets.PAGERDUTY_API_TOKEN
     ):
         problems.append("oncall.provider is pagerduty but PAGERDUTY_API_TOKEN is not set")
+    if config.web is not None:
+        problems += console_startable(config.web, ConsoleSecrets.from_env(quiet=True))
     return problems
 
 
@@ -330,4 +336,13 @@ def config_warnings(config: RouterConfig) -> list[str]:
             "is paged and /incident commands do nothing (add an oncall section, as in "
             "config/router.example.yaml)"
         )
+    if config.web is not None and config.web.auth.mode == "proxy":
+        # Whoever can connect from a trusted address can claim to be anyone.
+        wide = [str(n) for n in config.web.auth.trusted_proxies if n.num_addresses > 2**24]
+        if wide:
+            warnings.append(
+                f"web.auth.trusted_proxies: {', '.join(wide)} is wider than a /8: anyone "
+                "connecting from there can sign in to the console as anyone (list only "
+                "the sign-in proxy's addresses)"
+            )
     return warnings

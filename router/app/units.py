@@ -92,7 +92,8 @@ def refresh_digests(tx: Tx, changed: DigestParts, now: datetime, policy: Policy)
         if digest is None:
             continue
         lines = {part: tx.digest_lines(key, part) for part in wanted}
-        digest, jobs = lifecycle.digest_parts(digest, {p: ls for p, ls in lines.items() if ls})
+        posted = {p: ls for p, ls in lines.items() if ls}
+        digest, jobs = lifecycle.digest_parts(digest, posted, policy.console_url)
         tx.save_digest(digest)
         tx.enqueue(jobs, now, policy.paging.edit_interval_seconds)
 

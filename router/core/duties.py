@@ -135,7 +135,9 @@ def _record(
 def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> None:
     if not ctx.policy.incident_channel:
         return
-    text, blocks = announcement(incident, ctx.alerts, ctx.policy.paging.max_alerts_shown)
+    text, blocks = announcement(
+        incident, ctx.alerts, ctx.policy.paging.max_alerts_shown, ctx.policy.console_url
+    )
     step.jobs.append(
         SlackUpdate(
             target=incident.announce_job, seq=incident.version, text=text, blocks=blocks
@@ -158,7 +160,9 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
     timeline's first entry, the tracking issue when severe enough, the reminders."""
     policy = ctx.policy
     if policy.incident_channel:
-        text, blocks = announcement(incident, ctx.alerts, policy.paging.max_alerts_shown)
+        text, blocks = announcement(
+            incident, ctx.alerts, policy.paging.max_alerts_shown, policy.console_url
+        )
         step.jobs.append(
             SlackPost(channel=policy.incident_channel, text=text, blocks=blocks).job(
                 incident.announce_job

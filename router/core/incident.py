@@ -75,12 +75,11 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     resolution: str | None = None
+    # Only its responders and the responder group see its details (outside its own
+    # channel: its id, commander and severity); nothing of it goes to the public page.
+    confidential: bool = False
     # Alerts of its page's group that the sender had cut (max_alerts) when declared.
     truncation: Truncation | None = None
-    # Nothing about it may go outside its responders, the public status page least of
-    # all. Read here; the ways to set it (at declaration, by the security rules) come
-    # with the incident channel.
-    confidential: bool = False
     doc_job: str | None = None  # key of the first google.doc job
     doc_url: str | None = None  # the collaborative doc, once made
     public_draft: PublicDraft | None = None  # a public notice awaiting Confirm

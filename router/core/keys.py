@@ -128,6 +128,13 @@ def derived(job: str, what: str) -> str:
     return f"{job}:{what}"
 
 
+def incident_anchors() -> tuple[str, ...]:
+    """SQL LIKE patterns of the jobs an incident keeps referring to: its announcement
+    (updates thread under it) and its issues (the console links them). Pruning keeps
+    them however old."""
+    return tuple(f"incident:%:{what}" for what in ("announce", "tracking-issue", "postmortem"))
+
+
 def incident_of(key: str) -> int | None:
     """The incident a job key belongs to, if it is one of an incident's jobs."""
     head, _, rest = key.partition(":")

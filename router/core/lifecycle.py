@@ -223,6 +223,7 @@ def _open_page(
         group_key=group_key,
         source=firing[0].source.value,
         title=_title(firing),
+        alert_name=min(a.name for a in firing),
         opened_at=now,
         suggestion=alerts.suggestion(policy.severity, truncation),
         counts=alerts.counts,
@@ -318,7 +319,7 @@ def _fold(
 
 
 def digest_parts(
-    digest: Digest, lines: Mapping[int, Sequence[DigestLine]]
+    digest: Digest, lines: Mapping[int, Sequence[DigestLine]], console_url: str | None = None
 ) -> tuple[Digest, list[Job]]:
     """The messages of ``digest`` whose lines changed (``lines``: part -> its lines):
     a DM for a part not posted yet (after the part before it, so they read in order),
@@ -327,7 +328,9 @@ def digest_parts(
     digest = digest.model_copy(update={"version": digest.version + 1})
     jobs = []
     for part in sorted(lines):
-        text, blocks = digest_part(digest.assignee, digest.pages, part, lines[part])
+        text, blocks = digest_part(
+            digest.assignee, digest.pages, part, lines[part], console_url=console_url
+        )
         key = keys.digest_part(digest.key, part)
         if part >= digest.parts_posted:
             dm = SlackDm(user=digest.assignee, role="digest", text=text, blocks=blocks)
@@ -379,7 +382,7 @@ def digest_timeout(
     for part, start in enumerate(range(0, len(waiting), PART_SIZE)):
         text, blocks = digest_part(
             user, len(waiting), part, waiting[start : start + PART_SIZE],
-            escalated_from=digest.assignee,
+            escalated_from=digest.assignee, console_url=policy.console_url,
         )  # fmt: skip
         after = keys.digest_part(key, part - 1) if part > 0 else None
         dm = SlackDm(user=user, role=role, text=text, blocks=blocks)

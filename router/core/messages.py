@@ -234,12 +234,19 @@ def digest_line(line: DigestLine) -> str:
 
 
 def digest_part(
-    user: str, count: int, part: int, lines: Sequence[DigestLine], *, escalated_from: str = ""
+    user: str,
+    count: int,
+    part: int,
+    lines: Sequence[DigestLine],
+    *,
+    escalated_from: str = "",
+    console_url: str | None = None,
 ) -> tuple[str, list[Block]]:
     """One message of a digest: its lines, and a select to declare any open one of them.
 
     Part 0 opens the digest and counts everything folded; later parts continue the
-    list. ``escalated_from``: the copy sent to the next level, of what still waits."""
+    list. ``escalated_from``: the copy sent to the next level, of what still waits.
+    ``console_url``: the web console, whose pages list shows every folded page."""
     first = lines[0].position if lines else 0
     last = lines[-1].position if lines else 0
     blocks: list[Block] = []
@@ -261,6 +268,8 @@ def digest_part(
             )
         blocks += [{"type": "header", "text": _plain(":cyclone: Alert storm digest")}]
         blocks.append(_section(intro))
+        if console_url:
+            blocks.append(_context(f"<{console_url}/pages|Every open page in the console>"))
     else:
         text = f"Alert storm digest, continued: suspected incidents {first}–{last}"
         blocks.append(_context(escape(text)))
@@ -308,7 +317,11 @@ def digest_part(
     return text, blocks
 
 
-def announcement(incident: Incident, alerts: PageAlerts, max_shown: int) -> tuple[str, list[Block]]:
+def announcement(
+    incident: Incident, alerts: PageAlerts, max_shown: int, console_url: str | None = None
+) -> tuple[str, list[Block]]:
+    """The declaration in #incident-response; ``console_url``: the web console, where
+    the incident's page (its whole timeline) is linked from."""
     text = (
         f"{incident.ref} declared: {incident.title}. Incident Commander "
         f"<@{incident.commander}>, severity {incident.severity}"
@@ -340,6 +353,9 @@ def announcement(incident: Incident, alerts: PageAlerts, max_shown: int) -> tupl
         blocks.append(_section(alert_lines(alerts, max_shown, incident.truncation)))
     if incident.open:
         blocks += _incident_controls(incident)
+    if console_url:
+        link = f"{console_url}/incidents/{incident.number}"
+        blocks.append(_context(f"<{link}|{incident.ref} in the console>: timeline, alerts, links"))
     blocks.append(_context("Incident details are confidential. Updates go in this thread."))
     return text, blocks
 

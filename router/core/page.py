@@ -98,6 +98,8 @@ class Page(BaseModel):
     source: str
     title: str
     opened_at: datetime
+    # The alert it is about (its title's first name): alert quality counts by it.
+    alert_name: str | None = None
     status: PageStatus = PageStatus.OPEN
     active: bool = True
     assignee: str | None = None  # who eng-primary was when the page opened

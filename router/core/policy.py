@@ -37,6 +37,8 @@ class Policy:
     incident: IncidentConfig = field(default_factory=IncidentConfig)
     doc: bool = False  # incident.doc and its service account key are configured
     statuspage: PublicPage | None = None  # public notices (with STATUSPAGE_API_KEY)
+    # <web.public_url>/ui when the console is served: announcements and digests link it.
+    console_url: str | None = None
 
 
 @dataclass

@@ -23,9 +23,14 @@ ISSUE_TIMELINE = 50
 
 def describe(entry: TimelineEntry) -> str:
     """One line of the timeline, in words."""
-    d = entry.data
     who = "the router" if entry.actor == "router" else f"@{entry.actor}"
-    words = {
+    return f"{when.minute(entry.at)} — {who}: {in_words(entry)}"
+
+
+def in_words(entry: TimelineEntry) -> str:
+    """What a timeline entry says happened, without when and who."""
+    d = entry.data
+    return {
         "page_escalated": f"page escalated to {d.get('to') or 'nobody further'}",
         "declared": f"declared; commander {d.get('commander')}, suggested severity "
         f"{d.get('severity')} ({d.get('clause')})",
@@ -48,7 +53,6 @@ def describe(entry: TimelineEntry) -> str:
         "public_notice": f"public notice ({d.get('status')}): {d.get('text')}",
         "public_incident": f"public incident on the status page: {d.get('url')}",
     }.get(entry.kind, entry.kind)
-    return f"{when.minute(entry.at)} — {who}: {words}"
 
 
 def timeline_markdown(entries: Sequence[TimelineEntry], limit: int | None = None) -> str:

@@ -186,6 +186,18 @@ async def test_prune_forgets_old_finished_jobs_and_deliveries_only(engine: Store
     assert await engine.run(lambda tx: tx.remember_delivery("pagerduty", "new", later)) is False
 
 
+async def test_prune_keeps_an_incidents_anchors(engine: Store) -> None:
+    """An old incident's announcement and issues stay known (their channel, ts, URL):
+    updates still thread under the announcement, and the console links them."""
+    keys = ["incident:4:announce", "incident:4:tracking-issue", "incident:4:postmortem",
+            "incident:4:announce-update:v3", "incident:4:labels:v2"]  # fmt: skip
+    await engine.run(lambda tx: tx.enqueue([_job(k) for k in keys], T0))
+    for job in await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30)):
+        await engine.run(lambda tx, j=job: tx.finish_job(j.id, "w", {"ts": "1.2"}, T0))
+    assert await engine.run(lambda tx: tx.prune(T0 + timedelta(days=30))) == 2
+    assert sorted(j.key for j in await engine.run(lambda tx: tx.jobs())) == sorted(keys[:3])
+
+
 # -- storms: what a delivery reads is bounded ---------------------------------------
 
 

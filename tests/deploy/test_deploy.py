@@ -456,19 +456,12 @@ def test_the_validators_catch_mistakes() -> None:
 
 
 def _router_web_config(env: dict[str, str]) -> Any:
-    """The web section the ROUTER__WEB__* overrides make, read as the router reads
-    env overrides (YAML scalars)."""
-    from router.adapters.web.config import WebConfig
-
-    document: dict[str, Any] = {}
-    for name, raw in env.items():
-        if name.startswith("ROUTER__WEB__"):
-            node = document
-            *parents, leaf = name[len("ROUTER__WEB__") :].lower().split("__")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = yaml.safe_load(raw)
-    return WebConfig.model_validate(document)
+    """The web section the router makes of the ROUTER__WEB__* overrides, read by its
+    own loader (the shared ConfigMap has no web section)."""
+    overrides = {name: raw for name, raw in env.items() if name.startswith("ROUTER__WEB__")}
+    config = load_config(None, overrides)
+    assert config.web is not None, "the overrides make no web section"
+    return config.web
 
 
 def _flags(args: list[str]) -> dict[str, str]:

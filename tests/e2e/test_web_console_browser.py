@@ -24,12 +24,22 @@ from aiohttp import web
 
 from router.adapters.web import SlackDirectory
 from router.app.clock import FrozenClock
+from router.core import messages
 from tests.conftest import skip_unless_ci
 from tests.console_app import mount, proxy_config, slack_config
 from tests.fakes.auth_proxy import FakeAuthProxy
 from tests.fakes.console_source import sample
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_oidc import FakeSlackOIDC
+from tests.flows.test_web_console_store import (
+    a_week,
+    make_confidential,
+    named_alert,
+    named_slack,
+    page_key_of,
+)
+from tests.flows.test_web_console_store import config as store_config
+from tests.harness import PRIMARY, RESPONDER, Harness, running_router
 
 pytestmark = pytest.mark.e2e
 
@@ -174,7 +184,9 @@ def _walk_through_proxy(driver: Any, origin: str, folder: Path) -> None:
 async def test_a_responder_signs_in_through_the_proxy_and_reads_an_incident(
     browser: Any, tmp_path: Path
 ) -> None:
-    folder = _screenshots(tmp_path)
+    # the stand-in's data; the README's pictures are of the running router (below)
+    folder = tmp_path / "stand-in"
+    folder.mkdir()
     async with FakeSlack() as slack:
         console = mount(
             proxy_config(), sample(NOW), FrozenClock(NOW),
@@ -237,3 +249,93 @@ class _RealTimeClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+# --------------------------------------------------- the console of the running router
+
+
+async def _history(h: Harness) -> None:
+    """A week of pages before today's: one a day, decided after a few minutes, most
+    dismissed (with the reasons people give), so the charts have days to show."""
+    names = ("NodeNotReady", "NodeNotReady", "DiskFull", "NodeNotReady", "CertExpiring",
+             "NodeNotReady")  # fmt: skip
+    for day, name in enumerate(names):
+        await h.advance(86400 - 3600)
+        await h.alertmanager(named_alert(name, f"{name}-{day}"))
+        await h.settle()
+        await h.advance(60 * (3 + 4 * day))  # minutes before someone decides
+        key = await page_key_of(h, name, open_only=True)
+        await h.press("page.dismiss_reason", "", PRIMARY, selected=f"{key}|{day % 3}")
+        await h.settle()
+        await h.advance(3600 - 60 * (3 + 4 * day))
+
+
+async def _a_confidential_report(h: Harness) -> None:
+    """INC-2: reported by a responder, who is its commander; confidential."""
+    title = "Suspicious logins on the admin panel"
+    await h.command(f"declare {title}", RESPONDER)
+    await h.press(messages.REPORT_COMMANDER, title, RESPONDER, block_id="report")
+    await h.settle()
+    await make_confidential(h, 2)
+
+
+def _walk_the_running_console(driver: Any, origin: str, folder: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(origin + "/ui/?status=all")
+    _wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.incidents tbody tr"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.incidents tbody tr")
+    texts = [row.text for row in rows]
+    assert any("INC-1" in t and "HighLatency on api-1" in t for t in texts), texts
+    (redacted,) = [row for row in rows if "INC-2" in row.text]
+    assert "confidential" in redacted.text and "Suspicious" not in redacted.text
+    _photograph(driver, folder / "console-incidents.png", DESKTOP)
+    _photograph(driver, folder / "console-incidents-phone.png", PHONE)
+
+    driver.find_element(By.LINK_TEXT, "HighLatency on api-1").click()
+    _wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "ol.timeline li.entry"))
+    assert driver.current_url.endswith("/ui/incidents/1")
+    entries = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li.entry")]
+    assert any("status update: failing over the payments cache" in e for e in entries), entries
+    assert any("mitigated" in e for e in entries), entries
+    assert "INC-1 HighLatency on api-1" in driver.find_element(By.TAG_NAME, "h1").text
+    assert "Priya Raman" in driver.find_element(By.CSS_SELECTOR, "section.facts").text
+    assert driver.find_elements(By.CSS_SELECTOR, "#alert-quality svg.chart")
+    _photograph(driver, folder / "console-incident.png", DESKTOP)
+    _photograph(driver, folder / "console-incident-phone.png", PHONE)
+
+    driver.find_element(By.LINK_TEXT, "Pages").click()
+    _wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "section.digest"))
+    assert "Storm001" in driver.find_element(By.CSS_SELECTOR, "section.digest").text
+    assert "Http5xxRate on web-3" in driver.find_element(By.TAG_NAME, "main").text
+    _photograph(driver, folder / "console-pages.png", DESKTOP)
+    driver.find_element(By.LINK_TEXT, "Alert quality").click()
+    _wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3)
+    assert "NodeNotReady" in driver.find_element(By.CSS_SELECTOR, "tr.top-pager").text
+    _photograph(driver, folder / "console-quality.png", DESKTOP)
+    _photograph(driver, folder / "console-quality-phone.png", PHONE)
+    assert _csp_problems(driver) == []
+
+
+async def test_the_running_router_s_console_in_a_browser(browser: Any, tmp_path: Path) -> None:
+    """The console as ``router serve`` mounts it, on the router's own store: signed in
+    by the proxy (Jane's e-mail, mapped to her Slack user), the list, an incident and
+    its timeline, the pages and alert quality. These are the README's pictures."""
+    folder = _screenshots(tmp_path)
+    settings = store_config(f"sqlite:///{tmp_path}/router.db")
+    async with named_slack() as slack, running_router(tmp_path, slack, config=settings) as h:
+        await _history(h)
+        await a_week(h)
+        await _a_confidential_report(h)
+        await h.advance(601)  # past the storm window: paged one by one again
+        await h.alertmanager(named_alert("Http5xxRate", "web-5xx", instance="web-3"))
+        await h.settle()
+        upstream = str(h.client.make_url("")).rstrip("/")
+        async with FakeAuthProxy(upstream, email=f"{PRIMARY.lower()}@example.com") as proxy:
+            await asyncio.to_thread(_walk_the_running_console, browser, proxy.origin, folder)
+            assert "/ui/incidents/1" in proxy.forwarded
+        looked_up = [c.args["email"] for c in slack.calls_to("users.lookupByEmail")]
+        assert looked_up == [f"{PRIMARY.lower()}@example.com"]  # once: then the session
+    for name in ("incidents", "incidents-phone", "incident", "incident-phone", "pages",
+                 "quality", "quality-phone"):  # fmt: skip
+        assert (folder / f"console-{name}.png").exists()

@@ -62,6 +62,9 @@ class MemorySource:
     async def pages(self) -> Sequence[PageRow]:
         return list(self.page_rows)
 
+    async def open_page_count(self) -> int:
+        return len(self.page_rows)
+
     async def alert_quality(self, window: QualityWindow) -> AlertQuality:
         assert self.quality is not None, "no alert quality in this source"
         days = [d for d in self.quality.per_day if d.day >= window.since.date()]

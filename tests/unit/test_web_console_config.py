@@ -4,7 +4,6 @@ and its secrets from the environment."""
 from __future__ import annotations
 
 import logging
-import re
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from router.adapters.web.config import ConsoleSecrets, WebConfig, check_startable
-from router.config import ConfigError, describe_validation_error
+from router.config import ConfigError, describe_validation_error, load_config
 from router.core.strict import Strict
 
 HERE = Path(__file__).parents[1]
@@ -86,15 +85,15 @@ def test_trusted_proxies_from_an_env_override_read_as_yaml() -> None:
     assert [str(n) for n in config.auth.trusted_proxies] == ["10.0.0.0/8", "fd00::/8"]
 
 
-def test_the_example_config_documents_the_web_section() -> None:
-    """config/router.example.yaml shows the section commented out until phase B adds it
-    to RouterConfig; the commented block must be a valid web config."""
-    text = EXAMPLE.read_text()
-    block = re.search(r"^# web:\n(?:#.*\n)+", text, re.M)
-    assert block, "the web section is missing from the example config"
-    document = yaml.safe_load("\n".join(line[2:] for line in block.group(0).splitlines()))
-    config = load(document)
-    assert config.auth.mode == "proxy"
+def test_the_example_config_serves_the_console_in_proxy_mode() -> None:
+    """`make run` serves the console; the README's one curl step (the local machine as
+    the proxy) works because the example trusts 127.0.0.1 only."""
+    config = load_config(EXAMPLE, {})
+    assert config.web is not None
+    assert config.web.auth.mode == "proxy"
+    assert [str(n) for n in config.web.auth.trusted_proxies] == ["127.0.0.1/32"]
+    assert config.web.auth.proxy_header == "X-Forwarded-User"
+    assert config.web.public_url == "http://127.0.0.1:8080"
 
 
 # ------------------------------------------------------------------------ secrets
@@ -150,3 +149,37 @@ def test_startable_needs_the_client_secret_in_slack_mode() -> None:
     assert check_startable(proxy, ConsoleSecrets(b"short", False, None)) == [
         "ROUTER_SESSION_SECRET is too short: use at least 16 characters"
     ]
+
+
+def test_check_config_shows_the_console_and_masks_its_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.cli import main
+
+    monkeypatch.setenv("ALERTMANAGER_TOKEN", "token")
+    monkeypatch.setenv("ROUTER_SESSION_SECRET", "session-secret-of-33-characters!!")
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "web:\n  public_url: http://127.0.0.1:8080\n  auth:\n    mode: proxy" in out
+    assert "trusted_proxies:\n    - 127.0.0.1/32" in out
+    assert "ROUTER_SESSION_SECRET: set (33 chars)" in out
+    assert "SLACK_CLIENT_SECRET: not set" in out
+    assert "session-secret-of-33" not in out
+    assert out.rstrip().endswith("config ok")
+    # too short to sign sessions with: valid, but serve would refuse
+    monkeypatch.setenv("ROUTER_SESSION_SECRET", "short")
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    captured = capsys.readouterr()
+    assert "ROUTER_SESSION_SECRET is too short" in captured.err
+    assert captured.out.rstrip().endswith("config ok, but serve would refuse to start")
+
+
+def test_check_config_warns_of_a_proxy_trusted_from_everywhere() -> None:
+    from router.config import config_warnings
+
+    wide = load_config(EXAMPLE, {"ROUTER__WEB__AUTH__TRUSTED_PROXIES": "[0.0.0.0/0, 10.0.0.0/8]"})
+    assert config_warnings(wide) == [
+        "web.auth.trusted_proxies: 0.0.0.0/0 is wider than a /8: anyone connecting from "
+        "there can sign in to the console as anyone (list only the sign-in proxy's addresses)"
+    ]
+    assert config_warnings(load_config(EXAMPLE, {})) == []

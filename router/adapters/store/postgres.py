@@ -42,6 +42,8 @@ CONNECTION_DEFAULTS = {
 
 
 class PostgresTx(SqlTx):
+    _DAY_OF = "floor({} / 86400)"  # CAST rounds in PostgreSQL
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 

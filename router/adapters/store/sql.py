@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from router.adapters.store.reads import ConsoleReads
 from router.app.ports import InboxDelivery, InboxStats, OutboxStats, RecordedAlert
+from router.core import keys as job_keys
 from router.core.alerts import Alert, AlertChange, AlertStatus, Link, Source, bounded_key
 from router.core.digest import Digest, DigestLine, positions
 from router.core.incident import Incident, TimelineEntry
@@ -75,7 +77,7 @@ def from_epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-class SqlTx:
+class SqlTx(ConsoleReads):
     """One open transaction. Subclasses provide ``_rows``."""
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -303,7 +305,8 @@ class SqlTx:
     def insert_page(self, page: Page) -> None:
         self._rows(
             "INSERT INTO pages (key, group_key, status, active, assignee, digest_key, opened_at,"
-            " state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " state, version, alert_name, decided_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 page.key,
                 page.group_key,
@@ -314,6 +317,7 @@ class SqlTx:
                 epoch(page.opened_at),
                 page.model_dump_json(),
                 page.version,
+                *_page_facts(page),
             ),
         )
 
@@ -321,7 +325,8 @@ class SqlTx:
         """Store ``page`` over the version it was derived from (``page.version - 1``)."""
         row = self._one(
             "UPDATE pages SET status = ?, active = ?, assignee = ?, digest_key = ?, state = ?,"
-            " version = ? WHERE key = ? AND version = ? RETURNING id",
+            " version = ?, alert_name = ?, decided_at = ?, reason = ?"
+            " WHERE key = ? AND version = ? RETURNING id",
             (
                 page.status.value,
                 int(page.active),
@@ -329,6 +334,7 @@ class SqlTx:
                 page.digest_key,
                 page.model_dump_json(),
                 page.version,
+                *_page_facts(page),
                 page.key,
                 page.version - 1,
             ),
@@ -428,8 +434,8 @@ class SqlTx:
 
     def insert_incident(self, incident: Incident) -> None:
         self._rows(
-            "INSERT INTO incidents (number, page_key, status, declared_at, state, version)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO incidents (number, page_key, status, declared_at, state, version,"
+            " severity, commander, confidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 incident.number,
                 incident.page_key,
@@ -437,17 +443,19 @@ class SqlTx:
                 epoch(incident.declared_at),
                 incident.model_dump_json(),
                 incident.version,
+                *_incident_facts(incident),
             ),
         )
 
     def save_incident(self, incident: Incident) -> None:
         row = self._one(
-            "UPDATE incidents SET status = ?, state = ?, version = ?"
-            " WHERE number = ? AND version = ? RETURNING id",
+            "UPDATE incidents SET status = ?, state = ?, version = ?, severity = ?,"
+            " commander = ?, confidential = ? WHERE number = ? AND version = ? RETURNING id",
             (
                 incident.status.value,
                 incident.model_dump_json(),
                 incident.version,
+                *_incident_facts(incident),
                 incident.number,
                 incident.version - 1,
             ),
@@ -828,11 +836,15 @@ class SqlTx:
 
     def prune(self, before: datetime) -> int:
         """Forget what can no longer matter: finished jobs and remembered deliveries
-        older than ``before``. Alerts, pages, incidents and the timeline are kept."""
+        older than ``before``. Alerts, pages, incidents and the timeline are kept, and so
+        are an incident's anchors (its announcement, tracking issue and post-mortem):
+        later updates thread under them, and the console links them, however old."""
+        anchors = job_keys.incident_anchors()
         jobs = self._rows(
             "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < ?"
-            " RETURNING id",
-            (epoch(before),),
+            + " AND key NOT LIKE ?" * len(anchors)
+            + " RETURNING id",
+            (epoch(before), *anchors),
         )
         deliveries = self._rows(
             "DELETE FROM deliveries WHERE received_at < ? RETURNING delivery_id",
@@ -849,6 +861,23 @@ class SqlTx:
         assert row is not None and dead is not None
         oldest = max(0.0, epoch(now) - row[1]) if row[1] is not None else 0.0
         return OutboxStats(int(row[0]), oldest, int(dead[0]))
+
+
+def _page_facts(page: Page) -> tuple[str | None, float | None, str | None]:
+    """The columns the console's reports read: alert name, when decided, why."""
+    decided = epoch(page.decided_at) if page.decided_at is not None else None
+    return _text(page.alert_name), decided, _text(page.reason)
+
+
+def _text(value: str | None) -> str | None:
+    # A label value may hold NUL, which PostgreSQL text refuses (the JSON state keeps
+    # it escaped); a column for counting does not need it.
+    return value.replace("\x00", "") if value is not None else None
+
+
+def _incident_facts(incident: Incident) -> tuple[str, str, int]:
+    """The columns the console's incidents list filters on."""
+    return incident.severity.value, incident.commander, int(incident.confidential)
 
 
 def _alert(r: Sequence[Any]) -> Alert:

@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from router.config import ConfigError
 from router.core.strict import Strict
 
 log = logging.getLogger(__name__)
@@ -162,10 +161,12 @@ class ConsoleSecrets:
     slack_client_secret: str | None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSecrets:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, quiet: bool = False
+    ) -> ConsoleSecrets:
         env = os.environ if environ is None else environ
         session = _secret(env, "ROUTER_SESSION_SECRET")
-        if session is None:
+        if session is None and not quiet:
             # Sessions then end at each restart and differ between replicas: fine for a
             # laptop, not for a deployment, hence the warning.
             log.warning(
@@ -197,6 +198,8 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name) or None
     path = env.get(name + "_FILE")
     if value is None and path:
+        from router.config import ConfigError  # router.config imports this module
+
         try:
             value = Path(path).read_text().strip() or None
         except OSError as exc:

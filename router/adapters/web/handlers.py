@@ -19,6 +19,7 @@ from router.adapters.web.views import (
     AGES,
     WINDOWS,
     AlertQuality,
+    IncidentDetail,
     IncidentQuery,
     IncidentRow,
     QualityWindow,
@@ -80,14 +81,32 @@ async def incident(request: web.Request) -> web.StreamResponse:
             f"INC-{number} is confidential",
             "Only its responders and the responder group may see this incident.",
         )
-    return page(request, "incident.html", incident=detail)
+    return page(request, "incident.html", incident=detail, alert_chart=alert_chart(detail))
+
+
+def alert_chart(detail: IncidentDetail) -> tuple[str, str] | None:
+    """(caption, SVG) of how the incident's alert paged lately: its alert quality."""
+    if detail.alert_name is None or not detail.alert_days:
+        return None
+    caption = f"{detail.alert_name}: pages and declared per day, last {len(detail.alert_days)} days"
+    days = [d.day.strftime("%d %b") for d in detail.alert_days]
+    return caption, charts.bar_chart(
+        caption,
+        days,
+        [
+            charts.Series("pages", "pages", [d.pages for d in detail.alert_days]),
+            charts.Series("declared", "incidents", [d.incidents for d in detail.alert_days]),
+        ],
+        width=charts.WIDE,
+    )
 
 
 async def pages(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     rows = await console.source.pages()
+    total = max(await console.source.open_page_count(), len(rows))
     single, digests = group_pages(rows)
-    return page(request, "pages.html", single=single, digests=digests, total=len(rows))
+    return page(request, "pages.html", single=single, digests=digests, total=total, shown=len(rows))
 
 
 async def quality(request: web.Request) -> web.StreamResponse:

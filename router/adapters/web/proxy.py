@@ -89,6 +89,10 @@ class ProxySignIn:
             ident = claim.user or claim.email or ""
             return Viewer(ident, ident, claim.email, "proxy")
         if claim.email is None:
+            if claim.user is not None:
+                # Only the user header: it is the person's id as the proxy knows it
+                # (the Slack user id when oauth2-proxy signs in with Slack).
+                return Viewer(claim.user, claim.user, None, "proxy")
             raise ProxyRefused(
                 401,
                 "no_email",

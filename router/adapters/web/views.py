@@ -237,6 +237,10 @@ class IncidentDetail:
     links: IncidentLinks = IncidentLinks()
     postmortem_draft: str | None = None  # Markdown, as router.core.reports.postmortem made it
     access: IncidentAccess = IncidentAccess()
+    # How its alert has paged lately (alert quality for this one alert name): per day,
+    # pages and how many of them were declared.
+    alert_name: str | None = None
+    alert_days: tuple[DayCount, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -413,5 +417,9 @@ class ConsoleSource(Protocol):
     async def incident(self, number: int) -> IncidentDetail | None: ...
 
     async def pages(self) -> Sequence[PageRow]: ...
+
+    async def open_page_count(self) -> int:
+        """How many pages are open: ``pages`` may show only the newest of a storm."""
+        ...
 
     async def alert_quality(self, window: QualityWindow) -> AlertQuality: ...
