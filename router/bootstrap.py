@@ -23,11 +23,14 @@ from router.adapters.http.context import SERVICES, Services
 from router.adapters.http.errors import make_middleware
 from router.adapters.slack import inbound_commands as commands
 from router.adapters.slack import inbound_interactions as interactions
+from router.adapters.slack import scopes as slack_scopes
 from router.adapters.slack import signing
+from router.adapters.slack.opener import ConsoleViews, SlackViews, ViewOpener
+from router.adapters.slack.socket_mode import SocketModeMetrics, SocketModeReceiver
 from router.adapters.store import Store, StoreError, open_store
 from router.adapters.web.config import ConsoleSecrets
 from router.app.clock import Clock, SystemClock
-from router.app.effects import Adapter
+from router.app.effects import Adapter, PermanentFailure, RetryLater
 from router.app.inbox import InboxProcessor
 from router.app.intake import Intake
 from router.app.outbox import OutboxWorker
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WORKER = web.AppKey("worker", OutboxWorker)
+SOCKET = web.AppKey("socket_mode", SocketModeReceiver)
 INBOX = web.AppKey("inbox", InboxProcessor)
 ONCALL = web.AppKey("oncall", RefreshingOncall)
 FIRST_ONCALL_WAIT = 15.0  # seconds the start waits for the on-call provider's answer
@@ -68,6 +72,7 @@ def build_policy(
         doc=bool(config.incident.doc and secrets.GOOGLE_APPLICATION_CREDENTIALS),
         statuspage=_public_page(config, secrets),
         console_url=_console_url(config),
+        channels=config.incident.channel if config.incident.channel.mode == "channel" else None,
     )
 
 
@@ -181,6 +186,13 @@ def build_adapters(
     return adapters
 
 
+def build_views(config: RouterConfig, secrets: Secrets) -> ViewOpener:
+    """Forms open in Slack with the bot token, else they are printed with the console."""
+    if secrets.SLACK_BOT_TOKEN:
+        return SlackViews(secrets.SLACK_BOT_TOKEN, config.slack.api_url)
+    return ConsoleViews(sys.stdout)
+
+
 def create_app(
     config: RouterConfig,
     secrets: Secrets,
@@ -209,6 +221,7 @@ def create_app(
         else None
     )
     services = Services(config, secrets, store, metrics, clock, intake, policy, verifier,
+                        views=build_views(config, secrets),
                         body_budget=BodyBudget(config.server.max_inflight_body_bytes))  # fmt: skip
     worker = OutboxWorker(
         store,
@@ -267,6 +280,9 @@ def create_app(
         app.cleanup_ctx.append(_oncall_ctx)
     if run_worker:
         app.cleanup_ctx.append(_worker_ctx)
+    if config.slack.socket_mode and secrets.SLACK_APP_TOKEN:
+        app[SOCKET] = socket_receiver(services, metrics)
+        app.cleanup_ctx.append(_socket_ctx)
     if run_inbox:
         app.cleanup_ctx.append(_inbox_ctx)  # cleaned up first: its jobs reach the store
     app.on_shutdown.append(_drain)
@@ -310,6 +326,22 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
                 raise RuntimeError(problem)
             if problem is not None:
                 log.error("github: %s (tracking issues will fail until fixed)", problem)
+    config = app[SERVICES].config
+    used = slack_scopes.features(
+        channels=config.incident.channel.mode == "channel", private=config.incident.channel.private
+    )
+    for adapter in worker.adapters:
+        check_scopes = getattr(adapter, "check_scopes", None)
+        if check_scopes is None:
+            continue
+        # Say which scope is missing before a job fails for it (Slack's missing_scope).
+        try:
+            problem = await check_scopes(used)
+        except (RetryLater, PermanentFailure) as exc:
+            log.warning("slack: could not read the token's scopes: %s", exc.reason)
+            continue
+        if problem is not None:
+            log.error("slack: %s", problem)
     task = asyncio.create_task(worker.run(), name="outbox-worker")
     yield
     worker.stop()
@@ -327,6 +359,27 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
         close = getattr(adapter, "close", None)
         if close is not None:
             await close()
+
+
+def socket_receiver(services: Services, metrics: Metrics) -> SocketModeReceiver:
+    """Socket Mode: Slack's presses, commands and submissions over a WebSocket the router
+    opens, handed to the same handlers as the signed HTTP endpoints."""
+    from router.adapters.slack.socket import inbound_handler
+
+    assert services.secrets.SLACK_APP_TOKEN is not None
+    return SocketModeReceiver(
+        services.secrets.SLACK_APP_TOKEN,
+        inbound_handler(services),
+        metrics=SocketModeMetrics(metrics.registry),
+        api_url=services.config.slack.api_url,
+    )
+
+
+async def _socket_ctx(app: web.Application) -> AsyncIterator[None]:
+    receiver = app[SOCKET]
+    await receiver.start()
+    yield
+    await receiver.stop()
 
 
 async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -57,6 +57,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(yaml.safe_dump(masked, sort_keys=False).rstrip())
     problems = check_startable(config, secrets)
     warnings = config_warnings(config)
+    if secrets.SLACK_BOT_TOKEN:
+        warnings += _slack_scope_warnings(config, secrets.SLACK_BOT_TOKEN)
     for problem in problems + warnings:
         print(f"warning: {problem}", file=sys.stderr)
     if problems:
@@ -66,6 +68,29 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     else:
         print("config ok")
     return 0
+
+
+def _slack_scope_warnings(config: RouterConfig, token: str) -> list[str]:
+    """Ask Slack which scopes the bot token holds (auth.test) and name the missing ones."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from router.adapters.slack import scopes
+    from router.app.effects import PermanentFailure, RetryLater
+
+    used = scopes.features(
+        channels=config.incident.channel.mode == "channel", private=config.incident.channel.private
+    )
+
+    async def check() -> str | None:
+        return await scopes.check_token(
+            AsyncWebClient(token=token, base_url=config.slack.api_url, timeout=10), used
+        )
+
+    try:
+        problem = asyncio.run(check())
+    except (RetryLater, PermanentFailure) as exc:
+        return [f"could not check the Slack token's scopes: {exc.reason}"]
+    return [problem] if problem else []
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -221,8 +246,100 @@ def cmd_explain(args: argparse.Namespace) -> int:
 _SELECTS = ("page.dismiss_reason", "incident.severity")
 
 
+def _form_view(callback_id: str, meta: dict[str, object]) -> dict[str, object]:
+    """The form ``callback_id`` as the console showed it, for filling in: its fields
+    come from the form's builder, its ``private_metadata`` from ``--meta``."""
+    from router.core import modals
+    from router.core.incident import Flag, Incident, IncidentStatus
+    from router.core.severity import POLICY_CLAUSES, Severity, Suggestion
+
+    number = meta.get("incident")
+    number = number if isinstance(number, int) else 0
+    # Only the fields' shapes matter: the router reads the submission's metadata.
+    stub = Incident(
+        number=number,
+        title="",
+        status=IncidentStatus.ACTIVE,
+        commander="console",
+        severity=Severity.LOW,
+        severity_reason="",
+        suggestion=Suggestion(severity=Severity.LOW, clause=POLICY_CLAUSES[Severity.LOW]),
+        declared_at=datetime.now(UTC),
+        declared_by="console",
+        announce_job="",
+        flags=[Flag.CUSTOMERS] if meta.get("customers") else [],
+    )
+    builders = {
+        modals.CALLBACK_DECLARE: lambda: modals.declare_view(channel_id=None),
+        modals.CALLBACK_DISMISS: lambda: modals.dismiss_view(page_key="", title="", level=None),
+        modals.CALLBACK_RESOLVE: lambda: modals.resolve_view(stub),
+        modals.CALLBACK_UPDATE: lambda: modals.status_update_view(stub),
+    }
+    if callback_id not in builders:
+        raise ConfigError(f"--submit: no form {callback_id!r}; forms: {', '.join(builders)}")
+    view = builders[callback_id]()
+    view["private_metadata"] = json.dumps(meta)
+    return view
+
+
+def _submission(args: argparse.Namespace) -> dict[str, object]:
+    """``--submit CALLBACK --meta JSON --field name=value ...`` as Slack's view_submission."""
+    import time
+
+    from router.core import modals
+
+    try:
+        meta = json.loads(args.meta or '{"v": 1}')
+    except ValueError as exc:
+        raise ConfigError(
+            f"--meta must be the form's JSON, as the console printed it: {exc}"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ConfigError("--meta must be a JSON object")
+    values: dict[str, str | list[str]] = {}
+    for field in args.field or []:
+        name, sep, value = field.partition("=")
+        if not sep:
+            raise ConfigError(f"--field {field!r}: write name=value")
+        if name in values:  # a checkbox field given twice: several options
+            before = values[name]
+            values[name] = [*([before] if isinstance(before, str) else before), value]
+        else:
+            values[name] = [value] if name in ("confidential", "postmortem") else value
+    view = _form_view(args.submit, meta)
+    try:
+        return modals.simulate_submission(
+            view, user=args.user, values=values, view_id=f"V0CONSOLE{time.time_ns()}", strict=False
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--submit {args.submit}: {exc}") from exc
+
+
 def cmd_press(args: argparse.Namespace) -> int:
-    """Press a page's button without Slack: signs a block_actions payload and posts it."""
+    """Press a page's button without Slack: signs a block_actions payload and posts it;
+    with ``--submit``, submits a form (view_submission) with ``--field`` values."""
+    import time
+
+    secret = Secrets.from_env().SLACK_SIGNING_SECRET
+    if not secret:
+        raise ConfigError("SLACK_SIGNING_SECRET must be set (the router uses it to verify)")
+    if args.submit:
+        return _post_signed(args, secret, _submission(args), f"submitted {args.submit}")
+    if not args.action_id or args.value is None:
+        raise ConfigError("router press: give <action_id> <value>, or --submit <form>")
+    action: dict[str, object] = {"action_id": args.action_id, "action_ts": f"{time.time():.6f}"}
+    if args.action_id in _SELECTS:  # a select option such as "Not an incident, because..."
+        action |= {"type": "static_select", "selected_option": {"value": args.value}}
+    else:
+        action |= {"type": "button", "value": args.value}
+    payload = {"type": "block_actions", "user": {"id": args.user}, "actions": [action],
+               "container": {"type": "message", "message_ts": "console"},
+               "trigger_id": f"console.{time.time_ns()}"}  # fmt: skip
+    return _post_signed(args, secret, payload, f"pressed {args.action_id} as {args.user}")
+
+
+def _post_signed(args: argparse.Namespace, secret: str, payload: object, done: str) -> int:
+    """Post ``payload`` to /slack/interactions signed as Slack signs it; print the answer."""
     import time
     import urllib.error
     import urllib.request
@@ -230,16 +347,6 @@ def cmd_press(args: argparse.Namespace) -> int:
 
     from router.adapters.slack.signing import sign
 
-    secret = Secrets.from_env().SLACK_SIGNING_SECRET
-    if not secret:
-        raise ConfigError("SLACK_SIGNING_SECRET must be set (the router uses it to verify)")
-    action: dict[str, object] = {"action_id": args.action_id, "action_ts": f"{time.time():.6f}"}
-    if args.action_id in _SELECTS:  # a select option such as "Not an incident, because..."
-        action |= {"type": "static_select", "selected_option": {"value": args.value}}
-    else:
-        action |= {"type": "button", "value": args.value}
-    payload = {"type": "block_actions", "user": {"id": args.user}, "actions": [action],
-               "container": {"type": "message", "message_ts": "console"}}  # fmt: skip
     body = urlencode({"payload": json.dumps(payload)}).encode()
     headers = sign(secret, int(time.time()), body)
     headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -250,11 +357,18 @@ def cmd_press(args: argparse.Namespace) -> int:
     except urllib.error.HTTPError as exc:
         print(f"router press: HTTP {exc.code}: {exc.read().decode()}", file=sys.stderr)
         return 1
+    if answer.get("response_action") == "errors":  # the form stays open: what to fix
+        for field, message in answer.get("errors", {}).items():
+            print(f"--field {field}: {message}")
+        return 1
     for refusal in answer.get("refused", []):
         print(f"refused: {refusal}")
-    if answer.get("ok"):
-        print(f"pressed {args.action_id} as {args.user}")
-    return 0 if answer.get("ok") else 1
+    for reply in answer.get("replies", []):
+        print(reply)
+    ok = answer.get("ok", True)  # an empty answer: the form was taken and closes
+    if ok:
+        print(done)
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,9 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         "explain", help="severity suggestion for an Alertmanager or Grafana payload"
     )
     explain.add_argument("file")
-    press = sub.add_parser("press", help="press a page button without Slack (console mode)")
-    press.add_argument("action_id", help="e.g. page.declare")
-    press.add_argument("value", help="the button's value (the page key)")
+    press = sub.add_parser(
+        "press", help="press a button or submit a form without Slack (console mode)"
+    )
+    press.add_argument("action_id", nargs="?", help="e.g. page.declare")
+    press.add_argument("value", nargs="?", help="the button's value (the page key)")
+    press.add_argument("--submit", metavar="FORM", help="submit a form, e.g. incident.declare")
+    press.add_argument("--meta", help="the form's private_metadata, as the console printed it")
+    press.add_argument("--field", action="append", metavar="NAME=VALUE", help="a form field")
     press.add_argument("--user", required=True, help="Slack user id pressing it")
     press.add_argument("--url", default=os.environ.get("ROUTER_URL", "http://127.0.0.1:8080"))
     # accept --config after the subcommand too, as people type it

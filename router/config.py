@@ -9,6 +9,7 @@ the file: they come from the env names in design.md, or from ``NAME_FILE`` paths
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -79,6 +80,10 @@ class SlackConfig(Strict):
     api_url: str = "https://slack.com/api/"
     incident_channel: str | None = Field(None, description="#incident-response channel id")
     operator_channel: str | None = Field(None, description="where failed side effects go")
+    # Button presses, modal submissions and /incident arrive over a WebSocket the
+    # router opens (SLACK_APP_TOKEN, xapp-...) instead of signed POSTs: for a router the
+    # internet cannot reach. The HTTP endpoints keep working beside it.
+    socket_mode: bool = False
 
 
 class GithubConfig(Strict):
@@ -133,8 +138,47 @@ class VendorConfig(Strict):
     notes: str | None = None
 
 
+class ChannelConfig(Strict):
+    """Where an incident lives in Slack: a channel of its own (``channel``), or a
+    thread of #incident-response (``thread``, the behaviour before channels)."""
+
+    mode: Literal["channel", "thread"] = "channel"
+    # Fields: {number}, {slug} (the title; left out for a confidential incident),
+    # {severity}, {date} (YYYYMMDD). Slack's naming rules are applied to the result.
+    name_template: str = "inc-{number}-{slug}"
+    # Policy: incident information is confidential. A public channel is for teams that
+    # want everyone to follow along (it needs channels:manage instead of groups:write).
+    private: bool = True
+    # Invited to every incident channel, besides the commander, the people paged for
+    # it and the communications lead (Slack user ids).
+    responders: tuple[str, ...] = ()
+    # Days after the incident closes that its channel is archived (0: never).
+    archive_after_days: int = Field(0, ge=0, le=3650)
+
+    @field_validator("name_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        from router.core.channel_names import TemplateError, check_template
+
+        try:
+            check_template(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("responders")
+    @classmethod
+    def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for user in value:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
+                raise ValueError(f"{user!r} is not a Slack user id (U...)")
+        return value
+
+
 class IncidentConfig(Strict):
     """The commander's duties the router helps with (the policy's "After declaration")."""
+
+    channel: ChannelConfig = ChannelConfig()
 
     # Open the GitHub tracking issue automatically at or above this severity
     # (null: only on request, by command or button).
@@ -225,6 +269,7 @@ class Secrets:
     PAGERDUTY_API_TOKEN: str | None = None  # the REST API (on-call), not the routing key
     # A path to the service account key file, not the key: shown only as set or not.
     GOOGLE_APPLICATION_CREDENTIALS: str | None = None
+    SLACK_APP_TOKEN: str | None = None  # xapp-...: Socket Mode (slack.socket_mode)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
@@ -306,7 +351,11 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
             "ALERTMANAGER_TOKEN is not set: Alertmanager webhooks would all be refused "
             "(set it, or alertmanager.auth: none for a local trial)"
         )
-    if secrets.SLACK_BOT_TOKEN and not secrets.SLACK_SIGNING_SECRET:
+    if (
+        secrets.SLACK_BOT_TOKEN
+        and not secrets.SLACK_SIGNING_SECRET
+        and not config.slack.socket_mode
+    ):
         problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
     if config.statuspage is not None and not secrets.STATUSPAGE_API_KEY:
         problems.append("statuspage is configured but STATUSPAGE_API_KEY is not set")
@@ -323,6 +372,17 @@ def check_startable(config: RouterConfig, secrets: Secrets) -> list[str]:
         problems.append("oncall.provider is pagerduty but PAGERDUTY_API_TOKEN is not set")
     if config.web is not None:
         problems += console_startable(config.web, ConsoleSecrets.from_env(quiet=True))
+    if config.slack.socket_mode:
+        if not secrets.SLACK_APP_TOKEN:
+            problems.append(
+                "slack.socket_mode is true but SLACK_APP_TOKEN is not set (an app-level "
+                "token, xapp-..., with connections:write)"
+            )
+        elif not secrets.SLACK_APP_TOKEN.startswith("xapp-"):
+            problems.append(
+                "SLACK_APP_TOKEN must be an app-level token (xapp-...) with "
+                "connections:write; a bot token (xoxb-...) cannot open Socket Mode"
+            )
     return problems
 
 

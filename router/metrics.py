@@ -150,6 +150,14 @@ class Metrics:
             "Button presses or commands refused because the person may not act.",
             registry=r,
         )
+        self.forms = Counter(
+            "router_slack_forms",
+            "Slack forms (modals) by form (callback id) and outcome: opened, failed (not "
+            "opened: trigger expired, Slack away), invalid (answered in the form), "
+            "refused, submitted.",
+            ["form", "outcome"],
+            registry=r,
+        )
         self.incidents_open = Gauge(
             "router_incidents_open",
             "Incidents active or mitigated, by current severity.",

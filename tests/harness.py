@@ -29,7 +29,7 @@ from router.adapters.store import Store, open_store
 from router.app.clock import FrozenClock
 from router.bootstrap import WORKER, create_app
 from router.config import RouterConfig, Secrets, load_config
-from router.core import messages
+from router.core import messages, modals
 from router.core.incident import Incident
 from router.core.jobs import JobKind, JobStatus, StoredJob
 from router.metrics import Metrics
@@ -78,6 +78,9 @@ def router_config(
             },
             "responders": [RESPONDER],
         },
+        # The flows written before incident channels read the announcement's thread;
+        # tests of channels set mode: channel (tests/test_channel_flow.py).
+        "incident": {"channel": {"mode": "thread"}},
     }  # fmt: skip
     _merge(document, extra or {})
     path = tmp_path / "router.yaml"
@@ -121,9 +124,11 @@ class Harness:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return await self.client.post(path, data=body, headers=headers)
 
-    async def command(self, text: str, user: str, *, channel: str = INCIDENTS) -> dict[str, Any]:
+    async def command(self, text: str, user: str, *, channel: str = INCIDENTS,
+                      trigger_id: str | None = None) -> dict[str, Any]:  # fmt: skip
         """``/incident <text>`` typed by ``user``: Slack's signed form; the JSON answer
-        (ephemeral: only ``user`` sees it)."""
+        (ephemeral: only ``user`` sees it). ``trigger_id``: one from
+        ``slack.issue_trigger_id()`` lets a form open (the default one is unknown)."""
         form = {
             "command": "/incident",
             "text": text,
@@ -132,7 +137,7 @@ class Harness:
             "channel_id": channel,
             "team_id": "T0FAKETEAM",
             "response_url": self.slack.response_url_for(f"cmd-{next(self._responses)}"),
-            "trigger_id": f"{next(self._responses)}.2.3",
+            "trigger_id": trigger_id or f"{next(self._responses)}.2.3",
         }
         response = await self._signed_form("/slack/commands", form)
         assert response.status == 200, await response.text()
@@ -140,7 +145,8 @@ class Harness:
         return answer
 
     async def act(self, action: dict[str, Any], user: str, *, response_name: str | None = None,
-                  message_ts: str = "1700000000.000100") -> Any:  # fmt: skip
+                  message_ts: str = "1700000000.000100",
+                  trigger_id: str | None = None) -> Any:  # fmt: skip
         """One signed ``block_actions`` delivery carrying ``action``; the raw response.
 
         Answers for the person go to ``response_url_for(response_name)``
@@ -151,7 +157,7 @@ class Harness:
             "user": {"id": user, "username": user.lower(), "team_id": "T0FAKETEAM"},
             "team": {"id": "T0FAKETEAM", "domain": "acme"},
             "container": {"type": "message", "message_ts": message_ts, "channel_id": "D1"},
-            "trigger_id": "1.2.3",
+            "trigger_id": trigger_id or "1.2.3",
             "response_url": self.slack.response_url_for(response_name or f"resp-{user}"),
             "actions": [action],
         }
@@ -160,19 +166,22 @@ class Harness:
     async def press(self, action_id: str, value: str, user: str, *,
                     selected: str | None = None, action_ts: str | None = None,
                     message_ts: str = "1700000000.000100", block_id: str = "b",
-                    response_name: str | None = None) -> Any:  # fmt: skip
+                    response_name: str | None = None,
+                    trigger_id: str | None = None) -> Any:  # fmt: skip
         action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": block_id,
                                   "action_ts": action_ts or f"{time.time():.6f}"}  # fmt: skip
         if selected is not None:
             action = action | {"type": "static_select", "selected_option": {"value": selected}}
         else:
             action["value"] = value
-        return await self.act(action, user, message_ts=message_ts, response_name=response_name)
+        return await self.act(action, user, message_ts=message_ts, response_name=response_name,
+                              trigger_id=trigger_id)  # fmt: skip
 
     async def control(self, action_id: str, user: str, ref: str = "INC-1", *,
                       severity: str | None = None, selected_user: str | None = None,
                       block_id: str | None = None, action_ts: str | None = None,
-                      response_name: str | None = None) -> dict[str, Any]:  # fmt: skip
+                      response_name: str | None = None,
+                      trigger_id: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Use an incident control the way Slack sends it: the severity static_select
         (``severity``), the comms/handoff users_select (``selected_user``, the incident
         only in the block id), or a button whose value is ``ref``. The JSON answer."""
@@ -196,11 +205,31 @@ class Harness:
         if action_ts is not None:  # the same action_ts again: a Slack retry
             action["action_ts"] = action_ts
         response = await self.act(
-            action, user, response_name=response_name or f"ctl-{next(self._responses)}"
+            action,
+            user,
+            response_name=response_name or f"ctl-{next(self._responses)}",
+            trigger_id=trigger_id,
         )
         assert response.status == 200, await response.text()
         answer: dict[str, Any] = await response.json()
         return answer
+
+    # -- forms (modals) --------------------------------------------------------------
+
+    def last_view(self) -> dict[str, Any]:
+        """The form Slack opened last (as FakeSlack holds it)."""
+        assert self.slack.view_log, "no form was opened"
+        view: dict[str, Any] = self.slack.views[self.slack.view_log[-1][1]]
+        return view
+
+    async def submit(self, view: dict[str, Any], user: str,
+                     values: Mapping[str, str | list[str]]) -> tuple[int, Any]:  # fmt: skip
+        """Submit ``view`` filled in with ``values`` as Slack does (a signed
+        ``view_submission``): the status and the answer (None when empty: it closes)."""
+        payload = modals.simulate_submission(view, user=user, values=values, view_id=view["id"])
+        response = await self._signed_form("/slack/interactions", {"payload": json.dumps(payload)})
+        text = await response.text()
+        return response.status, (json.loads(text) if text else None)
 
     # -- the outbox and the clock -----------------------------------------------
 
@@ -343,15 +372,16 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                          pagerduty_secret: str | None = None,
                          store: Callable[[Store], Store] | None = None,
                          secrets: Mapping[str, str] | None = None,
+                         app_token: str | None = None,
                          **overrides: str) -> AsyncIterator[Harness]:  # fmt: skip
     """The router on a test server with its outbox worker, against FakeSlack and, with
     ``github`` (True: a private fake repo made here; or a FakeGitHub, started or not),
     against FakeGitHub through ``github.api_url``/``github.repo`` and ``GITHUB_TOKEN``.
     ``config`` is merged into the config document; ``overrides`` are env overrides;
-    ``config`` is merged into the config document; ``overrides`` are env overrides;
     ``pagerduty_secret`` is ``PAGERDUTY_WEBHOOK_SECRET`` (PagerDuty webhooks);
     ``store`` wraps the configured store (e.g. in a ``FlakyStore``); ``secrets`` are
-    more secrets by name (``STATUSPAGE_API_KEY``, ...)."""
+    more secrets by name (``STATUSPAGE_API_KEY``, ...); ``app_token`` is
+    ``SLACK_APP_TOKEN`` (Socket Mode, with ``slack.socket_mode: true`` in ``config``)."""
     own_slack = slack is None
     slack = slack or FakeSlack(SLACK_TOKEN, channels=(INCIDENTS, OPS), users=USERS)
     gh = fake_github(repo=repo) if github is True else github or None
@@ -372,7 +402,7 @@ async def running_router(tmp_path: Path, slack: FakeSlack | None = None, *,
                           SLACK_SIGNING_SECRET=SIGNING_SECRET,
                           PAGERDUTY_WEBHOOK_SECRET=pagerduty_secret,
                           GITHUB_TOKEN=gh.token if gh is not None else None,
-                          **dict(secrets or {}))  # fmt: skip
+                          SLACK_APP_TOKEN=app_token, **dict(secrets or {}))  # fmt: skip
         engine = open_store(router.store.url)
         app = create_app(router, secrets, clock=clock, metrics=metrics, poll_seconds=0.05,
                          store=store(engine) if store else engine)  # fmt: skip

@@ -122,11 +122,21 @@ class Intake:
 
     # -- a person's report -------------------------------------------------------
 
-    def report(self, tx: Tx, title: str, actor: str, now: datetime) -> IntakeResult:
+    def report(
+        self,
+        tx: Tx,
+        title: str,
+        actor: str,
+        now: datetime,
+        *,
+        description: str | None = None,
+        confidential: bool = False,
+    ) -> IntakeResult:
         """Inside a unit: a reported incident ("page eng-primary") enters as an alert
         delivery of the source ``slack``: triaged, recorded and paged like any other.
         ``reported`` counts it once the unit committed."""
-        return self.process(tx, [(Source.SLACK.value, [reported(title, actor, now)])], now)
+        alert = reported(title, actor, now, description=description, confidential=confidential)
+        return self.process(tx, [(Source.SLACK.value, [alert])], now)
 
     def reported(self, result: IntakeResult) -> None:
         self._received(Source.SLACK.value, AlertStatus.FIRING.value).inc(result.received)

@@ -55,7 +55,6 @@ from router.core.jobs import (
     JobKind,
     JobStatus,
     PayloadError,
-    SlackPost,
     SlackUpdate,
     StoredJob,
 )
@@ -78,6 +77,19 @@ def default_worker_id() -> str:
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
+
+
+def _replaced(value: Any, result: dict[str, Any]) -> Any:
+    """``value`` (text, or blocks) with each ``{name}`` of ``result`` replaced."""
+    if isinstance(value, str):
+        for name, found in result.items():
+            value = value.replace("{" + name + "}", str(found))
+        return value
+    if isinstance(value, list):
+        return [_replaced(v, result) for v in value]
+    if isinstance(value, dict):
+        return {k: _replaced(v, result) for k, v in value.items()}
+    return value
 
 
 def _edit(job: StoredJob) -> SlackUpdate | None:
@@ -119,8 +131,18 @@ def _ordered(job: StoredJob) -> str | None:
     if job.kind is JobKind.SLACK_DM:
         return f"dm:{job.payload.get('user')}"
     if job.kind is JobKind.SLACK_POST:
-        return f"post:{job.payload.get('thread_of') or job.payload.get('channel')}"
+        where = job.payload.get("thread_of") or job.payload.get("channel_of")
+        return f"post:{where or job.payload.get('channel')}"
+    if job.kind in _CHANNEL_KINDS:
+        # An incident channel's own calls (invites, topics, bookmarks) in the order the
+        # lifecycle asked for them: the last topic asked for is the one that stays.
+        return f"channel:{job.payload.get('channel_of') or job.key}"
     return None
+
+
+_CHANNEL_KINDS = frozenset(
+    {JobKind.SLACK_INVITE, JobKind.SLACK_TOPIC, JobKind.SLACK_BOOKMARK, JobKind.SLACK_ARCHIVE}
+)
 
 
 def _lane(job: StoredJob) -> str:
@@ -497,16 +519,37 @@ class OutboxWorker:
         await self._record(job, record)
 
     async def _filled(self, job: StoredJob) -> StoredJob:
-        """Fill ``{field}`` in the text from another job's result (``fill_from``), e.g.
-        the tracking issue's URL, known only once that job ran."""
-        source = job.payload.get("fill_from") if job.kind is JobKind.SLACK_POST else None
-        if not source:
+        """Fill ``{field}`` in the text (or a bookmark's link) from another job's result
+        (``fill_from``), e.g. the tracking issue's URL, known only once that job ran.
+
+        ``replace_from`` does the same by plain replacement in the text and the blocks,
+        for messages that carry people's words (a title may hold braces): the
+        declaration in #incident-response links the channel made by that job."""
+        source = job.payload.get("fill_from")
+        replace = job.payload.get("replace_from")
+        if not source and not replace:
             return job
-        post = SlackPost.of(job)
-        assert post.fill_from is not None
-        result = await require_result(self._result_of, post.fill_from)
-        text = post.text.format_map(_Blank(result))
-        return job.model_copy(update={"payload": job.payload | {"text": text}})
+        payload = dict(job.payload)
+        if source:
+            result = await require_result(self._result_of, str(source))
+            for name in ("text", "link"):
+                if isinstance(payload.get(name), str):
+                    payload[name] = payload[name].format_map(_Blank(result))
+        if replace:
+            try:
+                result = await require_result(self._result_of, str(replace))
+            except PermanentFailure:
+                # The channel could not be made: the declaration still goes out, without
+                # the link (never silent; the operator channel hears why).
+                unlinked = payload.get("unlinked")
+                if not isinstance(unlinked, dict):
+                    raise
+                payload.update(unlinked)
+                return job.model_copy(update={"payload": payload})
+            for name in ("text", "blocks"):
+                if name in payload:
+                    payload[name] = _replaced(payload[name], result)
+        return job.model_copy(update={"payload": payload})
 
     async def _superseded(self, job: StoredJob) -> bool:
         """A newer edit of the same message was already applied: this one is stale."""

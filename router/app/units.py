@@ -19,7 +19,7 @@ from router.core.alerts import Alert, AlertStatus
 from router.core.commands import VERB, Command, incident_number
 from router.core.digest import DigestLine, part_of
 from router.core.duties import Context
-from router.core.incident import Incident
+from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import (
     AckTimeout,
     DigestTimeout,
@@ -30,6 +30,7 @@ from router.core.jobs import (
     JobKind,
     NoticeJob,
     PayloadError,
+    SlackChannel,
     SlackRespond,
     StoredJob,
     timer,
@@ -38,7 +39,7 @@ from router.core.lifecycle import Storm
 from router.core.page import AlertCounts, Decision, Page, PageAlerts, PageStatus
 from router.core.policy import Outcome, Policy
 from router.core.reports import ISSUE_ALERTS
-from router.core.severity import order, suggest
+from router.core.severity import Severity, order, suggest
 
 DigestParts = set[tuple[str, int]]  # (digest key, part) whose lines changed
 
@@ -353,10 +354,17 @@ def _duty_context(
     return Context(now, policy, alerts, record)
 
 
-def _target(tx: Tx, number: int | None, postmortem: bool = False) -> Incident | str:
-    """The incident a command names, or why it cannot be found."""
+def _target(
+    tx: Tx, number: int | None, postmortem: bool = False, channel: str | None = None
+) -> Incident | str:
+    """The incident a command names, or why it cannot be found. Typed in an
+    incident's own channel, a command without INC-n is about that incident."""
     if number is not None:
         return tx.incident(number) or f"There is no INC-{number}."
+    if channel:
+        own = tx.incident_in_channel(channel)
+        if own is not None:
+            return own
     if postmortem:
         # Only a resolved incident owes one, so "the one open incident" is never it.
         owing = [i for i in tx.incidents(("resolved",)) if i.postmortem_owed]
@@ -379,9 +387,15 @@ def _target(tx: Tx, number: int | None, postmortem: bool = False) -> Incident | 
 
 
 def incident_command(
-    tx: Tx, command: Command, actor: str, now: datetime, policy: Policy
+    tx: Tx,
+    command: Command,
+    actor: str,
+    now: datetime,
+    policy: Policy,
+    channel: str | None = None,
 ) -> CommandResult:
-    """Run a verb of ``router.core.commands.VERBS`` on the incident it names."""
+    """Run a verb of ``router.core.commands.VERBS`` on the incident it names
+    (``channel``: where it was typed; an incident's own channel names it)."""
     verb = VERB.get(command.name)
     if verb is None:
         refusal = f"`{command.name}` is incomplete. Try `/incident help`."
@@ -389,7 +403,7 @@ def incident_command(
     if verb.answer is not None:  # help, declare: no incident
         reply, blocks = verb.answer(command)
         return CommandResult(Outcome(), reply, blocks)
-    found = _target(tx, command.number, postmortem=verb.owed_postmortem)
+    found = _target(tx, command.number, postmortem=verb.owed_postmortem, channel=channel)
     if isinstance(found, str):
         return CommandResult(Outcome(refusal=found), found)
     incident = found
@@ -411,16 +425,28 @@ def incident_command(
 
 
 def declare_reported(
-    tx: Tx, title: str, actor: str, now: datetime, policy: Policy
+    tx: Tx,
+    title: str,
+    actor: str,
+    now: datetime,
+    policy: Policy,
+    *,
+    description: str | None = None,
+    severity: Severity | None = None,
+    confidential: bool = False,
 ) -> CommandResult:
-    """``/incident declare`` -> "I am commander": a declared incident without a page."""
+    """``/incident declare`` -> "I am commander": a declared incident without a page
+    (from the declare form, with its description, severity and confidential flag)."""
     ctx = Context(now, policy)
     if not duties.is_responder(actor, ctx):
         refusal = ("Only responders can be Incident Commander. Choose \"Page eng-primary\" "
                    "and the on-call engineer will investigate.")  # fmt: skip
         return CommandResult(duties.refuse(refusal, unauthorized=True), refusal)
     suggestion = suggest([], policy.severity)
-    outcome = duties.declare(tx.next_incident_number(), title, actor, ctx, suggestion)
+    outcome = duties.declare(
+        tx.next_incident_number(), title, actor, ctx, suggestion,
+        description=description, severity=severity, confidential=confidential,
+    )  # fmt: skip
     commit(tx, outcome, now, policy)
     return CommandResult(outcome, outcome.reply or "Declared.")
 
@@ -438,11 +464,37 @@ def fire_incident_timer(tx: Tx, event: IncidentReminder, now: datetime, policy: 
 RESULT_KINDS = frozenset({JobKind.GOOGLE_DOC, JobKind.STATUSPAGE_NOTICE})
 
 
+def _channel_made(tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime) -> Outcome:
+    """The incident's channel exists: remember its id (``/incident`` typed there finds
+    the incident) and name (the timeline and post-mortem link it)."""
+    try:
+        made = SlackChannel.of(job)
+    except PayloadError:
+        return Outcome()
+    incident = tx.incident(made.incident)
+    channel = result.get("channel")
+    if incident is None or not isinstance(channel, str) or incident.channel_id == channel:
+        return Outcome()
+    incident = incident.model_copy(
+        update={"channel_id": channel, "channel_name": result.get("name"),
+                "version": incident.version + 1}
+    )  # fmt: skip
+    tx.save_incident(incident)
+    entry = TimelineEntry(
+        at=now, actor="router", kind="channel_created",
+        data={"channel": channel, "name": str(result.get("name") or "")},
+    )  # fmt: skip
+    tx.append_timeline([entry], incident.page_key, incident.number)
+    return Outcome()
+
+
 def job_result(
     tx: Tx, job: StoredJob, result: dict[str, Any], now: datetime, policy: Policy
 ) -> Outcome:
     """An adapter reported what it found (``payload.on_result``, or a kind of
     ``RESULT_KINDS``): apply it."""
+    if job.kind is JobKind.SLACK_CHANNEL:
+        return _channel_made(tx, job, result, now)
     if job.kind in RESULT_KINDS:
         return _incident_result(tx, job, result, now, policy)
     if job.kind is not JobKind.GITHUB_UPDATE:

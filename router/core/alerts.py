@@ -146,17 +146,32 @@ def bounded_key(text: str) -> str:
     return f"{text[:_KEY_PREFIX_CHARS]}…sha256:{hashlib.sha256(encoded).hexdigest()}"
 
 
-def reported(title: str, actor: str, now: datetime) -> Alert:
+def reported(
+    title: str,
+    actor: str,
+    now: datetime,
+    *,
+    description: str | None = None,
+    confidential: bool = False,
+) -> Alert:
     """A suspected incident a person reported (``/incident declare`` -> "page
     eng-primary"), as the alert it enters the intake as: triaged, recorded and paged
-    like the monitoring's."""
+    like the monitoring's. What the declare form said travels on the alert: the
+    description as an annotation, confidential as a label (the incident declared from
+    its page is confidential)."""
     key = short_hash(f"{title}|{actor}|{now.isoformat()}")
+    labels = {"alertname": title, "reporter": actor}
+    if confidential:
+        labels["confidential"] = "true"
+    annotations = {"summary": f"Reported in Slack: {title}"}
+    if description:
+        annotations["description"] = description
     return Alert(
         source=Source.SLACK,
         group_key=f"slack:{key}",
         fingerprint=key,
         status=AlertStatus.FIRING,
         starts_at=now,
-        labels={"alertname": title, "reporter": actor},
-        annotations={"summary": f"Reported in Slack: {title}"},
+        labels=labels,
+        annotations=annotations,
     )

@@ -7,7 +7,8 @@ A new verb is a row here and, if it does something new, a step in
 ``router.core.duties``.
 
 A command names its incident as ``INC-<n>`` right after the subcommand; the id may
-be left out when exactly one incident is open (``Command.number`` is None then).
+be left out in the incident's own channel, or when exactly one incident is open
+(``Command.number`` is None then). ``declare`` without a title opens a form.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Command:
     user: str | None = None  # a mentioned person
     severity: Severity | None = None
     flag: Flag | None = None
+    # What the Resolve form adds to ``resolve``: the customer impact, and a post-mortem
+    # owed though the policy does not require one.
+    impact: str | None = None
+    postmortem_owed: bool = False
 
 
 class Takes(Enum):
@@ -51,7 +56,7 @@ class Takes(Enum):
     NOTHING = "nothing"  # any text is ignored
     TEXT = "text"  # free text, may be empty
     REQUIRED_TEXT = "required text"
-    TITLE = "title"  # declare: required, no incident id
+    TITLE = "title"  # declare: no incident id; without a title the handler opens a form
     SEVERITY = "severity"  # a severity, then a reason
     USER = "user"  # exactly one mention
     FLAG = "flag"  # one of the flags
@@ -115,6 +120,18 @@ def _public(incident: Incident, command: Command, actor: str, ctx: Context) -> O
     return duties.draft_public_notice(incident, actor, command.text, ctx)
 
 
+def _invite(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
+    if not command.user:
+        return _incomplete(command)
+    return duties.invite(incident, actor, command.user, ctx)
+
+
+def _declare(command: Command) -> tuple[str, list[dict[str, Any]] | None]:
+    if not command.text:  # the Slack handlers open the declare form instead
+        return "Type `/incident declare <title>`: say what is wrong.", None
+    return messages.report_choice(command.text)
+
+
 def _flag(incident: Incident, command: Command, actor: str, ctx: Context) -> Outcome:
     if command.flag is None:
         return _incomplete(command)
@@ -124,10 +141,10 @@ def _flag(incident: Incident, command: Command, actor: str, ctx: Context) -> Out
 VERBS: tuple[Verb, ...] = (
     Verb(
         "declare",
-        "<title>",
-        "report a suspected incident (be commander, or page eng-primary)",
+        "[title]",
+        "report a suspected incident (be commander, or page eng-primary); no title: a form",
         Takes.TITLE,
-        answer=lambda c: messages.report_choice(c.text),
+        answer=_declare,
     ),
     Verb(
         "status",
@@ -169,6 +186,13 @@ VERBS: tuple[Verb, ...] = (
         Takes.USER,
         step=_handoff,
         button=messages.INC_HANDOFF,
+    ),
+    Verb(
+        "invite",
+        "[INC-n] <@user>",
+        "add someone to the incident's channel",
+        Takes.USER,
+        step=_invite,
     ),
     Verb(
         "accept",
@@ -242,10 +266,11 @@ VERBS: tuple[Verb, ...] = (
         "[INC-n] <summary>",
         "",
         Takes.REQUIRED_TEXT,
-        step=lambda i, c, a, ctx: duties.resolve(i, a, c.text, ctx),
+        step=lambda i, c, a, ctx: duties.resolve(
+            i, a, c.text, ctx, impact=c.impact, postmortem_owed=c.postmortem_owed
+        ),
         reads_timeline=True,
-        button=messages.INC_RESOLVE,
-        button_text="resolved from the announcement (summary to follow in the thread)",
+        # the control opens the Resolve form (router.adapters.slack.forms)
     ),
     Verb(
         "postmortem",
@@ -292,7 +317,10 @@ def _help() -> str:
             lines[-1] += f" · {typed}"
         else:
             lines.append(f"• {typed}")
-    head = "*`/incident` commands* (INC-<n> may be left out when one incident is open)"
+    head = (
+        "*`/incident` commands* (INC-<n> may be left out in the incident's own channel, "
+        "or when one incident is open)"
+    )
     return "\n".join([head, *lines])
 
 
@@ -339,11 +367,8 @@ def parse(text: str) -> Command:
     name = verb.name
     if verb.answer is not None and verb.takes is not Takes.TITLE:
         return Command(name)
-    if verb.takes is Takes.TITLE:
-        title = " ".join(rest).strip()
-        if not title:
-            raise UsageError(f"Usage: `/incident {verb.words} {verb.args}`: say what is wrong.")
-        return Command(name, text=title[:200])
+    if verb.takes is Takes.TITLE:  # no title: the form asks for it
+        return Command(name, text=" ".join(rest).strip()[:200])
     number = None
     if rest and _ID.match(rest[0]):
         number = incident_number(rest[0])

@@ -19,14 +19,16 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from router.core import collaborative_doc, keys, public_notice
+from router.core import channel_jobs, collaborative_doc, keys, public_notice
 from router.core.events import (
+    ChannelArchived,
     CommsLead,
     Declared,
     EscalatedToLeadership,
     Flagged,
     HandoffAccepted,
     HandoffOffered,
+    Invited,
     Mitigated,
     PostmortemDone,
     PostmortemOwed,
@@ -112,7 +114,8 @@ def _key(incident: Incident, what: str) -> str:
 
 
 def _thread(incident: Incident, text: str, what: str) -> Job:
-    return SlackPost(channel=None, thread_of=incident.announce_job, text=text).job(
+    """A post for the incident's responders: in its channel, or the announcement's thread."""
+    return SlackPost(**channel_jobs.where(incident), text=text).job(
         _key(incident, f"thread:{what}")
     )
 
@@ -133,10 +136,17 @@ def _record(
 
 
 def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> None:
-    if not ctx.policy.incident_channel:
+    in_channel = incident.channel_job is not None
+    if in_channel and ctx.policy.incident_channel:
+        step.jobs.append(channel_jobs.declaration_update(incident))
+    if not in_channel and not ctx.policy.incident_channel:
         return
     text, blocks = announcement(
-        incident, ctx.alerts, ctx.policy.paging.max_alerts_shown, ctx.policy.console_url
+        incident,
+        ctx.alerts,
+        ctx.policy.paging.max_alerts_shown,
+        ctx.policy.console_url,
+        in_channel=in_channel,
     )
     step.jobs.append(
         SlackUpdate(
@@ -148,18 +158,50 @@ def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> No
 def _done(step: Outcome, incident: Incident, ctx: Context) -> Outcome:
     step.incident = incident
     _refresh_announcement(step, incident, ctx)
+    step.jobs += channel_jobs.sync_topic(incident)
+    just_closed = incident.status is IncidentStatus.CLOSED and incident.closed_at == ctx.now
+    if just_closed and ctx.policy.channels is not None:  # archive the channel later
+        step.jobs += channel_jobs.archive_timer(incident, ctx.policy.channels, ctx.now)
     return step
 
 
 # -- declaring -----------------------------------------------------------------
 
 
-def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data: str) -> None:
+def announce(
+    incident: Incident,
+    actor: str,
+    ctx: Context,
+    step: Outcome,
+    invitees: Sequence[str] = (),
+    **data: str,
+) -> None:
     """What follows every declaration (from a page or by a person): the announcement in
     #incident-response (never silent: the operator channel hears if none is set), the
-    timeline's first entry, the tracking issue when severe enough, the reminders."""
+    timeline's first entry, the tracking issue when severe enough, the reminders.
+
+    With incident channels (``policy.channels``) the incident gets its own channel
+    (``invitees``, the people paged for it, are invited), the announcement is the
+    summary posted there, and #incident-response gets the declaration linking it.
+    Changes ``incident`` in place (its channel job, its topic)."""
     policy = ctx.policy
-    if policy.incident_channel:
+    if policy.channels is not None:
+        step.jobs += channel_jobs.open_channel(incident, policy.channels, ctx.alerts, invitees)
+        text, blocks = announcement(
+            incident,
+            ctx.alerts,
+            policy.paging.max_alerts_shown,
+            policy.console_url,
+            in_channel=True,
+        )
+        step.jobs.append(
+            SlackPost(**channel_jobs.where(incident), text=text, blocks=blocks).job(
+                incident.announce_job
+            )
+        )
+        if policy.incident_channel:
+            step.jobs.append(channel_jobs.declaration(incident, policy.incident_channel))
+    elif policy.incident_channel:
         text, blocks = announcement(
             incident, ctx.alerts, policy.paging.max_alerts_shown, policy.console_url
         )
@@ -168,12 +210,12 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
                 incident.announce_job
             )
         )
-    elif policy.operator_channel:
+    if not policy.incident_channel and policy.operator_channel:
         step.jobs.append(
             SlackPost(
                 channel=policy.operator_channel,
                 text=f"{incident.ref} was declared but slack.incident_channel is not "
-                "configured: nobody was told.",
+                "configured: #incident-response was not told.",
             ).job(keys.derived(incident.announce_job, "nochannel"))
         )
     step.timeline.append(
@@ -185,6 +227,8 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
                 "commander": incident.commander,
                 "severity": incident.severity.value,
                 "clause": incident.severity_reason,
+                **({"confidential": "true"} if incident.confidential else {}),
+                **({"description": incident.description} if incident.description else {}),
                 **data,
             },
         )
@@ -196,18 +240,35 @@ def announce(incident: Incident, actor: str, ctx: Context, step: Outcome, **data
     step.jobs += _reminder_timers(incident, ctx)
 
 
-def declare(number: int, title: str, actor: str, ctx: Context, suggestion: Suggestion) -> Outcome:
-    """A person declares directly (``/incident declare``) and is the commander."""
+def declare(
+    number: int,
+    title: str,
+    actor: str,
+    ctx: Context,
+    suggestion: Suggestion,
+    *,
+    description: str | None = None,
+    severity: Severity | None = None,
+    confidential: bool = False,
+) -> Outcome:
+    """A person declares directly (``/incident declare``, or its modal) and is the
+    commander. ``severity``: classified at declaration (else the suggestion's)."""
     incident = Incident(
         number=number,
         title=title,
         commander=actor,
-        severity=suggestion.severity,
-        severity_reason=suggestion.clause,
+        severity=severity or suggestion.severity,
+        severity_reason=(
+            f"classified at declaration by <@{actor}>"
+            if severity is not None and severity is not suggestion.severity
+            else suggestion.clause
+        ),
         suggestion=suggestion,
         declared_at=ctx.now,
         declared_by=actor,
         announce_job=keys.announcement(number),
+        description=description,
+        confidential=confidential,
     )
     step = Outcome(incident=incident, new_incident=True, events=[Declared()])
     announce(incident, actor, ctx, step)
@@ -289,6 +350,7 @@ def appoint_comms_lead(incident: Incident, actor: str, user: str, ctx: Context) 
     incident = _begin(incident)
     incident.comms_lead = user
     step = Outcome(events=[CommsLead()])
+    step.jobs += channel_jobs.invite(incident, [user], "comms")
     step.jobs.append(
         _thread(incident, f"<@{user}> is communications lead (appointed by <@{actor}>).", "comms")
     )
@@ -305,6 +367,8 @@ def offer_handoff(incident: Incident, actor: str, to: str, ctx: Context) -> Outc
     incident = _begin(incident)
     incident.handoff = Handoff(to=to, offered_by=actor, offered_at=ctx.now)
     step = Outcome(events=[HandoffOffered()])
+    # They read the channel before they accept.
+    step.jobs += channel_jobs.invite(incident, [to], "handoff")
     text, blocks = handoff_offer_message(incident)
     step.jobs.append(
         SlackDm(user=to, role="handoff", text=text, blocks=blocks).job(
@@ -347,6 +411,21 @@ def accept_handoff(incident: Incident, actor: str, ctx: Context) -> Outcome:
     return _done(step, incident, ctx)
 
 
+def invite(incident: Incident, actor: str, user: str, ctx: Context) -> Outcome:
+    """``/incident invite <@user>``: one more person in the incident's channel."""
+    if incident.channel_job is None:
+        return refuse(f"{incident.ref} has no channel of its own (incident.channel.mode).")
+    if incident.status is IncidentStatus.CLOSED:
+        return refuse(f"{incident.ref} is closed.")
+    incident = _begin(incident)
+    step = Outcome(events=[Invited()])
+    step.jobs += channel_jobs.invite(incident, [user], "invite")
+    step.jobs.append(_thread(incident, f"<@{actor}> invited <@{user}>.", "invite"))
+    _record(step, incident, actor, "invited", ctx, user=user)
+    step.reply = f"Inviting <@{user}> to {incident.ref}'s channel."
+    return _done(step, incident, ctx)
+
+
 # -- escalation, vendors, updates, flags --------------------------------------
 
 
@@ -374,11 +453,17 @@ def escalate(incident: Incident, actor: str, note: str, ctx: Context) -> Outcome
                 f"Commander: <@{incident.commander}>.",
             ).job(_key(incident, "escalate-dm"))
         )
-    if ctx.policy.incident_channel:
+    if ctx.policy.incident_channel or incident.channel_job:
         who = f"<@{lead}>" if lead else "nobody is on call for leadership"
+        # The note is the incident's detail: in its own channel when it has one.
+        where = (
+            channel_jobs.where(incident)
+            if incident.channel_job
+            else {"channel": ctx.policy.incident_channel}
+        )
         step.jobs.append(
             SlackPost(
-                channel=ctx.policy.incident_channel,
+                **where,
                 text=f":arrow_double_up: {incident.ref} escalated to leadership ({who}) "
                 f"by <@{actor}>: {reason}",
             ).job(_key(incident, "escalate-post"))
@@ -478,6 +563,7 @@ def _open_tracking_issue(step: Outcome, incident: Incident, actor: str, ctx: Con
     key = keys.incident_job(incident.number, "tracking-issue")
     incident.tracking_issue_job = key
     step.jobs += _issue_jobs(incident, key, title, body, labels, "Tracking issue")
+    step.jobs += channel_jobs.tracking_bookmark(incident, key, "Tracking issue")
     step.timeline.append(TimelineEntry(at=ctx.now, actor=actor, kind="tracking_issue"))
     step.events.append(TrackingIssue())
 
@@ -497,8 +583,7 @@ def _issue_jobs(
     return [
         GitHubIssue(title=title, body=body, labels=labels, marker=_marker(incident, key)).job(key),
         SlackPost(
-            channel=None,
-            thread_of=incident.announce_job,
+            **channel_jobs.where(incident),
             fill_from=key,
             text=what + ": {html_url}",
         ).job(keys.derived(key, "link")),
@@ -524,7 +609,17 @@ def mitigate(incident: Incident, actor: str, ctx: Context) -> Outcome:
     return _done(step, incident, ctx)
 
 
-def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outcome:
+def resolve(
+    incident: Incident,
+    actor: str,
+    summary: str,
+    ctx: Context,
+    *,
+    impact: str | None = None,
+    postmortem_owed: bool = False,
+) -> Outcome:
+    """Resolve with a summary; from the modal also the customer impact, and a
+    post-mortem owed though the policy does not require one (``postmortem_owed``)."""
     if not incident.open:
         return refuse(f"{incident.ref} is already {incident.status.value}.")
     if not summary.strip():
@@ -534,6 +629,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
     incident.resolved_at = ctx.now
     incident.mitigated_at = incident.mitigated_at or ctx.now
     incident.resolution = summary.strip()
+    incident.customer_impact = impact.strip() if impact and impact.strip() else None
     incident.handoff = None
     step = Outcome(events=[Resolved()])
     step.cancel_prefixes += [
@@ -543,16 +639,27 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
         f":white_check_mark: *{incident.ref} resolved* ({incident.title}), by <@{actor}>: "
         f"{incident.resolution}"
     )
+    if incident.customer_impact:
+        notice += f"\nCustomer impact: {incident.customer_impact}"
     # The resolution goes to every affected destination: the channel, the thread,
-    # and the tracking issue (mirrored by _record).
+    # and the tracking issue (mirrored by _record). Outside its own channel a
+    # confidential incident says no more than its id and who resolved it.
     if ctx.policy.incident_channel:
+        outside = notice
+        if incident.confidential:
+            outside = f":white_check_mark: *{incident.ref} resolved* (confidential), by <@{actor}>."
         step.jobs.append(
-            SlackPost(channel=ctx.policy.incident_channel, text=notice).job(
+            SlackPost(channel=ctx.policy.incident_channel, text=outside).job(
                 _key(incident, "resolved-notice")
             )
         )
     step.jobs.append(_thread(incident, notice, "resolved"))
-    _record(step, incident, actor, "resolved", ctx, summary=incident.resolution)
+    recorded = {"summary": incident.resolution}
+    if incident.customer_impact:
+        recorded["impact"] = incident.customer_impact
+    if postmortem_owed:
+        recorded["postmortem_owed"] = "true"
+    _record(step, incident, actor, "resolved", ctx, **recorded)
     if Flag.CUSTOMERS in incident.flags:
         step.jobs.append(
             _thread(
@@ -573,7 +680,7 @@ def resolve(incident: Incident, actor: str, summary: str, ctx: Context) -> Outco
                 event_action="resolve", dedup_key=f"{ROUTER_DEDUP_PREFIX}{incident.page_key}"
             ).job(_key(incident, "pd-resolve"))
         )
-    if incident.postmortem_required:
+    if incident.postmortem_required or postmortem_owed:
         _owe_postmortem(step, incident, ctx)
     else:
         incident.status = IncidentStatus.CLOSED
@@ -593,6 +700,7 @@ def _owe_postmortem(step: Outcome, incident: Incident, ctx: Context) -> None:
         key = keys.incident_job(incident.number, "postmortem")
         incident.postmortem_job = key
         step.jobs += _issue_jobs(incident, key, title, body, labels, "Post-mortem")
+        step.jobs += channel_jobs.tracking_bookmark(incident, key, "Post-mortem")
         # The incident closes when that issue is closed: look now and then.
         step.jobs += _postmortem_check(incident, ctx)
     where = (
@@ -725,6 +833,15 @@ def postmortem_issue_state(incident: Incident, state: str, ctx: Context) -> Outc
 
 def reminder_due(incident: Incident, what: str, ctx: Context) -> Outcome:
     """A reminder timer fired."""
+    if what == "archive":
+        if incident.status is not IncidentStatus.CLOSED:
+            return Outcome()  # reopened by a late post-mortem: the channel stays
+        incident = _begin(incident)
+        step = Outcome(
+            incident=incident, jobs=channel_jobs.archive(incident), events=[ChannelArchived()]
+        )
+        step.timeline.append(TimelineEntry(at=ctx.now, actor="router", kind="channel_archived"))
+        return step
     if what == "postmortem":
         if not incident.postmortem_owed or incident.postmortem_job is None:
             return Outcome()

@@ -133,6 +133,14 @@ class PostmortemDone(Event):
     NAME = "postmortem_done"
 
 
+class Invited(Event):
+    NAME = "invited"  # someone added to the incident's channel (/incident invite)
+
+
+class ChannelArchived(Event):
+    NAME = "channel_archived"  # archive_after_days after close
+
+
 class Reminder(str):
     """A reminder to the commander: ``what`` is status, escalation, handoff, ..."""
 

@@ -87,6 +87,14 @@ class Incident(BaseModel):
     public_last_job: str | None = None  # the latest confirmed statuspage.notice job
     public_status: str | None = None  # the status of the last confirmed public notice
     public_url: str | None = None  # the public incident's page (Statuspage shortlink)
+    description: str | None = None  # what the declaring person typed
+    customer_impact: str | None = None  # what the resolving person typed
+    # Its own Slack channel (incident.channel.mode: channel): the key of the job that
+    # creates it, and once that ran, the channel's id and name.
+    channel_job: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    topic: str | None = None  # the channel topic last asked for (kept in step)
     version: int = 0
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 
 from router.core.alerts import Alert
 from router.core.incident import Incident, IncidentStatus
-from router.core.messages import escape
+from router.core.messages import escape, severity_text
 
 TOPIC_MAX = 250
 LINK_MAX = 2048  # bookmarks.add: link maxLength
@@ -92,9 +92,13 @@ def declaration(
         if channel_id
         else f"Its channel is being made; ask <@{incident.commander}> to be added."
     )
+    chosen = incident.severity_reason != incident.suggestion.clause or (
+        incident.severity is not incident.suggestion.severity
+    )  # as the announcement says it
+    severity_title = "Severity (set by the commander)" if chosen else "Suggested severity"
     fields = [
         _mrkdwn(f"*Incident Commander*\n<@{incident.commander}>"),
-        _mrkdwn(f"*Severity*\n{incident.severity.value}"),
+        _mrkdwn(f"*{severity_title}*\n{incident.severity.value}"),
     ]
     if confidential:
         text = (
@@ -129,6 +133,8 @@ def declaration(
             "text": _plain(f":rotating_light: {incident.ref}: {incident.title}", _HEADER_MAX),
         },
         {"type": "section", "fields": fields},
+        # the policy's announcement: the suggested severity with its clause and evidence
+        {"type": "section", "text": _mrkdwn("Suggested " + severity_text(incident.suggestion))},
         {"type": "section", "text": _mrkdwn(where)},
         {
             "type": "context",

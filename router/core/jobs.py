@@ -22,6 +22,12 @@ class JobKind(StrEnum):
     SLACK_POST = "slack.post"  # post to payload.channel, or in the thread of payload.thread_of
     SLACK_UPDATE = "slack.update"  # chat.update the message made by the job payload.target
     SLACK_RESPOND = "slack.respond"  # POST payload.body to an interaction's response_url
+    # An incident's own channel (payload.channel_of: the key of the job that made it).
+    SLACK_CHANNEL = "slack.channel"  # conversations.create payload.name -> {channel, name}
+    SLACK_INVITE = "slack.invite"  # conversations.invite payload.users -> who, who not
+    SLACK_TOPIC = "slack.topic"  # conversations.setTopic payload.topic
+    SLACK_BOOKMARK = "slack.bookmark"  # bookmarks.add payload.title, payload.link (once)
+    SLACK_ARCHIVE = "slack.archive"  # conversations.archive
     PAGERDUTY_EVENT = "pagerduty.event"  # Events API v2 trigger/acknowledge/resolve
     GITHUB_ISSUE = "github.issue"  # find-or-create an issue carrying payload.marker
     GITHUB_COMMENT = "github.comment"  # comment on the issue made by job payload.issue
@@ -113,9 +119,14 @@ class SlackPost(Payload):
     KIND = JobKind.SLACK_POST
     channel: str | None = None
     thread_of: str | None = None  # key of the job that posted the thread's parent
+    channel_of: str | None = None  # key of the job that made the incident channel it goes to
     text: str = ""
     blocks: Blocks | None = None
     fill_from: str | None = None  # key of a job whose result fills {fields} of text
+    # key of a job whose result replaces {fields} in text and blocks (people's words
+    # may hold braces); ``unlinked`` is posted instead should that job be dead
+    replace_from: str | None = None
+    unlinked: dict[str, Any] | None = None
 
 
 class SlackUpdate(Payload):
@@ -124,6 +135,45 @@ class SlackUpdate(Payload):
     seq: int | None = None  # the version it shows: an older one never lands after
     text: str = ""
     blocks: Blocks | None = None
+    replace_from: str | None = None  # as SlackPost's
+    unlinked: dict[str, Any] | None = None
+
+
+# An incident's own channel: the first job makes it, the others act on it (``channel_of``:
+# the key of that first job, whose result holds the channel's id).
+
+
+class SlackChannel(Payload):
+    KIND = JobKind.SLACK_CHANNEL
+    name: str  # from the name template; name_taken tries -2, -3, ...
+    private: bool = True
+    incident: int
+    on_result: Literal["incident_channel"] = "incident_channel"  # its id goes to the incident
+
+
+class SlackInvite(Payload):
+    KIND = JobKind.SLACK_INVITE
+    channel_of: str
+    users: list[str]
+
+
+class SlackTopic(Payload):
+    KIND = JobKind.SLACK_TOPIC
+    channel_of: str
+    topic: str
+
+
+class SlackBookmark(Payload):
+    KIND = JobKind.SLACK_BOOKMARK
+    channel_of: str
+    title: str
+    link: str  # may be "{html_url}" with fill_from: an issue's link once it exists
+    fill_from: str | None = None
+
+
+class SlackArchive(Payload):
+    KIND = JobKind.SLACK_ARCHIVE
+    channel_of: str
 
 
 class SlackRespond(Payload):
@@ -266,5 +316,6 @@ class NoticeJob(Payload):
 PAYLOADS: dict[JobKind, type[Payload]] = {
     model.KIND: model
     for model in (SlackDm, SlackPost, SlackUpdate, SlackRespond, PagerDutyEvent, GitHubIssue,
-                  GitHubComment, GitHubUpdate, Timer, DocJob, NoticeJob)
+                  GitHubComment, GitHubUpdate, Timer, DocJob, NoticeJob, SlackChannel,
+                  SlackInvite, SlackTopic, SlackBookmark, SlackArchive)
 }  # fmt: skip

@@ -123,6 +123,20 @@ def public_notice(number: int, draft: str) -> str:
     return incident_job(number, f"public:{draft}")
 
 
+def incident_channel(number: int) -> str:
+    """The job that makes an incident's own channel (the others name it: ``channel_of``)."""
+    return incident_job(number, "channel")
+
+
+def channel_bookmark(channel_job: str, index: int) -> str:
+    return f"{channel_job}:bookmark:{index}"
+
+
+def declaration(number: int) -> str:
+    """The declaration in #incident-response of an incident that has its own channel."""
+    return incident_job(number, "declaration")
+
+
 def derived(job: str, what: str) -> str:
     """A job that follows another (``:link``, ``:nochannel``, ``:state:<t>``)."""
     return f"{job}:{what}"

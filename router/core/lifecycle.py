@@ -574,6 +574,7 @@ def _declare(
         group_key=page.group_key,
         announce_job=_announce_key(number),
         truncation=page.truncation,
+        confidential=_confidential(page, alerts, policy),
     )
     outcome = Outcome(
         page=page,
@@ -585,8 +586,20 @@ def _declare(
     outcome.jobs += _refresh(page, alerts, policy) if page.digest_key is None else []
     outcome.jobs += _pd_job(page, "acknowledge", policy, alerts)
     # The commander's duties start now: announcement, tracking issue, reminders.
-    duties.announce(incident, actor, duties.Context(now, policy, alerts), outcome, page=page.key)
+    duties.announce(
+        incident, actor, duties.Context(now, policy, alerts), outcome,
+        invitees=page.paged_users, page=page.key,
+    )  # fmt: skip
     return outcome
+
+
+def _confidential(page: Page, alerts: PageAlerts, policy: Policy) -> bool:
+    """A security rule's evidence (a rule marked confidential) makes the incident
+    confidential, and so does a report whose reporter said so (label confidential)."""
+    if policy.severity.confidential(page.suggestion.rule):
+        return True
+    shown = [*alerts.shown, *([alerts.worst] if alerts.worst else [])]
+    return any(a.labels.get("confidential") == "true" for a in shown)
 
 
 # -- escalation ---------------------------------------------------------------

@@ -36,6 +36,7 @@ INC_ESCALATE = "incident.escalate"
 INC_ISSUE = "incident.issue"
 INC_MITIGATED = "incident.mitigated"
 INC_RESOLVE = "incident.resolve"
+INC_UPDATE = "incident.status_update"  # opens the status update modal
 # on the answer to /incident declare
 REPORT_COMMANDER = "report.commander"
 REPORT_PAGE = "report.page"
@@ -318,10 +319,16 @@ def digest_part(
 
 
 def announcement(
-    incident: Incident, alerts: PageAlerts, max_shown: int, console_url: str | None = None
+    incident: Incident,
+    alerts: PageAlerts,
+    max_shown: int,
+    console_url: str | None = None,
+    *,
+    in_channel: bool = False,
 ) -> tuple[str, list[Block]]:
-    """The declaration in #incident-response; ``console_url``: the web console, where
-    the incident's page (its whole timeline) is linked from."""
+    """The declaration in #incident-response, or (``in_channel``) the summary with the
+    controls in the incident's own channel; ``console_url``: the web console, where the
+    incident's page (its whole timeline) is linked from."""
     text = (
         f"{incident.ref} declared: {incident.title}. Incident Commander "
         f"<@{incident.commander}>, severity {incident.severity}"
@@ -356,7 +363,17 @@ def announcement(
     if console_url:
         link = f"{console_url}/incidents/{incident.number}"
         blocks.append(_context(f"<{link}|{incident.ref} in the console>: timeline, alerts, links"))
-    blocks.append(_context("Incident details are confidential. Updates go in this thread."))
+    if incident.description:
+        blocks.insert(2, _section(escape(incident.description)))
+    if in_channel:
+        blocks.append(
+            _context(
+                "Incident details are confidential: this channel is for its responders. "
+                "Here `/incident` needs no INC-n; `/incident invite @someone` adds people."
+            )
+        )
+    else:
+        blocks.append(_context("Incident details are confidential. Updates go in this thread."))
     return text, blocks
 
 
@@ -399,10 +416,11 @@ def _incident_controls(incident: Incident) -> list[Block]:
                 ),
                 _button("Open tracking issue", INC_ISSUE, ref),
                 _button("Mark mitigated", INC_MITIGATED, ref),
+                _button("Status update", INC_UPDATE, ref),
                 _confirmed(
                     _button("Resolve", INC_RESOLVE, ref, "primary"),
-                    f"Resolve {ref}? Everyone affected is told it is over; "
-                    "`/incident resolve <summary>` lets you say how.",
+                    f"Resolve {ref}? A form asks for the summary and the customer impact; "
+                    "everyone affected is told it is over.",
                 ),
             ],
         },
@@ -480,6 +498,8 @@ def status_text(incident: Incident) -> str:
         lines.append("Flags: " + ", ".join(flag.value for flag in incident.flags))
     if incident.vendors:
         lines.append("Vendors contacted: " + ", ".join(incident.vendors))
+    if incident.channel_id:
+        lines.append(f"Channel: <#{incident.channel_id}>")
     if incident.last_update_at:
         lines.append(f"Last update {incident.last_update_at:%H:%M} UTC")
     if incident.postmortem_owed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config import IncidentConfig, PagingConfig
+from router.config import ChannelConfig, IncidentConfig, PagingConfig
 from router.core.digest import Digest
 from router.core.events import AnyEvent, Unauthorized
 from router.core.incident import Incident, TimelineEntry
@@ -39,6 +39,8 @@ class Policy:
     statuspage: PublicPage | None = None  # public notices (with STATUSPAGE_API_KEY)
     # <web.public_url>/ui when the console is served: announcements and digests link it.
     console_url: str | None = None
+    # Each incident gets a channel of its own; None: a thread of #incident-response.
+    channels: ChannelConfig | None = None
 
 
 @dataclass

@@ -52,6 +52,9 @@ def in_words(entry: TimelineEntry) -> str:
         "doc": f"collaborative doc: {d.get('url')}",
         "public_notice": f"public notice ({d.get('status')}): {d.get('text')}",
         "public_incident": f"public incident on the status page: {d.get('url')}",
+        "channel_created": f"incident channel #{d.get('name')} (`{d.get('channel')}`) created",
+        "channel_archived": "incident channel archived",
+        "invited": f"invited {d.get('user')} to the incident channel",
     }.get(entry.kind, entry.kind)
 
 
@@ -149,6 +152,15 @@ _Incident information is confidential. Updates are mirrored here as comments._
     return title, body, ["incident", f"severity:{incident.severity.value}"]
 
 
+def _channel_line(incident: Incident) -> str:
+    """Where the incident was worked: its Slack channel (archived or not, it keeps
+    the whole conversation)."""
+    if incident.channel_id is None:
+        return ""
+    name = f"#{incident.channel_name} " if incident.channel_name else ""
+    return f"\n- **Slack channel:** {name}(`{incident.channel_id}`)"
+
+
 def postmortem(
     incident: Incident,
     alerts: PageAlerts,
@@ -169,7 +181,7 @@ def postmortem(
         "@" + incident.comms_lead if incident.comms_lead else "none appointed"
     }
 - **Flags:** {flags}{duration}
-- **Resolution:** {incident.resolution or "(to write)"}
+- **Resolution:** {incident.resolution or "(to write)"}{_channel_line(incident)}
 - **Collaborative doc:** {incident.doc_url or "none"}
 
 ## Public communication
@@ -179,7 +191,7 @@ def postmortem(
 {timeline_markdown(timeline)}
 
 ## Impact
-_Who and what was affected, for how long; customer and data impact._
+{incident.customer_impact or "_Who and what was affected, for how long; customer and data impact._"}
 
 ## Actions taken
 _What was done to mitigate and resolve it._

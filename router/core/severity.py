@@ -379,6 +379,9 @@ class Rule(Strict):
     # Must be (part of) one phrase of that severity's row; stored as the full phrase.
     clause: str
     match: tuple[Condition, ...]
+    # An incident declared on this rule's evidence is confidential: #incident-response
+    # sees only its id, commander and severity (the security rules set it).
+    confidential: bool = False
 
     @model_validator(mode="wrap")
     @classmethod
@@ -450,6 +453,10 @@ class SeverityConfig(Strict):
                 )
             seen.add(rule.name)
         return self
+
+    def confidential(self, rule: str | None) -> bool:
+        """Whether an incident suggested by the rule named ``rule`` is confidential."""
+        return rule is not None and any(r.confidential for r in self.rules if r.name == rule)
 
     @property
     def default_clause(self) -> str:

@@ -551,3 +551,24 @@ async def test_a_router_in_another_schema_never_waits_for_this_ones_locks() -> N
         finally:
             await here.close()
             await there.close()
+
+
+async def test_an_incident_is_found_by_its_own_channel(engine: Store) -> None:
+    from router.core.incident import Incident
+    from router.core.severity import Suggestion
+
+    incident = Incident(
+        number=1, title="t", commander="U1", severity=Severity.HIGH, severity_reason="r",
+        suggestion=Suggestion(severity=Severity.HIGH, clause="r"), declared_at=T0,
+        declared_by="U1", announce_job="incident:1:announce",
+    )  # fmt: skip
+    await engine.run(lambda tx: tx.insert_incident(incident))
+    assert await engine.run(lambda tx: tx.incident_in_channel("C0INC1")) is None
+    made = incident.model_copy(update={"channel_id": "C0INC1", "version": 1})
+    await engine.run(lambda tx: tx.save_incident(made))
+    found = await engine.run(lambda tx: tx.incident_in_channel("C0INC1"))
+    assert found is not None and (found.number, found.channel_id) == (1, "C0INC1")
+    # one channel is one incident's (the migration's unique index)
+    other = incident.model_copy(update={"number": 2, "channel_id": "C0INC1"})
+    with pytest.raises(StoreError):
+        await engine.run(lambda tx: tx.insert_incident(other))

@@ -60,6 +60,7 @@ SECRET_NAMES = {
     "ALERTMANAGER_TOKEN",
     "PAGERDUTY_API_TOKEN",
     "STATUSPAGE_API_KEY",
+    "SLACK_APP_TOKEN",  # Socket Mode (issue 13), beside design.md's six
 }
 # A path to a key file mounted from a Secret of its own, not a value in router-secrets.
 SECRET_PATHS = {"GOOGLE_APPLICATION_CREDENTIALS"}
@@ -1117,7 +1118,9 @@ def test_slack_manifest() -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/incident"
     assert command["url"] == "https://router.example.com/slack/commands"
-    assert command["usage_hint"] == "declare <title> | status | severity <level> <reason> | help"
+    assert command["usage_hint"] == (
+        "declare [title] | status | severity <level> <reason> | invite <@user> | help"
+    )
     assert command["should_escape"] is True  # so @mentions arrive as user ids
     assert command["description"]
     assert manifest["settings"]["socket_mode_enabled"] is False

@@ -104,7 +104,9 @@ async def test_a_storm_names_every_group_to_the_on_call_once_through_429s(
         assert len(page_dms(h)) == 5 and len(digest_dms(h)) == 1
         assert await h.store.run(lambda tx: tx.count_alerts()) == 1000
         assert await h.jobs(JobStatus.DEAD) == []
-        assert sum(1 for c in h.slack.calls if c.status == 429) >= len(h.slack.calls) // 3
+        # (the start-up look at the token's scopes came before the rate limit)
+        calls = [c for c in h.slack.calls if c.method != "auth.test"]
+        assert sum(1 for c in calls if c.status == 429) >= len(calls) // 3
         assert_edits_coalesced(h)
         # each line counts its group's alerts and says it is open
         assert {(sev, firing, state) for _, _, sev, firing, state in digest_lines(h)} == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from router.cli import main
 from router.config import ConfigError, Secrets, check_startable, config_warnings, load_config
@@ -145,3 +146,48 @@ def test_check_config_names_a_missing_oncall_section(
 
 def test_the_example_config_has_no_warnings() -> None:
     assert config_warnings(load_config(EXAMPLE, {})) == []
+
+
+@pytest.mark.parametrize(
+    ("channel", "message"),
+    [
+        (
+            {"name_template": "inc-{title}"},
+            "incident.channel.name_template: unknown field {title}; known: {date}, {number}, "
+            "{severity}, {slug}",
+        ),
+        (
+            {"name_template": "incident-{severity}"},
+            "incident.channel.name_template: the template needs {number} or {slug} to tell "
+            "incidents apart",
+        ),
+        (
+            {"responders": ["alice"]},
+            "incident.channel.responders: 'alice' is not a Slack user id (U...)",
+        ),
+        ({"mode": "dm"}, "incident.channel.mode: Input should be 'channel' or 'thread'"),
+        (
+            {"archive_after_days": -1},
+            "incident.channel.archive_after_days: Input should be greater than or equal to 0",
+        ),
+    ],
+)
+def test_incident_channel_config_is_checked(
+    tmp_path: Path, channel: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump({"incident": {"channel": channel}}))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    assert str(raised.value) == message
+
+
+def test_socket_mode_needs_an_app_token(tmp_path: Path) -> None:
+    config = load_config(None, {"ROUTER__SLACK__SOCKET_MODE": "true"})
+    assert check_startable(config, Secrets(ALERTMANAGER_TOKEN="t")) == [
+        "slack.socket_mode is true but SLACK_APP_TOKEN is not set (an app-level token, "
+        "xapp-..., with connections:write)"
+    ]
+    wrong = Secrets(ALERTMANAGER_TOKEN="t", SLACK_APP_TOKEN="xoxb-1")
+    assert "must be an app-level token (xapp-...)" in check_startable(config, wrong)[0]
+    assert check_startable(config, Secrets(ALERTMANAGER_TOKEN="t", SLACK_APP_TOKEN="xapp-1")) == []

@@ -9,6 +9,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from router.adapters.http.budget import BodyBudget
+from router.adapters.slack.opener import ViewOpener
 from router.adapters.store import Store
 from router.app.clock import Clock
 from router.app.intake import Intake
@@ -27,6 +28,7 @@ class Services:
     intake: Intake
     policy: Policy | None = None  # None: no on-call schedule, so intake only
     slack_verifier: SignatureVerifier | None = None
+    views: ViewOpener | None = None  # opens Slack forms (modals); None: none can open
     body_budget: BodyBudget = field(default_factory=lambda: BodyBudget(64 * 1024 * 1024))
     kick: Callable[[], None] = field(default=lambda: None)  # wake the outbox worker
     draining: bool = False  # set on shutdown: readiness goes false

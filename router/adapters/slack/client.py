@@ -66,8 +66,18 @@ LOOKUP_MARGIN_SECONDS = 300.0
 LOOKUP_PAGE_SIZE = 200
 LOOKUP_PAGES = 5
 
-SLACK_KINDS: frozenset[JobKind] = frozenset(
-    {JobKind.SLACK_DM, JobKind.SLACK_POST, JobKind.SLACK_UPDATE, JobKind.SLACK_RESPOND}
+CHANNEL_KINDS: frozenset[JobKind] = frozenset(
+    {
+        JobKind.SLACK_CHANNEL,
+        JobKind.SLACK_INVITE,
+        JobKind.SLACK_TOPIC,
+        JobKind.SLACK_BOOKMARK,
+        JobKind.SLACK_ARCHIVE,
+    }
+)
+SLACK_KINDS: frozenset[JobKind] = (
+    frozenset({JobKind.SLACK_DM, JobKind.SLACK_POST, JobKind.SLACK_UPDATE, JobKind.SLACK_RESPOND})
+    | CHANNEL_KINDS
 )
 
 # ok:false codes that a later attempt can succeed with.
@@ -179,6 +189,7 @@ class SlackAdapter:
         self.client.retry_handlers.append(IdempotentServerErrorRetry(max_retry_count=1))
         self._session: aiohttp.ClientSession | None = None
         self._dm_channels: dict[str, str] = {}  # user -> their DM channel with the bot
+        self._bot_user: str | None = None  # who creates the incident channels
 
     def __repr__(self) -> str:
         return f"SlackAdapter(api_url={self.client.base_url!r})"
@@ -197,6 +208,13 @@ class SlackAdapter:
             self.client.session = self._session
         return self._session
 
+    async def check_scopes(self, used: list[str]) -> str | None:
+        """At start: the scopes the token lacks for the features in use, in words."""
+        from router.adapters.slack.scopes import check_token
+
+        self._ensure_session()
+        return await check_token(self.client, used)
+
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         self._ensure_session()
         payload = job.payload
@@ -209,11 +227,58 @@ class SlackAdapter:
             return await self._update(payload, results)
         if job.kind == JobKind.SLACK_RESPOND:
             return await self._respond(payload)
+        if job.kind in CHANNEL_KINDS:
+            return await self._channel_job(job, results)
         raise PermanentFailure(f"slack adapter cannot run {job.kind} jobs")
+
+    async def _channel_job(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
+        from router.adapters.slack import channels
+
+        payload = job.payload
+        if job.kind == JobKind.SLACK_CHANNEL:
+            made = await channels.create_channel(
+                self.client, payload_str(payload, "name"), private=bool(payload.get("private"))
+            )
+            return made.as_result()
+        channel = await channel_of(payload, results)
+        if job.kind == JobKind.SLACK_INVITE:
+            users = payload.get("users")
+            if not isinstance(users, list):
+                raise PermanentFailure("slack.invite job: payload.users must be a list")
+            return (
+                await channels.invite(self.client, channel, [str(u) for u in users])
+            ).as_result()
+        if job.kind == JobKind.SLACK_TOPIC:
+            await channels.set_topic(self.client, channel, payload_str(payload, "topic"))
+            return {"channel": channel}
+        if job.kind == JobKind.SLACK_BOOKMARK:
+            link = payload_str(payload, "link")
+            title = payload_str(payload, "title")
+            return {"bookmark": await channels.add_bookmark(self.client, channel, title, link)}
+        return {"archived": await channels.archive(self.client, channel)}
+
+    async def _channel_made(self, job: StoredJob) -> dict[str, Any] | None:
+        """The channel an earlier attempt of a SLACK_CHANNEL job made, if it did."""
+        from router.adapters.slack import channels
+
+        assert job.started_at is not None
+        if self._bot_user is None:
+            answer = await _call("auth.test", self.client.auth_test())
+            self._bot_user = str(answer.get("user_id") or "")
+        found = await channels.find_created_channel(
+            self.client,
+            payload_str(job.payload, "name"),
+            creator=self._bot_user,
+            since=job.started_at.timestamp() - LOOKUP_MARGIN_SECONDS,
+        )
+        return found.as_result() if found is not None else None
 
     async def find(self, job: StoredJob, results: ResultLookup) -> dict[str, Any] | None:
         """The message an earlier attempt of a DM or post job posted, found by the job
         key in its metadata; None for other kinds (running them again is harmless)."""
+        if job.started_at is not None and job.kind == JobKind.SLACK_CHANNEL:
+            self._ensure_session()
+            return await self._channel_made(job)  # else a retry would make a second one
         if job.started_at is None or job.kind not in (JobKind.SLACK_DM, JobKind.SLACK_POST):
             return None
         self._ensure_session()
@@ -356,11 +421,23 @@ def result_ref(result: Mapping[str, Any], key: str) -> tuple[str, str]:
 async def post_destination(
     payload: Mapping[str, Any], results: ResultLookup
 ) -> tuple[str, str | None]:
-    """(channel, thread_ts) of a SLACK_POST: the thread of ``thread_of``, or ``channel``."""
+    """(channel, thread_ts) of a SLACK_POST: the thread of ``thread_of``, the incident
+    channel made by the job ``channel_of``, or ``channel``."""
     parent = payload.get("thread_of")
     if parent:
         return result_ref(await require_result(results, str(parent)), str(parent))
+    if payload.get("channel_of"):
+        return await channel_of(payload, results), None
     return payload_str(payload, "channel"), None
+
+
+async def channel_of(payload: Mapping[str, Any], results: ResultLookup) -> str:
+    """The incident channel a job acts on: the one made by the job ``channel_of``."""
+    key = payload_str(payload, "channel_of")
+    channel = (await require_result(results, key)).get("channel")
+    if not isinstance(channel, str) or not channel:
+        raise PermanentFailure(f"slack job: the result of job {key} has no channel")
+    return channel
 
 
 async def posted_after(payload: Mapping[str, Any], results: ResultLookup) -> None:

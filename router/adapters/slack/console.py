@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from router.adapters.slack.client import (
     SLACK_KINDS,
+    channel_of,
     payload_blocks,
     payload_str,
     post_destination,
@@ -68,7 +69,35 @@ class ConsoleAdapter:
                 raise PermanentFailure("slack.respond job: payload.body must be an object")
             self._show("reply to the person who pressed", body, ANY_USER)
             return {}
+        if job.kind == JobKind.SLACK_CHANNEL:
+            name = payload_str(payload, "name")
+            kind = "private" if payload.get("private") else "public"
+            self._write(f"── Slack: created {kind} channel #{name} (C-console-{name}) ──")
+            return {"channel": f"C-console-{name}", "name": name}
+        if job.kind == JobKind.SLACK_INVITE:
+            channel = await channel_of(payload, results)
+            users = [str(u) for u in payload.get("users") or []]
+            self._write(f"── Slack: invited to #{channel}: {', '.join(users) or 'nobody'} ──")
+            return {"invited": users, "already": [], "skipped": {}}
+        if job.kind == JobKind.SLACK_TOPIC:
+            channel = await channel_of(payload, results)
+            self._write(f"── Slack: topic of #{channel} ──\n{payload_str(payload, 'topic')}")
+            return {"channel": channel}
+        if job.kind == JobKind.SLACK_BOOKMARK:
+            channel = await channel_of(payload, results)
+            title, link = payload_str(payload, "title"), payload_str(payload, "link")
+            self._write(f"── Slack: bookmark in #{channel}: {title} <{link}> ──")
+            return {"bookmark": f"Bk-console-{job.id}"}
+        if job.kind == JobKind.SLACK_ARCHIVE:
+            channel = await channel_of(payload, results)
+            self._write(f"── Slack: archived #{channel} ──")
+            return {"archived": True}
         raise PermanentFailure(f"console adapter cannot run {job.kind} jobs")
+
+    def _write(self, text: str) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(text + "\n\n")
+        stream.flush()
 
     def _show(self, header: str, message: Mapping[str, Any], user: str) -> None:
         lines = [f"── {header} ──"]

@@ -1,8 +1,11 @@
-"""``POST /slack/interactions``: button presses on pages.
+"""``POST /slack/interactions``: button presses on pages and incidents, form submissions.
 
 Slack wants HTTP 200 within 3 seconds, so this handler only verifies, decides (a pure
 lifecycle step inside one transaction) and commits the jobs; Slack is told about the
-result by the outbox (message edits, the announcement, an ephemeral refusal).
+result by the outbox (message edits, the announcement, an ephemeral refusal). The one
+call made here is opening a form (``views.open``): a trigger lives 3 seconds, and a form
+is UI, not a side effect on the world (``router.adapters.slack.forms``).
+``handle_interaction`` is the same path for Socket Mode (``router.adapters.slack.socket``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from aiohttp import web
 from router.adapters.http.context import SERVICES, Services
 from router.adapters.http.errors import Problem, read_body
 from router.adapters.payload import PayloadError
+from router.adapters.slack import forms, signing
 from router.adapters.slack import inbound_payload as slack_payload
-from router.adapters.slack import signing
 from router.adapters.store import StoreError
 from router.app import units
 from router.app.intake import IntakeResult
@@ -139,16 +142,77 @@ async def slack_interactions(request: web.Request) -> web.Response:
         payload = slack_payload.interaction(form)
     except PayloadError as exc:
         raise Problem(exc.status, "invalid_payload", exc.message, field=exc.field) from exc
-    user = payload["user"]["id"]
-    if payload.get("type") != "block_actions" or services.policy is None:
+    answer = await handle_interaction(services, payload)
+    if answer is None:
         # Empty: Slack reads a body as an answer to some types (a modal submission).
         return web.Response(status=200, content_type="text/plain")
+    return web.json_response(answer)
+
+
+async def handle_interaction(services: Services, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A verified interaction (over HTTP or Socket Mode), its shape checked: the answer
+    for Slack (a form's errors), or for ``router press`` (what was refused), or None."""
+    if services.policy is None:
+        return None
+    if payload.get("type") == "view_submission":
+        return await forms.submitted(services, payload)
+    if payload.get("type") != "block_actions":
+        return None
+    return await _block_actions(services, payload)
+
+
+@dataclass
+class _Forms:
+    """What the buttons that open forms came to: the actions left for the decisions
+    and commands below, and answers for the person (by delivery) where a form failed."""
+
+    remaining: list[dict[str, Any]]
+    replies: dict[str, str]
+    opened: int = 0
+
+
+async def _open_forms(services: Services, payload: dict[str, Any], user: str) -> _Forms:
+    """Open the form a button asks for (Not an incident, Resolve, Status update)."""
+    trigger = str(payload.get("trigger_id") or "")
+    message_ts = str((payload.get("container") or {}).get("message_ts", ""))
+    found = _Forms([], {})
+    for action in payload.get("actions") or []:
+        action_id = action.get("action_id")
+        delivery = f"form:{action_id}:{message_ts}:{action.get('action_ts', '')}:{user}"
+        if action_id == messages.DISMISS:
+            page_key = str(action.get("value", "")).partition("|")[0]
+            opened = await forms.open_dismiss(services, trigger, user, page_key)
+            if opened.opened:
+                found.opened += 1
+                continue
+            if opened.reply:
+                # Recorded without a reason, as the button did before forms.
+                text = f"{opened.reply} Recorded as not an incident, without a reason."
+                found.replies[delivery] = text
+        elif action_id in (messages.INC_RESOLVE, messages.INC_UPDATE):
+            number = incident_number(str(action.get("value", "")))
+            if number is not None:
+                which = "resolve" if action_id == messages.INC_RESOLVE else "update"
+                opened = await forms.open_incident_form(services, trigger, user, number, which)
+                found.opened += opened.opened
+                if not opened.opened and opened.reply:
+                    found.replies[delivery] = opened.reply
+            continue  # never resolved without the form: its summary is owed
+        found.remaining.append(action)
+    return found
+
+
+async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    assert services.policy is not None
+    user = payload["user"]["id"]
     response_url = payload.get("response_url")
     policy = services.policy
     container = payload.get("container") or {}
     message_ts = str(container.get("message_ts", ""))
     refusals: list[str] = []
-    replies: list[str] = []
+    # Forms open first: the trigger lives 3 seconds.
+    opened = await _open_forms(services, payload, user)
+    replies: list[str] = list(opened.replies.values())
 
     async def run(unit: Any) -> Any:
         try:
@@ -164,7 +228,16 @@ async def slack_interactions(request: web.Request) -> web.Response:
             job = units.respond_job(keys.answer(delivery), response_url, text, replace=replace)
             tx.enqueue([job], now)
 
-    for action in parse_actions(payload):
+    if opened.replies:
+        now = services.clock.now()
+
+        def form_answers(tx: Any) -> None:
+            for delivery, text in opened.replies.items():
+                answer(tx, delivery, text, now)
+
+        await run(form_answers)
+    remaining = {**payload, "actions": opened.remaining}
+    for action in parse_actions(remaining):
         now = services.clock.now()
 
         def page_unit(tx: Tx, action: PageAction = action, now: datetime = now) -> DecisionResult:
@@ -191,7 +264,7 @@ async def slack_interactions(request: web.Request) -> web.Response:
         services.observe(result.outcome, result.decision_seconds)
 
     reports: dict[str, IntakeResult] = {}  # by delivery: a report's intake, once committed
-    for raw in payload.get("actions") or []:
+    for raw in remaining["actions"]:
         now = services.clock.now()
         delivery = f"{raw.get('action_id')}:{message_ts}:{raw.get('action_ts', '')}:{user}"
         command = incident_command(raw)
@@ -239,4 +312,5 @@ async def slack_interactions(request: web.Request) -> web.Response:
     services.kick()
     # Slack ignores this body (answers reach the person through response_url);
     # `router press` and other callers without a response_url read it here.
-    return web.json_response({"ok": not refusals, "refused": refusals, "replies": replies})
+    return {"ok": not refusals, "refused": refusals, "replies": replies,
+            **({"forms_opened": opened.opened} if opened.opened else {})}  # fmt: skip

@@ -79,7 +79,12 @@ def interaction(form: dict[str, str]) -> dict[str, Any]:
     """The decoded ``payload`` field of an interaction, its shape checked."""
     if "payload" not in form:
         raise PayloadError("expected a form field payload with JSON", field="payload", status=400)
-    document = decode_json(form["payload"], where="payload")
+    return checked_interaction(decode_json(form["payload"], where="payload"))
+
+
+def checked_interaction(document: Any) -> dict[str, Any]:
+    """An interaction payload (from the form, or a Socket Mode envelope), its shape
+    checked."""
     if not isinstance(document, dict):
         raise PayloadError("payload must be a JSON object", field="payload", status=400)
     try:

@@ -114,3 +114,28 @@ def missing(granted: Iterable[str], features: Iterable[str]) -> dict[str, list[s
     held = set(granted)
     gaps = {f: [s for s in REQUIRED[f] if s not in held] for f in features}
     return {feature: scopes for feature, scopes in gaps.items() if scopes}
+
+
+def features(*, channels: bool, private: bool) -> list[str]:
+    """The features a configuration uses (``REQUIRED``'s keys), to check the token for."""
+    used = ["paging", "unknown_outcomes"]
+    if channels:
+        used.append("private_incident_channels" if private else "public_incident_channels")
+    return used
+
+
+def describe_missing(gaps: dict[str, list[str]]) -> str:
+    """One sentence naming each missing scope and the feature that needs it."""
+    parts = [
+        f"{', '.join(scopes)} (for {feature.replace('_', ' ')})" for feature, scopes in gaps.items()
+    ]
+    return (
+        "the Slack bot token lacks scopes: " + "; ".join(parts) + ". Add them to the app "
+        "(deploy/slack/manifest.yaml lists each with why) and reinstall it"
+    )
+
+
+async def check_token(client: AsyncWebClient, used: Iterable[str]) -> str | None:
+    """What is missing from the token for ``used`` features, in words; None if nothing."""
+    gaps = missing(await granted_scopes(client), used)
+    return describe_missing(gaps) if gaps else None

@@ -435,7 +435,7 @@ class SqlTx(ConsoleReads):
     def insert_incident(self, incident: Incident) -> None:
         self._rows(
             "INSERT INTO incidents (number, page_key, status, declared_at, state, version,"
-            " severity, commander, confidential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " severity, commander, confidential, channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 incident.number,
                 incident.page_key,
@@ -444,18 +444,21 @@ class SqlTx(ConsoleReads):
                 incident.model_dump_json(),
                 incident.version,
                 *_incident_facts(incident),
+                incident.channel_id,
             ),
         )
 
     def save_incident(self, incident: Incident) -> None:
         row = self._one(
             "UPDATE incidents SET status = ?, state = ?, version = ?, severity = ?,"
-            " commander = ?, confidential = ? WHERE number = ? AND version = ? RETURNING id",
+            " commander = ?, confidential = ?, channel_id = ?"
+            " WHERE number = ? AND version = ? RETURNING id",
             (
                 incident.status.value,
                 incident.model_dump_json(),
                 incident.version,
                 *_incident_facts(incident),
+                incident.channel_id,
                 incident.number,
                 incident.version - 1,
             ),
@@ -465,6 +468,11 @@ class SqlTx(ConsoleReads):
 
     def incident(self, number: int) -> Incident | None:
         row = self._one("SELECT state FROM incidents WHERE number = ?", (number,))
+        return Incident.model_validate_json(row[0]) if row else None
+
+    def incident_in_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose own Slack channel is ``channel_id``, if any."""
+        row = self._one("SELECT state FROM incidents WHERE channel_id = ?", (channel_id,))
         return Incident.model_validate_json(row[0]) if row else None
 
     def incidents(self, statuses: Iterable[str] | None = None) -> list[Incident]:
