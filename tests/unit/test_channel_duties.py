@@ -161,3 +161,22 @@ def test_invite_is_a_row_of_the_verbs_table() -> None:
         parse("invite everyone")
     # declare without a title: the handler opens the form
     assert parse("declare") == Command("declare", text="")
+
+
+def test_every_channel_job_reads_back_into_its_typed_payload() -> None:
+    from router.core.jobs import PAYLOADS, JobKind, timer
+
+    policy = channel_policy(archive_after_days=1)
+    outcome = declare(policy, confidential=True)
+    incident = outcome.incident
+    assert incident is not None
+    closed = duties.resolve(incident, IC, "fixed", Context(NOW, policy))
+    made = [*outcome.jobs, *closed.jobs]
+    assert {j.kind for j in made} >= {JobKind.SLACK_CHANNEL, JobKind.SLACK_INVITE,
+                                      JobKind.SLACK_TOPIC, JobKind.TIMER}  # fmt: skip
+    for job in made:
+        if job.kind is JobKind.TIMER:
+            event = timer(job)
+            assert event is not None and event.job(job.key).payload == job.payload
+        else:  # what is stored is what the model reads: nothing lost, nothing added
+            assert PAYLOADS[job.kind].of(job).job(job.key).payload == job.payload, job.key
