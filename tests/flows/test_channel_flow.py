@@ -490,3 +490,31 @@ def test_channel_names_follow_the_template_the_config_checks() -> None:
     assert channel_name("inc-{number}-{slug}", number=12, title="Zürich DB: down!") == (
         "inc-12-zurich-db-down"
     )
+
+
+async def test_check_config_names_the_scope_the_token_lacks(tmp_path: Path) -> None:
+    """``router check-config`` asks Slack (auth.test) which scopes the token holds."""
+    import os
+    import sys
+
+    slack = fake_slack(scopes=DEFAULT_SCOPES - {"groups:write", "bookmarks:read"})
+    await slack.start()
+    try:
+        config = tmp_path / "router.yaml"
+        config.write_text(f"slack: {{api_url: '{slack.base_url}'}}\n")
+        env = {"PATH": os.environ.get("PATH", ""), "SLACK_BOT_TOKEN": SLACK_TOKEN,
+               "SLACK_SIGNING_SECRET": "s", "ALERTMANAGER_TOKEN": "t"}  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "--config", str(config), "check-config",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await slack.stop()
+    assert process.returncode == 0, err.decode()
+    assert (
+        "warning: the Slack bot token lacks scopes: groups:write, bookmarks:read "
+        "(for private incident channels)"
+    ) in err.decode()
+    assert SLACK_TOKEN not in out.decode() + err.decode()  # secrets stay masked
+    assert [c.method for c in slack.calls] == ["auth.test"]
