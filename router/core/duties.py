@@ -135,9 +135,13 @@ def _record(
         )
 
 
-def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> None:
+def _refresh_announcement(
+    step: Outcome, incident: Incident, ctx: Context, *, declaration: bool = False
+) -> None:
+    """The announcement (or the channel's summary) edited to the incident's state; with
+    ``declaration``, the declaration in #incident-response too (what it shows changed)."""
     in_channel = incident.channel_job is not None
-    if in_channel and ctx.policy.incident_channel:
+    if in_channel and declaration and ctx.policy.incident_channel:
         step.jobs.append(channel_jobs.declaration_update(incident))
     if not in_channel and not ctx.policy.incident_channel:
         return
@@ -157,8 +161,10 @@ def _refresh_announcement(step: Outcome, incident: Incident, ctx: Context) -> No
 
 def _done(step: Outcome, incident: Incident, ctx: Context) -> Outcome:
     step.incident = incident
-    _refresh_announcement(step, incident, ctx)
-    step.jobs += channel_jobs.sync_topic(incident)
+    # The topic and the declaration show the same facts (severity, commander, status).
+    topic = channel_jobs.sync_topic(incident)
+    _refresh_announcement(step, incident, ctx, declaration=bool(topic))
+    step.jobs += topic
     just_closed = incident.status is IncidentStatus.CLOSED and incident.closed_at == ctx.now
     if just_closed and ctx.policy.channels is not None:  # archive the channel later
         step.jobs += channel_jobs.archive_timer(incident, ctx.policy.channels, ctx.now)

@@ -110,6 +110,10 @@ def test_the_topic_follows_severity_and_commander_and_only_when_they_change() ->
     assert after is not None
     update = duties.status_update(after, IC, "still looking", ctx)
     assert jobs_of(update, JobKind.SLACK_TOPIC) == []  # nothing the topic says changed
+    edited = [j.payload["target"] for j in jobs_of(update, JobKind.SLACK_UPDATE)]
+    assert edited == ["incident:7:announce"]  # the summary; the declaration is as it was
+    edited = [j.payload["target"] for j in jobs_of(raised, JobKind.SLACK_UPDATE)]
+    assert sorted(edited) == ["incident:7:announce", "incident:7:declaration"]
     offered = duties.offer_handoff(after, IC, OTHER, ctx)
     [invite] = jobs_of(offered, JobKind.SLACK_INVITE)
     assert invite.payload["users"] == [OTHER]  # they read the channel before accepting
