@@ -518,3 +518,20 @@ async def test_check_config_names_the_scope_the_token_lacks(tmp_path: Path) -> N
     ) in err.decode()
     assert SLACK_TOKEN not in out.decode() + err.decode()  # secrets stay masked
     assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+async def test_the_console_links_the_incident_channel(tmp_path: Path) -> None:
+    web = {"public_url": "http://router.test", "auth": {"mode": "proxy",
+           "trusted_proxies": ["127.0.0.1/32"]}}  # fmt: skip
+    async with router(tmp_path, config={**CHANNELS, "web": web}) as h:
+        channel = await declared_from_page(h)
+        page = await h.client.get(
+            "/ui/incidents/1", headers={"Accept": "text/html", "X-Forwarded-User": PRIMARY}
+        )
+        assert page.status == 200
+        html = await page.text()
+        assert f"https://slack.com/archives/{channel}" in html
+        assert "#inc-1-highlatency-on-api-1" in html
+        # the summary in the channel links the console
+        [summary] = [m for m in h.slack.messages_in(channel) if m.get("blocks")]
+        assert "http://router.test/ui/incidents/1|INC-1 in the console" in str(summary["blocks"])

@@ -227,7 +227,12 @@ class StoreSource:
             thread = self.slack.message(
                 "Announcement in Slack", str(announced["channel"]), str(announced["ts"])
             )
+        channel = None
+        if incident.channel_id:  # its own Slack channel (incident.channel.mode: channel)
+            label = f"#{incident.channel_name}" if incident.channel_name else "Incident channel"
+            channel = self.slack.channel(label, incident.channel_id)
         return IncidentLinks(
+            slack_channel=channel,
             slack_thread=thread,
             tracking_issue=_issue_link("Tracking issue", results, incident.tracking_issue_job),
             postmortem=_issue_link("Post-mortem", results, incident.postmortem_job),
