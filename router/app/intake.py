@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from router.app import units
+from router.app import paging
 from router.app.clock import Clock
 from router.app.ports import Store, StoreError, Tx
 from router.core.alerts import Alert, AlertChange, AlertStatus, Source, reported, short_hash
@@ -107,7 +107,7 @@ class Intake:
     ) -> IntakeResult:
         """Inside a unit: triage, record and page a batch of deliveries (in order)."""
         triaged = [triage(alerts, self._triage) for _, alerts in deliveries]
-        recorded = units.record_deliveries(tx, triaged, now, self.policy)
+        recorded = paging.record_deliveries(tx, triaged, now, self.policy)
         result = IntakeResult(received=sum(len(alerts) for alerts in triaged))
         result.changes.update(r.change for r in recorded.alerts)
         result.not_paged = sum(1 for alerts in triaged for a in alerts if not a.pageable)

@@ -14,7 +14,7 @@ import pytest
 
 from router.adapters.alertmanager import webhook as alertmanager
 from router.adapters.store.sqlite import SqliteStore, SqliteTx
-from router.app import units
+from router.app import paging
 from router.bootstrap import build_policy
 from router.config import Secrets
 from router.core.alerts import Alert
@@ -67,7 +67,7 @@ class Store:
     async def deliver(self, alerts: list[Alert], at: timedelta = timedelta()) -> Counted:
         now = T0 + at
         counted, _ = await self.counted(
-            lambda tx: units.record_deliveries(tx, [alerts], now, self.policy)
+            lambda tx: paging.record_deliveries(tx, [alerts], now, self.policy)
         )
         return counted
 
@@ -123,16 +123,16 @@ async def decision_costs(store: Store, size: int) -> tuple[int, int, int]:
     claimed = await store.inner.run(lambda tx: tx.claim_jobs("w", now, 100, 60))
     [timer] = [j for j in claimed if j.kind is JobKind.TIMER]
     policy = store.policy
-    escalate, _ = await store.counted(lambda tx: units.fire_timer(tx, timer, "w", now, policy))
+    escalate, _ = await store.counted(lambda tx: paging.fire_timer(tx, timer, "w", now, policy))
     declare, result = await store.counted(
-        lambda tx: units.decide(tx, page.key, Decision.DECLARE, PRIMARY, now, policy)
+        lambda tx: paging.decide(tx, page.key, Decision.DECLARE, PRIMARY, now, policy)
     )
     assert result.outcome.incident is not None
     issue = [j for j in result.outcome.jobs if j.kind is JobKind.GITHUB_ISSUE]
     assert len(issue) == 1 and f"{size} firing" in issue[0].payload["body"]
     command = Command("update", 1, text="rolling back")
     update, _ = await store.counted(
-        lambda tx: units.incident_command(tx, command, PRIMARY, now, policy)
+        lambda tx: paging.incident_command(tx, command, PRIMARY, now, policy)
     )
     return escalate.rows, declare.rows, update.rows
 

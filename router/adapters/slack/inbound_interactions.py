@@ -23,10 +23,10 @@ from router.adapters.payload import PayloadError
 from router.adapters.slack import forms, signing
 from router.adapters.slack import inbound_payload as slack_payload
 from router.adapters.store import StoreError
-from router.app import units
+from router.app import paging
 from router.app.intake import IntakeResult
+from router.app.paging import DecisionResult
 from router.app.ports import Tx
-from router.app.units import DecisionResult
 from router.core import duties, keys, messages
 from router.core.commands import BUTTONS, VERB, Command, incident_number
 from router.core.page import Decision
@@ -225,7 +225,7 @@ async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[st
         tx: Tx, delivery: str, text: str | None, now: datetime, replace: bool = False
     ) -> None:
         if text and response_url:
-            job = units.respond_job(keys.answer(delivery), response_url, text, replace=replace)
+            job = paging.respond_job(keys.answer(delivery), response_url, text, replace=replace)
             tx.enqueue([job], now)
 
     if opened.replies:
@@ -241,7 +241,7 @@ async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[st
         now = services.clock.now()
 
         def page_unit(tx: Tx, action: PageAction = action, now: datetime = now) -> DecisionResult:
-            result = units.decide(
+            result = paging.decide(
                 tx,
                 action.page_key,
                 action.decision,
@@ -274,22 +274,22 @@ async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[st
 
         def incident_unit(tx: Tx, command: Command | None = command, delivery: str = delivery,
                           action_id: Any = action_id, value: str = str(raw.get("value", "")),
-                          now: datetime = now) -> units.CommandResult | None:  # fmt: skip
+                          now: datetime = now) -> paging.CommandResult | None:  # fmt: skip
             if not tx.remember_delivery("slack", delivery, now):
                 return None  # a Slack retry or a double click
             if command is not None:
-                result = units.incident_command(tx, command, user, now, policy)
+                result = paging.incident_command(tx, command, user, now, policy)
             elif not tx.remember_delivery("slack-report", f"{message_ts}|{user}|{value}", now):
                 # A double click on the report's buttons: one report, one decision.
                 text = "You already answered this report."
-                result = units.CommandResult(duties.refuse(text), text)
+                result = paging.CommandResult(duties.refuse(text), text)
             elif action_id == messages.REPORT_COMMANDER:
-                result = units.declare_reported(tx, value, user, now, policy)
+                result = paging.declare_reported(tx, value, user, now, policy)
             else:
                 # the same intake as the monitoring's alerts (a unit may run again: set)
                 reports[delivery] = services.intake.report(tx, value, user, now)
                 text = "Paged eng-primary; they will investigate and decide."
-                result = units.CommandResult(Outcome(), text)
+                result = paging.CommandResult(Outcome(), text)
             # A preview's buttons (control-only verbs) are answered in its place:
             # pressed once, they are gone.
             replace = command is not None and VERB[command.name].control_only

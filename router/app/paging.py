@@ -1,4 +1,5 @@
-"""Units of work that connect the store to the pure lifecycle.
+"""Paging, incidents and their timers: units of work that connect the store to the
+pure lifecycle (split by use case in the next step).
 
 Each function here runs inside one store transaction: load state, ask the lifecycle,
 write what it returns (state, jobs, cancellations, timeline). Nothing here decides;
