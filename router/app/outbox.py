@@ -48,8 +48,9 @@ from typing import Any
 
 from router.app.clock import Clock
 from router.app.effects import Adapter, PermanentFailure, RetryLater, require_result
-from router.app.paging import RESULT_KINDS, fire_timer, job_result
+from router.app.incidents import RESULT_KINDS, job_result
 from router.app.ports import Store, StoreError, Tx
+from router.app.timers import fire_timer
 from router.core import dead_jobs
 from router.core.jobs import (
     JobKind,

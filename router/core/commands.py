@@ -2,7 +2,7 @@
 
 ``VERBS`` is the one place a verb is defined: how it is typed and what it takes (the
 parser reads it), its line in ``HELP``, the announcement button that stands for it
-(``BUTTONS``), and the duty it runs (``Verb.step``, called by ``router.app.units``).
+(``BUTTONS``), and the duty it runs (``Verb.step``, called by ``router.app.incidents``).
 A new verb is a row here and, if it does something new, a step in
 ``router.core.duties``.
 

@@ -1,6 +1,6 @@
 """Flat cost: the work a step does depends on what it carries, not on how big its
 alert group or its storm digest already is. Counted in SQL statements and rows read,
-on the real SQLite engine, through the same units the router runs."""
+on the real SQLite engine, through the same use cases the router runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from router.adapters.alertmanager import webhook as alertmanager
 from router.adapters.store.sqlite import SqliteStore, SqliteTx
-from router.app import paging
+from router.app import incidents, paging, timers
 from router.bootstrap import build_policy
 from router.config import Secrets
 from router.core.alerts import Alert
@@ -123,7 +123,7 @@ async def decision_costs(store: Store, size: int) -> tuple[int, int, int]:
     claimed = await store.inner.run(lambda tx: tx.claim_jobs("w", now, 100, 60))
     [timer] = [j for j in claimed if j.kind is JobKind.TIMER]
     policy = store.policy
-    escalate, _ = await store.counted(lambda tx: paging.fire_timer(tx, timer, "w", now, policy))
+    escalate, _ = await store.counted(lambda tx: timers.fire_timer(tx, timer, "w", now, policy))
     declare, result = await store.counted(
         lambda tx: paging.decide(tx, page.key, Decision.DECLARE, PRIMARY, now, policy)
     )
@@ -132,7 +132,7 @@ async def decision_costs(store: Store, size: int) -> tuple[int, int, int]:
     assert len(issue) == 1 and f"{size} firing" in issue[0].payload["body"]
     command = Command("update", 1, text="rolling back")
     update, _ = await store.counted(
-        lambda tx: paging.incident_command(tx, command, PRIMARY, now, policy)
+        lambda tx: incidents.incident_command(tx, command, PRIMARY, now, policy)
     )
     return escalate.rows, declare.rows, update.rows
 

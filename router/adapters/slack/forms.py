@@ -28,7 +28,7 @@ from router.adapters.http.context import Services
 from router.adapters.http.errors import Problem
 from router.adapters.slack.views import ModalFailed
 from router.adapters.store import StoreError
-from router.app import paging
+from router.app import incidents, paging
 from router.app.intake import IntakeResult
 from router.app.ports import Tx
 from router.core import duties, modals
@@ -143,7 +143,7 @@ async def submitted(services: Services, payload: dict[str, Any]) -> dict[str, An
             return None, None  # submitted already (a retry): nothing more to do
         if isinstance(parsed, modals.Declare):
             if parsed.commander:
-                result = paging.declare_reported(
+                result = incidents.declare_reported(
                     tx, parsed.title, parsed.user, now, policy,
                     description=parsed.description, severity=parsed.severity,
                     confidential=parsed.confidential,
@@ -165,10 +165,10 @@ async def submitted(services: Services, payload: dict[str, Any]) -> dict[str, An
         if isinstance(parsed, modals.Resolve):
             command = Command("resolve", parsed.number, parsed.summary, impact=parsed.impact,
                               postmortem_owed=parsed.postmortem_owed)  # fmt: skip
-            done = paging.incident_command(tx, command, parsed.user, now, policy)
+            done = incidents.incident_command(tx, command, parsed.user, now, policy)
             return done.outcome.refusal, done.outcome
         command = Command("update", parsed.number, parsed.text)
-        done = paging.incident_command(tx, command, parsed.user, now, policy)
+        done = incidents.incident_command(tx, command, parsed.user, now, policy)
         return done.outcome.refusal, done.outcome
 
     try:

@@ -21,7 +21,7 @@ from router.adapters.slack import forms
 from router.adapters.slack import inbound_payload as slack_payload
 from router.adapters.slack.inbound_interactions import read_signed_form
 from router.adapters.store import StoreError
-from router.app import paging
+from router.app import incidents
 from router.app.ports import Tx
 from router.core.commands import UsageError, parse
 
@@ -78,8 +78,8 @@ async def handle_command(
     policy = services.policy
     now: datetime = services.clock.now()
 
-    def unit(tx: Tx) -> paging.CommandResult:
-        return paging.incident_command(tx, command, user, now, policy, channel)
+    def unit(tx: Tx) -> incidents.CommandResult:
+        return incidents.incident_command(tx, command, user, now, policy, channel)
 
     try:
         result = await services.store.run(unit)

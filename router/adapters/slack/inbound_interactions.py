@@ -23,7 +23,7 @@ from router.adapters.payload import PayloadError
 from router.adapters.slack import forms, signing
 from router.adapters.slack import inbound_payload as slack_payload
 from router.adapters.store import StoreError
-from router.app import paging
+from router.app import incidents, paging
 from router.app.intake import IntakeResult
 from router.app.paging import DecisionResult
 from router.app.ports import Tx
@@ -274,22 +274,22 @@ async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[st
 
         def incident_unit(tx: Tx, command: Command | None = command, delivery: str = delivery,
                           action_id: Any = action_id, value: str = str(raw.get("value", "")),
-                          now: datetime = now) -> paging.CommandResult | None:  # fmt: skip
+                          now: datetime = now) -> incidents.CommandResult | None:  # fmt: skip
             if not tx.remember_delivery("slack", delivery, now):
                 return None  # a Slack retry or a double click
             if command is not None:
-                result = paging.incident_command(tx, command, user, now, policy)
+                result = incidents.incident_command(tx, command, user, now, policy)
             elif not tx.remember_delivery("slack-report", f"{message_ts}|{user}|{value}", now):
                 # A double click on the report's buttons: one report, one decision.
                 text = "You already answered this report."
-                result = paging.CommandResult(duties.refuse(text), text)
+                result = incidents.CommandResult(duties.refuse(text), text)
             elif action_id == messages.REPORT_COMMANDER:
-                result = paging.declare_reported(tx, value, user, now, policy)
+                result = incidents.declare_reported(tx, value, user, now, policy)
             else:
                 # the same intake as the monitoring's alerts (a unit may run again: set)
                 reports[delivery] = services.intake.report(tx, value, user, now)
                 text = "Paged eng-primary; they will investigate and decide."
-                result = paging.CommandResult(Outcome(), text)
+                result = incidents.CommandResult(Outcome(), text)
             # A preview's buttons (control-only verbs) are answered in its place:
             # pressed once, they are gone.
             replace = command is not None and VERB[command.name].control_only
