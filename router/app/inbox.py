@@ -43,7 +43,7 @@ from router.adapters.payload import PayloadError
 from router.app.clock import Clock
 from router.app.intake import Intake, IntakeResult
 from router.app.ports import Store, StoreError, Tx
-from router.core import keys
+from router.core import keys, messages
 from router.core.alerts import Alert
 from router.core.jobs import SlackPost
 from router.metrics import Metrics
@@ -241,9 +241,7 @@ class InboxProcessor:
                 [
                     SlackPost(
                         channel=self._operator_channel,
-                        text=f":warning: A delivery (inbox id {delivery_id}) could not "
-                        f"be processed ({reason}) and was set aside; its alerts are not "
-                        "paged. It is kept in the inbox table for a person.",
+                        text=messages.delivery_set_aside(delivery_id, reason),
                     ).job(keys.inbox_dead(delivery_id))
                 ],
                 now,

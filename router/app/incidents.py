@@ -16,7 +16,7 @@ from typing import Any
 from router.app.outcomes import commit
 from router.app.paging import view
 from router.app.ports import Tx
-from router.core import duties
+from router.core import duties, messages
 from router.core.commands import VERB, Command, incident_number
 from router.core.duties import Context
 from router.core.incident import Incident, TimelineEntry
@@ -63,7 +63,7 @@ def _target(
     """The incident a command names, or why it cannot be found. Typed in an
     incident's own channel, a command without INC-n is about that incident."""
     if number is not None:
-        return tx.incident(number) or f"There is no INC-{number}."
+        return tx.incident(number) or messages.no_such_incident(number)
     if channel:
         own = tx.incident_in_channel(channel)
         if own is not None:
@@ -74,19 +74,14 @@ def _target(
         if len(owing) == 1:
             return owing[0]
         if not owing:
-            return "No incident owes a post-mortem. Name one as INC-<n>."
-        refs = ", ".join(i.ref for i in owing)
-        return (
-            f"Several incidents owe a post-mortem ({refs}): name one, e.g. "
-            f"`/incident postmortem done {owing[0].ref}`."
-        )
+            return messages.NO_POSTMORTEM_OWED
+        return messages.several_owe_postmortem(owing)
     open_incidents = tx.incidents(OPEN_STATUSES)
     if len(open_incidents) == 1:
         return open_incidents[0]
     if not open_incidents:
-        return "No incident is open. Name one as INC-<n>."
-    refs = ", ".join(i.ref for i in open_incidents)
-    return f"Several incidents are open ({refs}): name one, e.g. `/incident status INC-1`."
+        return messages.NO_INCIDENT_OPEN
+    return messages.several_open(open_incidents)
 
 
 def incident_command(
@@ -101,7 +96,7 @@ def incident_command(
     (``channel``: where it was typed; an incident's own channel names it)."""
     verb = VERB.get(command.name)
     if verb is None:
-        refusal = f"`{command.name}` is incomplete. Try `/incident help`."
+        refusal = messages.incomplete(command.name)
         return CommandResult(Outcome(refusal=refusal), refusal)
     if verb.answer is not None:  # help, declare: no incident
         reply, blocks = verb.answer(command)
@@ -112,18 +107,14 @@ def incident_command(
     incident = found
     ctx = _duty_context(tx, incident, now, policy, timeline=verb.reads_timeline)
     if verb.responders_only and not duties.may_act(incident, actor, ctx):
-        outcome = duties.refuse(
-            f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
-            "engineers and the configured responders) can do that.",
-            unauthorized=True,
-        )
+        outcome = duties.refuse(messages.responders_only(incident), unauthorized=True)
     elif verb.step is None:
-        outcome = duties.refuse(f"`{verb.name}` is incomplete. Try `/incident help`.")
+        outcome = duties.refuse(messages.incomplete(verb.name))
     else:
         outcome = verb.step(incident, command, actor, ctx)
     if outcome.refusal is None:
         commit(tx, outcome, now, policy)
-    reply = outcome.refusal or outcome.reply or f"Done: {command.name} on {incident.ref}."
+    reply = outcome.refusal or outcome.reply or messages.done(command.name, incident)
     return CommandResult(outcome, reply, outcome.reply_blocks if outcome.refusal is None else None)
 
 
@@ -142,8 +133,7 @@ def declare_reported(
     (from the declare form, with its description, severity and confidential flag)."""
     ctx = Context(now, policy)
     if not duties.is_responder(actor, ctx):
-        refusal = ("Only responders can be Incident Commander. Choose \"Page eng-primary\" "
-                   "and the on-call engineer will investigate.")  # fmt: skip
+        refusal = messages.COMMANDER_RESPONDERS_ONLY
         return CommandResult(duties.refuse(refusal, unauthorized=True), refusal)
     suggestion = suggest([], policy.severity)
     outcome = duties.declare(

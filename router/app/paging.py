@@ -17,7 +17,6 @@ from router.app.outcomes import DigestParts, commit, persist, refresh_digests
 from router.app.ports import RecordedAlert, Tx
 from router.core import lifecycle
 from router.core.alerts import Alert, AlertStatus
-from router.core.jobs import Job, SlackRespond
 from router.core.lifecycle import Storm
 from router.core.page import AlertCounts, Decision, Page, PageAlerts, PageStatus
 from router.core.policy import Outcome, Policy
@@ -214,12 +213,3 @@ def decide(
     if decision is not Decision.ESCALATE and page.decided_at is None:
         waited = (now - page.opened_at).total_seconds()
     return DecisionResult(outcome, decision_seconds=waited)
-
-
-def respond_job(key: str, response_url: str, text: str, *, replace: bool = False) -> Job:
-    """An ephemeral answer to the person who pressed a button (only they see it);
-    ``replace``: in place of the (ephemeral) message holding the button."""
-    return SlackRespond(
-        response_url=response_url,
-        body={"response_type": "ephemeral", "replace_original": replace, "text": text},
-    ).job(key)

@@ -505,3 +505,60 @@ def status_text(incident: Incident) -> str:
     if incident.postmortem_owed:
         lines.append("Post-mortem owed")
     return "\n".join(lines)
+
+
+def ephemeral(text: str, *, replace: bool = False) -> dict[str, Any]:
+    """Slack's ``response_url`` body for an answer only the person who pressed sees;
+    ``replace``: in place of the (ephemeral) message holding the button."""
+    return {"response_type": "ephemeral", "replace_original": replace, "text": text}
+
+
+# -- why a command found no incident, or was refused ---------------------------
+
+
+def incomplete(verb: str) -> str:
+    return f"`{verb}` is incomplete. Try `/incident help`."
+
+
+def no_such_incident(number: int) -> str:
+    return f"There is no INC-{number}."
+
+
+NO_POSTMORTEM_OWED = "No incident owes a post-mortem. Name one as INC-<n>."
+NO_INCIDENT_OPEN = "No incident is open. Name one as INC-<n>."
+COMMANDER_RESPONDERS_ONLY = (
+    'Only responders can be Incident Commander. Choose "Page eng-primary" '
+    "and the on-call engineer will investigate."
+)
+
+
+def several_owe_postmortem(owing: Sequence[Incident]) -> str:
+    refs = ", ".join(i.ref for i in owing)
+    return (
+        f"Several incidents owe a post-mortem ({refs}): name one, e.g. "
+        f"`/incident postmortem done {owing[0].ref}`."
+    )
+
+
+def several_open(incidents: Sequence[Incident]) -> str:
+    refs = ", ".join(i.ref for i in incidents)
+    return f"Several incidents are open ({refs}): name one, e.g. `/incident status INC-1`."
+
+
+def responders_only(incident: Incident) -> str:
+    return (
+        f"Only responders of {incident.ref} (its commander, comms lead, the on-call "
+        "engineers and the configured responders) can do that."
+    )
+
+
+def done(verb: str, incident: Incident) -> str:
+    return f"Done: {verb} on {incident.ref}."
+
+
+def delivery_set_aside(delivery_id: int, reason: str) -> str:
+    """The operator's notice of a delivery the inbox could not apply."""
+    return (
+        f":warning: A delivery (inbox id {delivery_id}) could not be processed ({reason}) "
+        "and was set aside; its alerts are not paged. It is kept in the inbox table for a person."
+    )

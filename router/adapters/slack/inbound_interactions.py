@@ -29,6 +29,7 @@ from router.app.paging import DecisionResult
 from router.app.ports import Tx
 from router.core import duties, keys, messages
 from router.core.commands import BUTTONS, VERB, Command, incident_number
+from router.core.jobs import SlackRespond
 from router.core.page import Decision
 from router.core.policy import Outcome
 from router.core.severity import Severity
@@ -225,7 +226,8 @@ async def _block_actions(services: Services, payload: dict[str, Any]) -> dict[st
         tx: Tx, delivery: str, text: str | None, now: datetime, replace: bool = False
     ) -> None:
         if text and response_url:
-            job = paging.respond_job(keys.answer(delivery), response_url, text, replace=replace)
+            body = messages.ephemeral(text, replace=replace)
+            job = SlackRespond(response_url=response_url, body=body).job(keys.answer(delivery))
             tx.enqueue([job], now)
 
     if opened.replies:
