@@ -51,7 +51,7 @@ ON_RESULT = "incident_channel"
 
 
 class ChannelConfig(Protocol):
-    """What these steps read of ``incident.channel`` (``router.config.ChannelConfig``)."""
+    """What these steps read of ``incident.channel`` (``policy_config.ChannelConfig``)."""
 
     @property
     def name_template(self) -> str: ...

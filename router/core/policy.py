@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config import ChannelConfig, IncidentConfig, PagingConfig
 from router.core.digest import Digest
 from router.core.events import AnyEvent, Unauthorized
 from router.core.incident import Incident, TimelineEntry
 from router.core.jobs import Job
 from router.core.oncall_snapshot import OnCallSchedule
 from router.core.page import Page
+from router.core.policy_config import ChannelConfig, IncidentConfig, PagingConfig
 from router.core.public_notice import PublicPage
 from router.core.severity import SeverityConfig
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from router.config import IncidentConfig
 from router.core import when
 from router.core.alerts import AlertStatus
 from router.core.incident import Flag, Incident, TimelineEntry
 from router.core.page import PageAlerts
+from router.core.policy_config import IncidentConfig
 
 # Alerts listed in an issue body; the store reads no more than these (firing first).
 ISSUE_ALERTS = 20

@@ -21,7 +21,6 @@ from router.adapters.pagerduty.oncall import (
 )
 from router.adapters.slack.directory import SlackDirectory
 from router.app.clock import FrozenClock
-from router.config import PagingConfig
 from router.core import lifecycle
 from router.core.alerts import Alert, AlertChange, AlertStatus, Source
 from router.core.jobs import JobKind
@@ -30,6 +29,7 @@ from router.core.oncall import OncallConfig, Schedule
 from router.core.oncall_snapshot import Source as AnswerSource
 from router.core.oncall_snapshot import format_view
 from router.core.policy import Policy
+from router.core.policy_config import PagingConfig
 from router.core.severity import DEFAULT_RULES
 from tests.fakes.pagerduty_rest import ACCEPT, FakePagerDutyRest
 from tests.fakes.slack_api import FakeSlack

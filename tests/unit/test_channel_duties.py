@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.config import ChannelConfig
 from router.core import duties, lifecycle
 from router.core.channel_jobs import CHANNEL_PLACEHOLDER, channel_key
 from router.core.commands import HELP, VERB, Command, UsageError, parse
@@ -17,6 +16,7 @@ from router.core.incident import Incident, IncidentStatus
 from router.core.jobs import Job, JobKind
 from router.core.page import Decision, Page, PageAlerts
 from router.core.policy import Outcome, Policy
+from router.core.policy_config import ChannelConfig
 from router.core.severity import DEFAULT_RULES, Severity, Suggestion, suggest
 from tests.unit.test_duties import IC, OTHER, RESPONDER, make_policy
 

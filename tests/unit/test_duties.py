@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.config import IncidentConfig, PagingConfig, VendorConfig
 from router.core import duties
 from router.core.duties import Context
 from router.core.incident import Flag, Incident, IncidentStatus
@@ -14,6 +13,7 @@ from router.core.jobs import JobKind
 from router.core.oncall import OncallConfig, Schedule
 from router.core.page import PageAlerts
 from router.core.policy import Outcome, Policy
+from router.core.policy_config import IncidentConfig, PagingConfig, VendorConfig
 from router.core.severity import DEFAULT_RULES, Severity, suggest
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday

@@ -36,8 +36,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 
 # (importing module, imported module prefix): why it is still allowed.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("router.core.policy", "router.config"): "IncidentConfig and PagingConfig live in config",
-    ("router.core.reports", "router.config"): "IncidentConfig lives in config",
     ("router.app.inbox", "router.adapters.payload"): "re-parses stored bodies",
     ("router.app.inbox", "router.adapters.alertmanager"): "re-parses stored bodies",
     ("router.app.inbox", "router.adapters.grafana"): "re-parses stored bodies",

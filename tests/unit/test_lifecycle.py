@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.config import PagingConfig
 from router.core import lifecycle
 from router.core.alerts import Alert, AlertChange, AlertStatus, Source
 from router.core.digest import PART_SIZE, Digest, DigestLine, positions
@@ -16,6 +15,7 @@ from router.core.lifecycle import Storm
 from router.core.oncall import OncallConfig, Schedule
 from router.core.page import Decision, Page, PageAlerts, PageStatus
 from router.core.policy import Outcome, Policy
+from router.core.policy_config import PagingConfig
 from router.core.severity import DEFAULT_RULES, Severity
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -43,12 +43,12 @@ from router.adapters.web.views import (
     TimelineItem,
 )
 from router.app.clock import Clock, SystemClock
-from router.config import IncidentConfig
 from router.core import keys, reports
 from router.core.alerts import Alert, AlertStatus
 from router.core.digest import part_of
 from router.core.incident import Incident, IncidentStatus, TimelineEntry
 from router.core.page import AlertCounts, Page, PageAlerts, PageStatus
+from router.core.policy_config import IncidentConfig
 
 # Alerts one incident's page lists (firing first, newest first), as the issue does.
 INCIDENT_ALERTS = reports.ISSUE_ALERTS * 5
