@@ -217,3 +217,19 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await store.close()
     with psycopg.connect(postgres_url(), autocommit=True) as admin:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "rule(id): the rule of tests/rules.py this test holds (docs/rules.md)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from tests.rules import RULES
+
+    for item in items:
+        for mark in item.iter_markers("rule"):
+            unknown = [r for r in mark.args if r not in RULES]
+            if unknown:
+                raise pytest.UsageError(f"{item.nodeid}: unknown rule {unknown} (tests/rules.py)")
