@@ -13,7 +13,7 @@ import pytest
 
 from router import lifecycle
 from router.alerts import AlertChange, AlertStatus, Truncation
-from router.digest import PART_SIZE, Digest, DigestLine
+from router.digest import PART_SIZE, Digest
 from router.jobs import JobKind
 from router.lifecycle import Storm
 from router.oncall import OncallConfig, Schedule
@@ -252,9 +252,7 @@ def test_all_resolved_resolves_pagerduty_and_cancels_every_level_of_timer() -> N
     assert pd.key == f"page:{page.key}:pd:resolve:v1" and pd.payload["event_action"] == "resolve"
     assert outcome.page.active and outcome.page.status is PageStatus.OPEN  # still declarable
     # a second resolution of what already resolved: no second notice
-    again = arrived(
-        outcome.page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()
-    )
+    again = arrived(outcome.page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm())
     assert "page_all_resolved" not in again.events and again.cancel == []
 
 
@@ -355,9 +353,10 @@ def test_dismiss_keeps_the_reason_edits_the_dm_and_cancels_every_timer() -> None
     assert outcome.cancel == [f"page:{page.key}:ack:{level}" for level in range(4)]
     edit = job(outcome, JobKind.SLACK_UPDATE)
     assert edit.payload["target"] == page.paged[0].dm_job
-    assert "Not an incident" in str(edit.payload["blocks"]) or "dismiss" in str(
-        edit.payload["blocks"]
-    ).lower()
+    assert (
+        "Not an incident" in str(edit.payload["blocks"])
+        or "dismiss" in str(edit.payload["blocks"]).lower()
+    )
     # dismissing a page whose alerts all resolved retires it
     resolved = [alert(status=AlertStatus.RESOLVED, severity="critical")]
     quiet = arrived(page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()).page
@@ -532,9 +531,18 @@ def test_first_on_call_answers_for_the_policy_and_time_it_was_asked() -> None:
     # a primary rotation that starts later: at first nobody, then its member
     late = rotations(eng_primary=[PRIMARY])
     late.schedule._rotations["eng-primary"] = Schedule(
-        OncallConfig.model_validate({"rotations": {"eng-primary": {
-            "members": [PRIMARY], "start": "2026-03-02T11:00:00", "handoff_time": "11:00",
-            "timezone": "UTC"}}})  # fmt: skip
+        OncallConfig.model_validate(
+            {
+                "rotations": {
+                    "eng-primary": {
+                        "members": [PRIMARY],
+                        "start": "2026-03-02T11:00:00",
+                        "handoff_time": "11:00",
+                        "timezone": "UTC",
+                    }
+                }
+            }
+        )
     )._rotations["eng-primary"]
     assert lifecycle.first_on_call(late, NOW) == ("eng-primary", None)
     assert lifecycle.first_on_call(late, NOW + timedelta(hours=2)) == ("eng-primary", PRIMARY)
@@ -544,9 +552,18 @@ def test_first_on_call_answers_for_the_policy_and_time_it_was_asked() -> None:
 def test_with_nobody_on_call_the_operator_hears_which_page_reached_nobody() -> None:
     policy = rotations(eng_primary=[PRIMARY])
     policy.schedule._rotations["eng-primary"] = Schedule(
-        OncallConfig.model_validate({"rotations": {"eng-primary": {
-            "members": [PRIMARY], "start": "2030-01-01T09:00:00", "handoff_time": "09:00",
-            "timezone": "UTC"}}})  # fmt: skip
+        OncallConfig.model_validate(
+            {
+                "rotations": {
+                    "eng-primary": {
+                        "members": [PRIMARY],
+                        "start": "2030-01-01T09:00:00",
+                        "handoff_time": "09:00",
+                        "timezone": "UTC",
+                    }
+                }
+            }
+        )
     )._rotations["eng-primary"]
     outcome = open_page(policy=policy)
     assert outcome.page is not None and outcome.page.assignee is None
