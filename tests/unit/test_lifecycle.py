@@ -505,7 +505,9 @@ def test_firing_again_before_a_decision_pages_again_and_rearms_the_timer() -> No
     assert "Firing again" in dms[0].payload["text"]
     assert any(j.kind is JobKind.TIMER for j in refired.jobs)
     triggers = [j for j in refired.jobs if j.payload.get("event_action") == "trigger"]
-    assert len(triggers) == 1 and triggers[0].key != "page:x:pd:trigger"
+    # a new PagerDuty event, not the first trigger again: its key carries the version
+    assert refired.page is not None and refired.page.version == 2
+    assert [t.key for t in triggers] == [f"page:{page.key}:pd:trigger:v2"]
 
 
 def test_pagerduty_is_resolved_when_a_declared_page_resolves() -> None:
