@@ -833,3 +833,22 @@ def test_alerts_of_a_declared_page_are_noted_in_the_incident_thread() -> None:
         truncation=Truncation(count=2),
     )  # fmt: skip
     assert JobKind.SLACK_POST not in [j.kind for j in cut.jobs]
+
+
+# -- what is not paged --------------------------------------------------------------------
+
+
+@pytest.mark.rule("paging.vulnerability-not-paged")
+def test_a_vulnerability_not_exploited_is_recorded_but_not_pageable() -> None:
+    from router.triage import TriageConfig, triage
+
+    vulnerable = alert("v", category="vulnerability")
+    exploited = alert("x", category="vulnerability", exploited="true")
+    other = alert("o")
+    kept = triage([vulnerable, exploited, other], TriageConfig())
+    assert [(a.fingerprint, a.pageable) for a in kept] == [("v", False), ("x", True), ("o", True)]
+    # the page holds only the pageable alerts
+    pageable = [a for a in kept if a.pageable]
+    outcome = arrived(None, [AlertChange.NEW] * 2, pageable, pageable, NOW, POLICY, Storm())
+    assert outcome.page is not None and outcome.page.counts is not None
+    assert outcome.page.counts.firing == 2

@@ -76,6 +76,7 @@ async def test_resolution_updates_the_firing_record(
     assert alert.ends_at is not None
 
 
+@pytest.mark.rule("paging.vulnerability-not-paged")
 async def test_vulnerability_not_exploited_is_recorded_not_paged(
     client: TestClient[Any, Any], metrics: Metrics
 ) -> None:
