@@ -6,7 +6,6 @@ that no job waited for its lease to run out.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from router.core.jobs import JobKind, JobStatus
 from tests.conftest import am_alert, am_payload
 from tests.flaky_store import FlakyStore
 from tests.harness import PRIMARY, Harness, running_router
+from tests.waiting import eventually
 
 
 def group(i: int) -> dict[str, Any]:
@@ -40,11 +40,7 @@ async def page_done(h: Harness, i: int = 0) -> dict[str, Any]:
         return [j for j in jobs if j.kind is JobKind.SLACK_DM and f"Group{i:02d}" in str(j.payload)]
 
     await h.slack.wait_for(lambda: h.slack.dms_to(PRIMARY))
-    for _ in range(250):  # the store backoff is well under a second
-        if await done():
-            break
-        await asyncio.sleep(0.02)
-    [job] = await done()
+    [job] = await eventually(done, within=5, what="the page recorded as done")
     found = await h.store.run(lambda tx: tx.job_by_key(job.key))
     assert found is not None and found[1] is not None
     return found[1]
@@ -143,7 +139,7 @@ async def test_pages_held_back_by_a_slack_outage_arrive_once_each_in_order(
                 h.slack.fail_next("*", status=429, retry_after=5, times=10**6)
             await h.alertmanager(group(i))
             await h.advance(3)
-            await asyncio.sleep(0.05)  # let the worker try (and fail) meanwhile
+            await h.settle(horizon=0)  # the worker tried (and failed) whatever was due
         assert not h.slack.dms_to(PRIMARY)
         h.slack.clear_faults()  # Slack is back
         await h.settle(horizon=400, within=30)

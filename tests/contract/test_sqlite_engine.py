@@ -14,12 +14,16 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from router.adapters.store import StoreError
 from router.adapters.store.sql import SqlTx
 from router.adapters.store.sqlite import SqliteStore
+from tests.waiting import eventually
+
+T = TypeVar("T")
 
 
 class HeldFsync:
@@ -75,9 +79,23 @@ def count(tx: SqlTx) -> int:
     return int(row[0])
 
 
-async def settle() -> None:
+async def a_moment() -> None:
+    """Only before asserting that something has *not* happened (an answer held back):
+    give the loop and the store's threads a chance to do what they must not. An effect
+    that must happen is waited for with ``eventually``."""
     for _ in range(20):
         await asyncio.sleep(0.005)
+
+
+def recorded(unit: Callable[[SqlTx], T], seen: list[T]) -> Callable[[SqlTx], T]:
+    """``unit``, noting in ``seen`` what it returned once it ran (before its answer)."""
+
+    def run(tx: SqlTx) -> T:
+        result = unit(tx)
+        seen.append(result)
+        return result
+
+    return run
 
 
 async def test_a_write_is_answered_only_after_its_fsync(
@@ -85,7 +103,7 @@ async def test_a_write_is_answered_only_after_its_fsync(
 ) -> None:
     write = asyncio.create_task(store.run(insert("a")))
     await held.wait_started()
-    await settle()
+    await a_moment()
     assert not write.done()  # committed, but not durable yet: no answer
     held.release()
     await asyncio.wait_for(write, 5)
@@ -107,14 +125,14 @@ async def test_commits_go_on_during_an_fsync_and_wait_for_the_next(
         ran.append("b")
 
     second = asyncio.create_task(store.run(second_unit))
-    await settle()
-    assert ran == ["b"]  # the loop did not wait for the disk to run it
+    # the loop did not wait for the disk to run it
+    await eventually(lambda: ran == ["b"], within=5, what='"b" committing during the fsync')
     assert held.began == 1  # one fsync at a time
     held.release()
     await asyncio.wait_for(first, 5)
     # The running fsync began before "b" committed, so it does not cover "b".
     await held.wait_started()
-    await settle()
+    await a_moment()
     assert not second.done()
     assert held.began == 2
     held.release()
@@ -126,18 +144,21 @@ async def test_a_read_waits_until_what_it_saw_is_durable(
 ) -> None:
     write_a = asyncio.create_task(store.run(insert("a")))
     await held.wait_started()  # "a" committed, its fsync running
-    read_a = asyncio.create_task(store.run(count))  # sees "a"
-    await settle()
-    write_b = asyncio.create_task(store.run(insert("b")))  # commits during the fsync
-    await settle()
-    read_b = asyncio.create_task(store.run(count))  # sees "b": not covered by it
-    await settle()
+    seen: list[int] = []
+    read_a = asyncio.create_task(store.run(recorded(count, seen)))  # sees "a"
+    await eventually(lambda: seen == [1], within=5, what='the read of "a"')
+    wrote: list[None] = []
+    write_b = asyncio.create_task(store.run(recorded(insert("b"), wrote)))  # during the fsync
+    await eventually(lambda: wrote, within=5, what='"b" committing')
+    read_b = asyncio.create_task(store.run(recorded(count, seen)))  # sees "b": not covered
+    await eventually(lambda: seen == [1, 2], within=5, what='the read of "b"')
+    await a_moment()
     assert not read_a.done() and not read_b.done()
     held.release()
     assert await asyncio.wait_for(read_a, 5) == 1  # answered with the fsync of "a"
     await write_a
     await held.wait_started()  # the next fsync, for "b" and what read it
-    await settle()
+    await a_moment()
     assert not read_b.done()
     held.release()
     assert await asyncio.wait_for(read_b, 5) == 2
@@ -220,7 +241,7 @@ async def test_close_answers_work_still_waiting(tmp_path: Path) -> None:
     write = asyncio.create_task(engine.run(insert("a")))
     await held.wait_started()
     closing = asyncio.create_task(engine.close())
-    await settle()
+    await a_moment()
     assert not closing.done()  # close waits for the fsync under way
     held.release()
     await asyncio.wait_for(closing, 5)
@@ -295,7 +316,8 @@ async def test_the_fallback_waits_briefly_for_another_writer(store: SqliteStore)
         results = await asyncio.wait_for(asyncio.gather(healthy, broken, return_exceptions=True), 5)
     finally:
         store.rollback = rollback  # type: ignore[method-assign]
-        await asyncio.sleep(0.05)
+        # the other writer's COMMIT (on its timer thread) before its connection closes
+        await eventually(lambda: not other.in_transaction, within=5, what="the other COMMIT")
         other.close()
     assert results[0] is None
     assert isinstance(results[1], ValueError)

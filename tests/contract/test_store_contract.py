@@ -24,6 +24,7 @@ from router.core.jobs import Job, JobKind, JobStatus
 from router.core.page import PageStatus
 from router.core.severity import Severity
 from tests.conftest import T0, am_alert, am_payload
+from tests.waiting import eventually
 
 
 async def test_record_alerts_is_idempotent_and_tracks_changes(engine: Store) -> None:
@@ -364,7 +365,7 @@ async def test_one_unit_at_a_time_holds_the_inbox(engine: Store) -> None:
 
     def holder(tx: SqlTx) -> None:
         assert tx.try_lock("inbox")
-        seen["inside"] = True
+        seen["entered"] = seen["inside"] = True
         time.sleep(0.3)  # holding the transaction (and, on SQLite, the loop)
         seen["inside"] = False
 
@@ -373,7 +374,7 @@ async def test_one_unit_at_a_time_holds_the_inbox(engine: Store) -> None:
         seen["while_held"] = seen.get("inside", False)
 
     first = asyncio.create_task(engine.run(holder))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: seen.get("entered"), within=5, what="the holder taking the lock")
     await asyncio.gather(first, engine.run(other))
     assert not (seen["got"] and seen["while_held"])  # never two at once
     assert seen["got"] or seen["while_held"]

@@ -7,15 +7,16 @@ router updated the same row instead of adding one.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import (
     AlertmanagerProcess,
     RouterProcess,
     StartAlertmanager,
+    http_get,
     wait_until,
 )
 
@@ -31,6 +32,21 @@ def _rfc3339_now() -> str:
 
 def _diagnostics(router: RouterProcess, am: AlertmanagerProcess) -> str:
     return f"router output:\n{router.output()}\nalertmanager output:\n{am.output()}"
+
+
+def _webhooks_delivered(am: AlertmanagerProcess) -> float:
+    """Webhook notifications Alertmanager delivered (its own count, less failures)."""
+    status, text = http_get(f"{am.url}/metrics")
+    assert status == 200, text
+    total = {"alertmanager_notifications_total": 0.0,
+             "alertmanager_notifications_failed_total": 0.0}  # fmt: skip
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in total and sample.labels.get("integration") == "webhook":
+                total[sample.name] += sample.value
+    return (
+        total["alertmanager_notifications_total"] - total["alertmanager_notifications_failed_total"]
+    )
 
 
 def test_alert_fires_and_resolves_through_real_alertmanager(
@@ -91,8 +107,16 @@ def test_alert_fires_and_resolves_through_real_alertmanager(
         print(_diagnostics(router, alertmanager))
         raise
 
-    # Alertmanager may send the resolved group more than once; give it a moment.
-    time.sleep(1.5)
+    # Every notification Alertmanager delivered so far (the firing one, the resolved
+    # one, any resend of the group) has been applied, and made no second row.
+    wait_until(
+        lambda: (
+            (sent := _webhooks_delivered(alertmanager)) >= 2
+            and router.metric("router_inbox_processed_total") >= sent
+        ),
+        DELIVERY_TIMEOUT,
+        "every delivered notification to be applied",
+    )
     rows = router.rows(same, (firing["fingerprint"],))
     assert len(rows) == 1, f"one row per alert, got {rows}"
     resolved = rows[0]

@@ -143,7 +143,7 @@ def test_upload_in_progress_at_sigterm_finishes_during_the_drain(
     conn, head = webhook_request(router, body)
     with conn:
         conn.sendall(head + body[:half])
-        time.sleep(0.2)  # the router has the headers and runs the handler
+        time.sleep(0.2)  # the slow client pauses after half its body (any pause will do)
         router.process.send_signal(signal.SIGTERM)
         wait_until(
             lambda: probe(f"{router.url}/readyz") == (503, {"status": "draining"}),
@@ -189,7 +189,7 @@ def test_handler_in_flight_when_the_listener_closes_finishes(
             router.process.send_signal(signal.SIGTERM)
             sent = time.monotonic()
             wait_until(lambda: refused(router.url), WAIT, "the listener to close", 0.02)
-            time.sleep(0.5)
+            time.sleep(0.5)  # not a wait for an effect: the router must NOT exit meanwhile
             assert router.process.poll() is None, "the router exited with a request in flight"
             blocker.commit()  # the lock goes; the router's transaction goes on
             status, answer = read_answer(conn)
@@ -218,7 +218,7 @@ def test_upload_still_in_progress_when_the_listener_closes_finishes(
     conn, head = webhook_request(router, body)
     with conn:
         conn.sendall(head + body[:half])
-        time.sleep(0.2)
+        time.sleep(0.2)  # the slow client itself: it pauses in the middle of its upload
         router.process.send_signal(signal.SIGTERM)
         wait_until(lambda: refused(router.url), WAIT, "the listener to close", 0.02)
         assert router.process.poll() is None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from router.core.jobs import JobStatus
+from router.core.jobs import JobStatus, StoredJob
 from tests.conftest import am_alert, am_payload
 from tests.harness import INCIDENTS, OPS, PRIMARY, RESPONDER, SECONDARY, STRANGER, running_router
+from tests.waiting import eventually
 
 
 async def test_alert_pages_eng_primary_and_declare_announces(tmp_path: Path) -> None:
@@ -106,14 +106,14 @@ async def test_slack_429_is_retried_after_retry_after(tmp_path: Path) -> None:
         h.slack.fail_next("chat.postMessage", status=429, retry_after=1, times=2)
         await h.alertmanager(am_payload())
         await h.slack.wait_for(lambda: len(h.slack.calls_to("chat.postMessage")) == 2)
-        for _ in range(100):  # the worker records the retry just after the second 429
-            [job] = [
-                j for j in await h.store.run(lambda tx: tx.jobs()) if j.kind.value == "slack.dm"
-            ]
-            if job.status is JobStatus.PENDING:
-                break
-            await asyncio.sleep(0.02)
-        assert job.status is JobStatus.PENDING and "ratelimited" in (job.last_error or "")
+
+        async def retry_recorded() -> StoredJob | None:
+            # the worker records the retry just after the second 429
+            [job] = [j for j in await h.jobs() if j.kind.value == "slack.dm"]
+            return job if job.status is JobStatus.PENDING else None
+
+        job = await eventually(retry_recorded, what="the retry of the rate-limited DM")
+        assert "ratelimited" in (job.last_error or "")
         await h.advance(1.5)  # Retry-After: 1 second (the clock is frozen)
         await h.dm_blocks(PRIMARY)  # after the inline retry and one outbox retry
         assert len(h.slack.calls_to("chat.postMessage")) == 3
@@ -193,7 +193,7 @@ async def test_a_reply_waiting_on_its_rate_limited_parent_uses_up_no_attempts(
         await h.command("update rolling back v42", PRIMARY)  # a reply in its thread
         for _ in range(40):  # many polls while the parent waits
             await h.advance(1.1)
-            await asyncio.sleep(0.01)
+            await h.settle(horizon=0)  # the worker looked at every job now due
         jobs = await h.store.run(lambda tx: tx.jobs())
         assert not [j for j in jobs if j.status is JobStatus.DEAD]
         await h.advance(30)
@@ -212,8 +212,12 @@ async def test_a_broken_timer_does_not_stop_the_worker(tmp_path: Path) -> None:
         bad = Job(kind=JobKind.TIMER, key="bad-timer", payload={"event": "ack_timeout"})
         await h.store.run(lambda tx: tx.enqueue([bad], T0))
         h.kick()
-        await asyncio.sleep(0.2)
+
+        async def tried() -> StoredJob | None:
+            [found] = [j for j in await h.jobs() if j.key == "bad-timer"]
+            return found if found.last_error is not None else None
+
+        found = await eventually(tried, what="the worker trying the broken timer")
+        assert found.status is JobStatus.PENDING and found.last_error == "KeyError"
         await h.alertmanager(am_payload())  # the worker still sends pages
         await h.dm_blocks(PRIMARY)
-        [found] = [j for j in await h.store.run(lambda tx: tx.jobs()) if j.key == "bad-timer"]
-        assert found.status is JobStatus.PENDING and found.last_error == "KeyError"
