@@ -3,7 +3,8 @@
 Strict means an unknown key is an error naming its path; a typo must never silently
 turn a setting off. Any key can be overridden with ``ROUTER__SECTION__KEY=value``
 (the value is read as a YAML scalar, so ``8081`` is a number). Secrets are never in
-the file: they come from the env names in design.md, or from ``NAME_FILE`` paths.
+the file: they come from the environment variables the README lists (``Secrets``),
+or from ``NAME_FILE`` paths.
 """
 
 from __future__ import annotations

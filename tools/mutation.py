@@ -41,7 +41,7 @@ NO_TESTS = {5, 33}
 
 @dataclass
 class Module:
-    path: str  # router/lifecycle.py
+    path: str  # router/core/lifecycle.py
     killed: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)
     untested: list[str] = field(default_factory=list)

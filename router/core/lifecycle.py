@@ -1,8 +1,9 @@
 """The paging lifecycle: (state, event) -> (new state, jobs). Pure: no I/O, no clock.
 
-Every rule of "Paging and escalation" in design.md lives here and is unit-tested
-without a network or sleeping. The caller (``router.app.units``) loads the state, passes
-the time in, and commits what comes back in one transaction.
+Every paging rule (docs/design.md, "The paging lifecycle") lives here and is
+unit-tested without a network or sleeping; docs/rules.md lists the tests of each.
+The caller (``router.app.units``) loads the state, passes the time in, and commits
+what comes back in one transaction.
 
 Events:
 * ``alerts_arrived``: a webhook brought alerts of one group;

@@ -126,7 +126,7 @@ def _as_severity(other: object) -> Severity | None:
     return None
 
 
-# The policy's severity table, verbatim (design.md, "The policy it carries out").
+# The policy's severity table, verbatim (docs/design.md, "The policy it carries out").
 POLICY_CLAUSES: dict[Severity, str] = {
     Severity.CRITICAL: (
         "extreme or complete production outage; "

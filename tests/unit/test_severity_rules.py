@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from router import severity as severity_module
-from router.alerts import Alert, AlertStatus, Source
-from router.severity import Condition, Severity, SeverityConfig, classify, ranked, suggest
+from router.core import severity as severity_module
+from router.core.alerts import Alert, AlertStatus, Source
+from router.core.severity import Condition, Severity, SeverityConfig, classify, ranked, suggest
 
 ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
 

@@ -3,7 +3,7 @@ exactly what the step records and tells (thread posts, DMs, issue jobs, timers, 
 so a broken duty fails.
 
 Written against the survivors of mutation testing (`make mutation`): every test here
-fails on a mutant of ``router.duties`` that the older tests let through.
+fails on a mutant of ``router.core.duties`` that the older tests let through.
 """
 
 from __future__ import annotations
@@ -13,14 +13,24 @@ from typing import Any
 
 import pytest
 
-from router import duties
 from router.config import IncidentConfig, VendorConfig, WorkHoursConfig
-from router.incident import Flag, Handoff, Incident, IncidentStatus
-from router.jobs import Job, JobKind
-from router.policy import Outcome, Policy
-from router.reports import describe
-from router.severity import DEFAULT_RULES, Severity, suggest
-from tests.test_duties import IC, LEAD, NOW, OTHER, POLICY, RESPONDER, STRANGER, ctx, make_policy
+from router.core import duties
+from router.core.incident import Flag, Handoff, Incident, IncidentStatus
+from router.core.jobs import Job, JobKind
+from router.core.policy import Outcome, Policy
+from router.core.reports import describe
+from router.core.severity import DEFAULT_RULES, Severity, suggest
+from tests.unit.test_duties import (
+    IC,
+    LEAD,
+    NOW,
+    OTHER,
+    POLICY,
+    RESPONDER,
+    STRANGER,
+    ctx,
+    make_policy,
+)
 
 TS = f"{NOW.timestamp():.0f}"
 
@@ -338,8 +348,8 @@ def test_escalation_dms_leadership_and_posts_in_the_channel() -> None:
 
 @pytest.mark.rule("duty.escalate-to-leadership")
 def test_an_escalation_without_a_note_or_a_leader_still_says_why_and_is_posted() -> None:
-    from router.oncall import OncallConfig, Schedule
-    from tests.test_duties import COMMS
+    from router.core.oncall import OncallConfig, Schedule
+    from tests.unit.test_duties import COMMS
 
     rotation = {"start": "2026-01-05T09:00:00", "handoff_time": "09:00", "timezone": "UTC"}
     no_lead = Schedule(OncallConfig.model_validate({

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import pytest
 from pydantic import ValidationError
 
-from router.oncall import Handoff, format_oncall
-from tests.test_oncall import A, B, C, Y, Z, berlin, primary, rotation, schedule
+from router.core.oncall import Handoff, format_oncall
+from tests.unit.test_oncall import A, B, C, Y, Z, berlin, primary, rotation, schedule
 
 
 @pytest.mark.rule("oncall.who-is-on")

@@ -2,7 +2,7 @@
 is told (job keys, payloads the adapters read, who is paged), so a broken rule fails.
 
 Written against the survivors of mutation testing (`make mutation`): every test here
-fails on a mutant of ``router.lifecycle`` that the older tests let through.
+fails on a mutant of ``router.core.lifecycle`` that the older tests let through.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from datetime import timedelta
 
 import pytest
 
-from router import lifecycle
-from router.alerts import AlertChange, AlertStatus, Truncation
-from router.digest import PART_SIZE, Digest
-from router.jobs import JobKind
-from router.lifecycle import Storm
-from router.oncall import OncallConfig, Schedule
-from router.page import Decision, Page, PageStatus
-from router.policy import Outcome, Policy
-from tests.test_lifecycle import (
+from router.core import lifecycle
+from router.core.alerts import AlertChange, AlertStatus, Truncation
+from router.core.digest import PART_SIZE, Digest
+from router.core.jobs import JobKind
+from router.core.lifecycle import Storm
+from router.core.oncall import OncallConfig, Schedule
+from router.core.page import Decision, Page, PageStatus
+from router.core.policy import Outcome, Policy
+from tests.unit.test_lifecycle import (
     LEAD,
     NOW,
     ONE,
@@ -840,7 +840,7 @@ def test_alerts_of_a_declared_page_are_noted_in_the_incident_thread() -> None:
 
 @pytest.mark.rule("paging.vulnerability-not-paged")
 def test_a_vulnerability_not_exploited_is_recorded_but_not_pageable() -> None:
-    from router.triage import TriageConfig, triage
+    from router.core.triage import TriageConfig, triage
 
     vulnerable = alert("v", category="vulnerability")
     exploited = alert("x", category="vulnerability", exploited="true")
