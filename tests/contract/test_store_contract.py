@@ -327,6 +327,30 @@ async def test_edits_of_a_message_are_coalesced_and_spaced(engine: Store) -> Non
     assert await engine.run(lambda tx: tx.jobs(JobStatus.PENDING)) == []
 
 
+async def test_an_edit_waits_while_an_older_edit_of_its_message_is_applied(
+    engine: Store,
+) -> None:
+    """Edits of one message are applied one at a time, across replicas too: a newer edit
+    claimed while an older one is still at Slack would land first, and the older one
+    would then overwrite the message (a storm digest counting too few pages)."""
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 1, "v1")], T0, 1.0))
+    [first] = await engine.run(lambda tx: tx.claim_jobs("replica-a", T0, 10, 30))
+    await engine.run(lambda tx: tx.enqueue([_edit("m", 2, "v2")], T0, 1.0))
+    slow = T0 + timedelta(seconds=5)  # the first edit's call is slow; its lease holds
+    assert await engine.run(lambda tx: tx.claim_jobs("replica-b", slow, 10, 30)) == []
+    await engine.run(lambda tx: tx.finish_job(first.id, "replica-a", {}, slow))
+    await engine.run(lambda tx: tx.record_message_seq("m", 1, slow))
+    [second] = await engine.run(lambda tx: tx.claim_jobs("replica-b", slow, 10, 30))
+    assert (second.payload["seq"], second.payload["text"]) == (2, "v2")
+    # a worker that died while applying one does not hold its message for ever
+    await engine.run(lambda tx: tx.enqueue([_edit("n", 1, "n1")], T0, 1.0))
+    [dead] = await engine.run(lambda tx: tx.claim_jobs("replica-a", T0, 10, 30))
+    await engine.run(lambda tx: tx.enqueue([_edit("n", 2, "n2")], T0, 1.0))
+    after_lease = T0 + timedelta(seconds=31)
+    taken = await engine.run(lambda tx: tx.claim_jobs("replica-b", after_lease, 10, 30))
+    assert [j.key for j in taken] == [dead.key, "n:v2"]
+
+
 async def test_a_failed_edit_with_a_newer_one_waiting_is_done_not_retried(engine: Store) -> None:
     await engine.run(lambda tx: tx.enqueue([_edit("m", 1, "v1")], T0, 1.0))
     [first] = await engine.run(lambda tx: tx.claim_jobs("w", T0, 10, 30))

@@ -78,7 +78,15 @@ class PostgresTx(SqlTx):
             + self._claim_candidates_sql()
             + " FOR UPDATE SKIP LOCKED)"
             " RETURNING " + JOB_COLUMNS,
-            (worker, epoch(now) + lease_seconds, epoch(now), epoch(now), epoch(now), limit),
+            (
+                worker,
+                epoch(now) + lease_seconds,
+                epoch(now),
+                epoch(now),
+                epoch(now),
+                epoch(now),
+                limit,
+            ),
         )
         return sorted((_stored_job(row) for row in rows), key=lambda job: (job.due_at, job.id))
 

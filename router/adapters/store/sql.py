@@ -709,12 +709,19 @@ class SqlTx(ConsoleReads):
         raise NotImplementedError
 
     def _claim_candidates_sql(self) -> str:
-        # A running job whose lease ran out belongs to a worker that died: take it.
-        # Ties by id: jobs held back together (their system was down) resume in the
-        # order they were made, so pages reach a person in order of arrival (and a
-        # digest's parts in order).
+        """Parameters: now, now, now, limit.
+
+        A running job whose lease ran out belongs to a worker that died: take it.
+        An edit of a message another worker is applying now waits for it, on every
+        replica: claimed meanwhile, the newer edit could reach Slack first and the
+        older then overwrite it (the running set is small: the ``jobs_due`` index).
+        Ties by id: jobs held back together (their system was down) resume in the
+        order they were made, so pages reach a person in order of arrival (and a
+        digest's parts in order)."""
         return (
-            "SELECT id FROM jobs WHERE (status = 'pending' AND due_at <= ?)"
+            "SELECT id FROM jobs WHERE (status = 'pending' AND due_at <= ? AND (target IS NULL"
+            " OR NOT EXISTS (SELECT 1 FROM jobs AS applying WHERE applying.status = 'running'"
+            " AND applying.target = jobs.target AND applying.claimed_until >= ?)))"
             " OR (status = 'running' AND claimed_until < ?) ORDER BY due_at, id LIMIT ?"
         )
 

@@ -83,7 +83,9 @@ class SqliteTx(SqlTx):
         # One connection commits at a time: no other claimer can interleave.
         ids = [
             row[0]
-            for row in self._rows(self._claim_candidates_sql(), (epoch(now), epoch(now), limit))
+            for row in self._rows(
+                self._claim_candidates_sql(), (epoch(now), epoch(now), epoch(now), limit)
+            )
         ]
         return self._mark_claimed(ids, worker, now, lease_seconds)
 
