@@ -82,9 +82,21 @@ async def email_of(user: str) -> str | None:
     return EMAILS.get(user)
 
 
+MADE: list[DocAdapter] = []  # closed after each test (their kept-alive connections)
+
+
+@pytest.fixture(autouse=True)
+async def close_adapters() -> AsyncIterator[None]:
+    yield
+    while MADE:
+        await MADE.pop().close()
+
+
 def adapter(google: FakeGoogle, key_path: str, **changes: Any) -> DocAdapter:
     config = doc_config(google, **changes)
-    return DocAdapter(GoogleDocs(config, load_credentials(key_path, config.token_uri)), email_of)
+    made = DocAdapter(GoogleDocs(config, load_credentials(key_path, config.token_uri)), email_of)
+    MADE.append(made)
+    return made
 
 
 def stored(payload: dict[str, Any]) -> StoredJob:
@@ -292,6 +304,7 @@ async def test_an_unreachable_google_is_retried(key_path: str) -> None:
         token_uri="http://127.0.0.1:9/token",
     )
     docs = DocAdapter(GoogleDocs(config, load_credentials(key_path, config.token_uri)), email_of)
+    MADE.append(docs)
     with pytest.raises(RetryLater):
         await docs.make_doc(JOB)
 

@@ -185,6 +185,7 @@ class GoogleDocs:
         self.config = config
         self._credentials = credentials
         self._services: tuple[Any, Any] | None = None
+        self._http: google_auth_httplib2.AuthorizedHttp | None = None
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -209,8 +210,15 @@ class GoogleDocs:
                 static_discovery=True,
                 client_options={"api_endpoint": self.config.docs_api_url},
             )
-            self._services = (drive, docs)
+            self._services, self._http = (drive, docs), http
         return self._services
+
+    async def close(self) -> None:
+        """Close the kept-alive connections (httplib2 keeps one per host)."""
+        async with self._lock:  # not while a call runs: httplib2 is not thread-safe
+            if self._http is not None:
+                self._http.close()
+            self._services = self._http = None
 
     async def _call(self, what: str, request: Callable[[Any, Any], Any]) -> Any:
         def run() -> Any:
@@ -318,6 +326,9 @@ class DocAdapter:
 
     def __repr__(self) -> str:
         return f"DocAdapter({self.docs!r})"
+
+    async def close(self) -> None:
+        await self.docs.close()
 
     async def run(self, job: StoredJob, results: ResultLookup) -> dict[str, Any]:
         try:
