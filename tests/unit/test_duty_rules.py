@@ -810,3 +810,102 @@ def test_the_end_of_the_working_day_is_local_and_strictly_after_now() -> None:
     )
     nodays = with_policy(incident=IncidentConfig(work_hours=WorkHoursConfig(days=())))
     assert duties.end_of_work_day(NOW, ctx(nodays)) is None
+
+
+@pytest.mark.rule("duty.status-updates")
+def test_the_timeline_shows_its_newest_fifty_entries_escaped_and_changes_nothing() -> None:
+    from router.core.incident import TimelineEntry
+
+    entries = [
+        TimelineEntry(at=NOW + timedelta(minutes=i), actor=IC, kind="status_update",
+                      data={"text": f"entry-{i:02d} <b>"})
+        for i in range(55)
+    ]  # fmt: skip
+    shown = duties.show_timeline(
+        incident(title="Checkout <errors> & more"), duties.Context(NOW, POLICY, timeline=entries)
+    )
+    assert (shown.jobs, shown.incident, shown.events, shown.timeline) == ([], None, [], [])
+    assert shown.reply is not None
+    head, earlier, *lines = shown.reply.split("\n")
+    assert head == "*INC-7: Checkout &lt;errors&gt; &amp; more*, timeline"
+    assert earlier == "- …5 earlier entries (all of them go in the post-mortem)"
+    assert len(lines) == 50
+    assert "entry-05 &lt;b&gt;" in lines[0] and "entry-54 &lt;b&gt;" in lines[-1]
+    empty = duties.show_timeline(incident(), ctx())
+    assert empty.reply == "*INC-7: Checkout errors*, timeline\n- (nothing recorded yet)"
+
+
+# -- what the survivors of mutation testing showed unpinned ------------------------------
+
+
+@pytest.mark.rule("duty.flags")
+def test_a_step_changes_a_copy_never_the_incident_it_was_given() -> None:
+    given = incident()
+    flagged = duties.flag(given, IC, Flag.OUTAGE, ctx()).incident
+    contacted = duties.contact_vendor(given, IC, "AWS", ctx()).incident
+    assert flagged is not None and flagged.flags == [Flag.OUTAGE]
+    assert contacted is not None and contacted.vendors == ["AWS"]
+    assert (given.flags, given.vendors, given.version) == ([], [], 0)
+
+
+@pytest.mark.rule("duty.status-updates")
+def test_a_one_minute_cadence_still_reminds_and_a_severity_left_out_does_not() -> None:
+    every_minute = with_policy(incident=IncidentConfig(
+        status_update_minutes={Severity.CRITICAL: 1}, escalate_critical_after_minutes=1,
+        postmortem_check_minutes=1, work_hours=None))  # fmt: skip
+    step = Outcome()
+    duties.announce(incident(Severity.CRITICAL), IC, ctx(every_minute), step)
+    assert timers(step) == [
+        timer("status", NOW + timedelta(minutes=1)),
+        timer("escalation", NOW + timedelta(minutes=1)),
+    ]
+    high = Outcome()
+    duties.announce(incident(Severity.HIGH), IC, ctx(every_minute), high)
+    assert timers(high) == []  # HIGH is not in the cadence: no reminders
+    owed = duties.resolve(incident(Severity.CRITICAL), IC, "done", ctx(every_minute))
+    assert timer("postmortem", NOW + timedelta(minutes=1)) in timers(owed)
+
+
+@pytest.mark.rule("duty.postmortem")
+def test_a_resolution_owing_a_post_mortem_still_tells_everyone_it_is_resolved() -> None:
+    outcome = duties.resolve(tracked(Severity.CRITICAL), IC, "done", ctx())
+    keys = [j.key for j in outcome.jobs]
+    assert "incident:7:resolved-notice:v1" in keys and "incident:7:thread:resolved:v1" in keys
+    assert "incident:7:close-tracking:v1" in keys and "incident:7:postmortem" in keys
+    [issue] = of(outcome, JobKind.GITHUB_ISSUE)
+    assert issue.payload["labels"] and all(isinstance(x, str) for x in issue.payload["labels"])
+    done = duties.postmortem_done(outcome.incident, IC, ctx())  # type: ignore[arg-type]
+    assert done.incident is not None and done.incident.postmortem_owed is False
+
+
+@pytest.mark.rule("duty.who-may-act")
+def test_thread_posts_carry_no_channel_of_their_own() -> None:
+    for job_ in of(duties.mitigate(incident(), IC, ctx()), JobKind.SLACK_POST):
+        assert_thread_job(job_)
+
+
+@pytest.mark.rule("duty.escalate-to-leadership")
+def test_the_double_click_refusal_counts_whole_minutes() -> None:
+    first = duties.escalate(incident(), IC, "help", ctx()).incident
+    assert first is not None
+    five = duties.escalate(first, IC, "again", ctx(now=NOW + timedelta(minutes=5)))
+    assert five.refusal == "Leadership was brought into INC-7 5 min ago."
+
+
+@pytest.mark.rule("duty.handoff")
+@pytest.mark.parametrize("day", ["fri", "sat", "sun"])
+def test_each_named_day_can_be_a_working_day(day: str) -> None:
+    policy = with_policy(incident=IncidentConfig(work_hours=WorkHoursConfig(days=(day,))))
+    end = duties.end_of_work_day(NOW, ctx(policy))  # NOW: Monday 2 March 2026
+    expected = {"fri": 6, "sat": 7, "sun": 8}[day]
+    assert end == datetime(2026, 3, expected, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.rule("duty.handoff")
+def test_the_working_day_is_the_local_one_even_a_week_ahead() -> None:
+    """Auckland (UTC+13 in March): Monday 11:00 there is Sunday 22:00 UTC. With Monday
+    the only working day and its end passed, the next end is next Monday's."""
+    auckland = with_policy(incident=IncidentConfig(work_hours=WorkHoursConfig(
+        timezone="Pacific/Auckland", end="10:00", days=("mon",))))  # fmt: skip
+    now = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+    assert duties.end_of_work_day(now, ctx(auckland)) == datetime(2026, 3, 8, 21, 0, tzinfo=UTC)

@@ -852,3 +852,118 @@ def test_a_vulnerability_not_exploited_is_recorded_but_not_pageable() -> None:
     outcome = arrived(None, [AlertChange.NEW] * 2, pageable, pageable, NOW, POLICY, Storm())
     assert outcome.page is not None and outcome.page.counts is not None
     assert outcome.page.counts.firing == 2
+
+
+# -- what the survivors of mutation testing showed unpinned ------------------------------
+
+
+@pytest.mark.rule("paging.decisions")
+def test_a_decision_counts_the_version_on_from_where_the_page_was() -> None:
+    page = the_page().model_copy(update={"version": 6})
+    for decision in (Decision.DECLARE, Decision.DISMISS, Decision.ESCALATE):
+        outcome = lifecycle.decide(page, decision, PRIMARY, NOW, POLICY, ONE, 1)
+        assert outcome.page is not None and outcome.page.version == 7
+    dismissed = lifecycle.decide(page, Decision.DISMISS, PRIMARY, NOW, POLICY, ONE).page
+    assert dismissed is not None and dismissed.decided_at == NOW
+
+
+@pytest.mark.rule("paging.decisions")
+def test_the_incident_keeps_the_cut_alerts_and_names_its_page_and_alerts() -> None:
+    cut = Truncation(count=9)
+    outcome = lifecycle.alerts_arrived(
+        None, [AlertChange.NEW], [alert()], None, NOW, POLICY, Storm(), truncation=cut
+    )
+    assert outcome.page is not None
+    declared = lifecycle.decide(outcome.page, Decision.DECLARE, PRIMARY, NOW, POLICY, ONE, 1)
+    assert declared.incident is not None and declared.incident.truncation == cut
+    assert declared.timeline[0].data["page"] == outcome.page.key
+    announce = job(declared, JobKind.SLACK_POST)
+    assert "p99 &gt; 1s" in str(announce.payload["blocks"])  # the page's alerts are shown
+
+
+@pytest.mark.rule("paging.decisions")
+def test_a_dismissed_page_that_resolves_is_no_longer_active() -> None:
+    page, _ = opened()
+    dismissed = lifecycle.decide(page, Decision.DISMISS, PRIMARY, NOW, POLICY, ONE).page
+    assert dismissed is not None and dismissed.active is True
+    resolved = [alert(status=AlertStatus.RESOLVED, severity="critical")]
+    quiet = arrived(dismissed, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm())
+    assert quiet.page is not None and quiet.page.active is False
+    retired = lifecycle.decide(
+        quiet.page.model_copy(update={"status": PageStatus.OPEN}), Decision.DISMISS, PRIMARY,
+        NOW, POLICY, view(*resolved),
+    )  # fmt: skip
+    assert retired.page is not None and retired.page.active is False
+
+
+@pytest.mark.rule("paging.one-page-per-group")
+def test_a_page_shows_at_most_max_alerts_shown_and_counts_the_rest() -> None:
+    policy = make_policy(max_alerts_shown=1)
+    outcome = open_page(alert("a", instance="api-1"), alert("b", instance="api-2"), policy=policy)
+    blocks = str(job(outcome, JobKind.SLACK_DM).payload["blocks"])
+    assert ("api-1" in blocks) != ("api-2" in blocks)  # one of the two shown
+    assert "1 more" in blocks
+
+
+@pytest.mark.rule("paging.suggested-severity")
+def test_the_group_labels_of_cut_alerts_raise_the_suggestion() -> None:
+    cut = Truncation(count=3, labels={"data_loss": "true"})  # decides the first rule
+    warning = [alert(severity="warning")]
+    opened_cut = lifecycle.alerts_arrived(
+        None, [AlertChange.NEW], warning, None, NOW, POLICY, Storm(), truncation=cut
+    )
+    assert opened_cut.page is not None
+    assert opened_cut.page.suggestion.severity.value == "critical"
+    page = open_page(alert(severity="warning")).page
+    assert page is not None and page.suggestion.severity.value == "medium"
+    updated = lifecycle.alerts_arrived(
+        page, [AlertChange.NEW], warning, view(*warning), NOW, POLICY, Storm(), truncation=cut
+    )
+    assert updated.page is not None and updated.page.suggestion.severity.value == "critical"
+
+
+@pytest.mark.rule("paging.all-resolved")
+def test_firing_again_also_edits_the_dms_already_sent() -> None:
+    page, _ = opened()
+    resolved = [alert(status=AlertStatus.RESOLVED, severity="critical")]
+    quiet = arrived(page, [AlertChange.RESOLVED], resolved, resolved, NOW, POLICY, Storm()).page
+    assert quiet is not None
+    firing = [alert(severity="critical")]
+    outcome = arrived(quiet, [AlertChange.REFIRED], firing, firing, NOW, POLICY, Storm())
+    assert [j.kind for j in outcome.jobs].count(JobKind.SLACK_UPDATE) == 1
+    assert [j.kind for j in outcome.jobs].count(JobKind.PAGERDUTY_EVENT) == 1
+
+
+def test_the_errors_of_a_wrong_call_say_exactly_what_is_missing() -> None:
+    page, _ = opened()
+    with pytest.raises(ValueError) as no_alerts:
+        lifecycle.alerts_arrived(page, [AlertChange.NEW], [alert()], None, NOW, POLICY, Storm())
+    assert str(no_alerts.value) == "a page's alerts are needed to update it"
+    with pytest.raises(ValueError) as no_number:
+        lifecycle.decide(page, Decision.DECLARE, PRIMARY, NOW, POLICY, ONE)
+    assert str(no_number.value) == "declaring needs the next incident number"
+
+
+@pytest.mark.rule("paging.digest-escalates")
+def test_the_digest_messages_name_whose_digest_and_who_it_went_to() -> None:
+    digest = Digest(key="digest:U:1", assignee=PRIMARY, opened_at=NOW, pages=1)
+    _, [dm] = lifecycle.digest_parts(digest, {0: [digest_line(1)]})
+    assert f"<@{PRIMARY}>" in str(dm.payload["blocks"])
+    escalated = lifecycle.digest_timeout(folded_digest(), 0, [digest_line(1)], NOW, POLICY)
+    assert f"<@{SECONDARY}>" in str(job(escalated, JobKind.SLACK_DM).payload["blocks"])
+
+
+@pytest.mark.rule("paging.nobody-on-call")
+def test_first_on_call_remembers_the_role_it_found_and_not_another_policys_answer() -> None:
+    """With eng-primary not started yet, eng-secondary is first, asked once or twice; and
+    an answer remembered for an object whose id this policy now has is not used."""
+    policy = rotations(eng_primary=[PRIMARY], eng_secondary=[SECONDARY])
+    policy.schedule._rotations["eng-primary"] = Schedule(
+        OncallConfig.model_validate({"rotations": {"eng-primary": {
+            "members": [PRIMARY], "start": "2030-01-01T09:00:00", "handoff_time": "09:00",
+            "timezone": "UTC"}}})
+    )._rotations["eng-primary"]  # fmt: skip
+    assert lifecycle.first_on_call(policy, NOW) == ("eng-secondary", SECONDARY)
+    assert lifecycle.first_on_call(policy, NOW) == ("eng-secondary", SECONDARY)
+    lifecycle._FIRST_ON_CALL[id(POLICY)] = (policy, NOW, ("eng-secondary", SECONDARY))
+    assert lifecycle.first_on_call(POLICY, NOW) == ("eng-primary", PRIMARY)
