@@ -110,6 +110,13 @@ class TcpProxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._refusing:
+            # refuse() came while the upstream connection was being opened: this one was
+            # not among the connections it reset, and must not outlive it either.
+            self.refused += 1
+            up_writer.transport.abort()
+            writer.transport.abort()
+            return
         pair = [writer.transport, up_writer.transport]
         for transport in pair:
             assert isinstance(transport, asyncio.Transport)
