@@ -282,6 +282,7 @@ def test_firing_again_before_a_decision_pages_everyone_paged_again() -> None:
         (f"{quiet.paged[0].dm_job}:refired:v2", PRIMARY, "eng-primary")
     ]
     assert set(dms[0].payload) == {"user", "role", "text", "blocks"}
+    assert "Firing again" in str(dms[0].payload["blocks"])  # the message, not only a notification
     timer = job(outcome, JobKind.TIMER)
     assert timer.key == f"page:{page.key}:ack:0" and timer.due_at == later + timedelta(minutes=5)
     assert job(outcome, JobKind.PAGERDUTY_EVENT).key == f"page:{page.key}:pd:trigger:v2"
@@ -677,6 +678,8 @@ def test_a_digest_part_posted_later_follows_the_one_before_it() -> None:
     assert dm.kind is JobKind.SLACK_DM and dm.key == "digest:U:1:part:1"
     assert dm.payload["after"] == "digest:U:1" and posted.parts_posted == 2
     assert "Group101" in str(dm.payload["blocks"])
+    assert (dm.payload["user"], dm.payload["role"]) == (PRIMARY, "digest")
+    assert "101" in dm.payload["text"]
 
 
 def folded_digest(level: int = 0) -> Digest:
@@ -731,6 +734,10 @@ def test_an_escalated_digest_of_many_pages_is_posted_in_parts_in_order() -> None
     assert "Group100" in str(dms[0]["blocks"] if False else dms[0].payload["blocks"])
     assert "Group101" not in str(dms[0].payload["blocks"])
     assert "Group101" in str(dms[1].payload["blocks"])
+    assert [(j.payload["user"], j.payload["role"]) for j in dms] == [
+        (SECONDARY, "eng-secondary"), (SECONDARY, "eng-secondary"),
+    ]  # fmt: skip
+    assert all(j.payload["text"] for j in dms)
     assert str(PART_SIZE + 2) in dms[0].payload["text"]
 
 
