@@ -6,9 +6,10 @@ that survived, with its place in the source and the change it made.
 
 The score counts untested code as surviving: a mutant no unit test reaches is a rule
 nobody holds. Mutants that cannot change behaviour (equivalent ones) are listed one a
-line in ``tests/mutation-equivalent.txt`` with the reason; they leave the count, and
-the list is checked here: an entry that no longer names a surviving mutant is reported,
-so the list cannot quietly grow stale.
+line in ``tests/mutation-equivalent.txt``: the function, the line before and after, and
+the reason (keyed by the change, not by mutmut's number, which shifts whenever the
+function changes). They leave the count, and the list is checked here: an entry that
+no longer matches a surviving mutant fails the run, so the list cannot grow stale.
 
     python -m tools.mutation                  # all core modules
     python -m tools.mutation --module duties  # one module (while writing its tests)
@@ -66,23 +67,32 @@ def core_paths() -> list[str]:
     return list(config["only_mutate"])
 
 
-def equivalents() -> dict[str, str]:
-    """Mutant name -> why it cannot change behaviour."""
-    found: dict[str, str] = {}
+Key = tuple[str, str, str]  # (the mutated function, the line before, the line after)
+
+
+def function_of(name: str) -> str:
+    """``router.core.lifecycle.x__pd_job`` of ``router.core.lifecycle.x__pd_job__mutmut_18``."""
+    return name.partition("__mutmut_")[0]
+
+
+def equivalents() -> dict[Key, str]:
+    """(function, old line, new line) -> why that mutant cannot change behaviour. Keyed by
+    the change, not mutmut's number, which shifts when the function changes."""
+    found: dict[Key, str] = {}
     if not EQUIVALENT.exists():
         return found
     for number, line in enumerate(EQUIVALENT.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+        if not line.strip() or line.startswith("#"):
             continue
-        name, _, why = line.partition(" ")
-        if not why.strip():
-            sys.exit(f"{EQUIVALENT.name}:{number}: {name} needs a reason")
-        found[name] = why.strip()
+        parts = [part.strip() for part in line.split(" | ")]
+        if len(parts) != 4 or not parts[3]:
+            sys.exit(f"{EQUIVALENT.name}:{number}: want `function | old | new | why`")
+        found[(parts[0], parts[1], parts[2])] = parts[3]
     return found
 
 
-def load(paths: list[str], listed: dict[str, str]) -> list[Module]:
+def load(paths: list[str], listed: dict[Key, str]) -> list[Module]:
+    functions = {key[0] for key in listed}
     modules = []
     for path in paths:
         module = Module(path)
@@ -91,7 +101,7 @@ def load(paths: list[str], listed: dict[str, str]) -> list[Module]:
         for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
             if code in KILLED:
                 module.killed.append(name)
-            elif name in listed and code == 0:
+            elif code == 0 and function_of(name) in functions and _key(path, name) in listed:
                 module.equivalent.append(name)
             elif code == 0:
                 module.survived.append(name)
@@ -101,6 +111,11 @@ def load(paths: list[str], listed: dict[str, str]) -> list[Module]:
                 module.unchecked.append(name)
         modules.append(module)
     return modules
+
+
+def _key(path: str, name: str) -> Key:
+    removed, added, _ = change(path, name)
+    return function_of(name), removed, added
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -130,15 +145,16 @@ def _where(name: str) -> tuple[str | None, str]:
     return None, tail.removeprefix("x_")
 
 
-def describe(module: Module, name: str) -> str:
-    """``path:line  - old / + new`` for one mutant (its first changed line)."""
+def change(path: str, name: str) -> tuple[str, str, int | None]:
+    """(the line as it was, the line as the mutant has it, its line in the file) for the
+    mutant's first changed line; ("", "", None) when mutmut cannot show it."""
     try:
         from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-        diff = get_diff_for_mutant(name, path=module.path).splitlines()
-    except Exception as error:  # mutmut's internals: degrade to the name alone
-        return f"{module.path}  (no diff: {type(error).__name__})"
-    start = _function_lines(module.path).get(_where(name))
+        diff = get_diff_for_mutant(name, path=path).splitlines()
+    except Exception:  # mutmut's internals: degrade to the name alone
+        return "", "", None
+    start = _function_lines(path).get(_where(name))
     line, removed, added, original = None, "", "", 0
     for text in diff[2:]:  # after the ---/+++ header
         hunk = re.match(r"@@ -(\d+)", text)
@@ -150,11 +166,18 @@ def describe(module: Module, name: str) -> str:
             if text.startswith("-") and line is None:
                 removed, line = text[1:].strip(), original
             original += 1
-    at = f"{module.path}:{start + line}" if start is not None and line is not None else module.path
+    at = start + line if start is not None and line is not None else None
+    return removed, added, at
+
+
+def describe(module: Module, name: str) -> str:
+    """``path:line  - old  + new`` for one mutant (its first changed line)."""
+    removed, added, line = change(module.path, name)
+    at = f"{module.path}:{line}" if line is not None else module.path
     return f"{at}  - {removed}  + {added}"
 
 
-def report(modules: list[Module], listed: dict[str, str], minimum: float) -> int:
+def report(modules: list[Module], listed: dict[Key, str], minimum: float) -> int:
     width = max(len(m.name) for m in modules)
     print()
     print(f"{'module'.ljust(width)}  killed / counted   score  (survived, untested, equivalent)")
@@ -176,16 +199,13 @@ def report(modules: list[Module], listed: dict[str, str], minimum: float) -> int
                     print(f"  {name}\n      {describe(m, name)}")
         if m.unchecked:
             print(f"\n{m.name}: not checked yet ({len(m.unchecked)}): run without --report")
-    present = {n for m in modules for n in m.equivalent}
-    ran = {m.path for m in modules if m.counted}
-    stale = [n for n in listed if n not in present and _module_of(n, modules) in ran]
-    for name in stale:
-        print(f"\n{EQUIVALENT.name}: {name} is not a surviving mutant any more: remove it")
+    present = {_key(m.path, n) for m in modules for n in m.equivalent}
+    ran = {m.name for m in modules if m.counted}
+    stale = [k for k in listed if k not in present and k[0].rpartition(".")[0] in ran]
+    for key in stale:
+        print(f"\n{EQUIVALENT.name}: no surviving mutant of {key[0]} changes")
+        print(f"    {key[1]}\n    to {key[2]}\n  any more: remove the line (or update it)")
     return 0 if score >= minimum and not stale else 1
-
-
-def _module_of(name: str, modules: list[Module]) -> str | None:
-    return next((m.path for m in modules if name.startswith(m.name + ".")), None)
 
 
 def main() -> int:
