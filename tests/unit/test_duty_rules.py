@@ -136,7 +136,7 @@ def test_without_an_incident_channel_the_operator_hears_nobody_was_told() -> Non
         ("incident:7:announce:nochannel", {
             "channel": "C0OPS",
             "text": "INC-7 was declared but slack.incident_channel is not configured: "
-            "nobody was told.",
+            "#incident-response was not told.",
         })
     ]  # fmt: skip
     silent = with_policy(incident_channel=None, operator_channel=None)
