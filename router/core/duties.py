@@ -4,7 +4,7 @@ The policy gives the IC a list of duties: classify severity (it can change later
 appoint roles (a communications lead), hand off between people, escalate to
 leadership when the response is insufficient, contact vendors, keep people informed,
 resolve and communicate the resolution, and own the post-mortem where one is owed.
-Each duty is one step here; ``router.app.units`` loads the incident, calls the step, and
+Each duty is one step here; ``router.app.incidents`` loads the incident, calls the step, and
 commits what it returns. No I/O, no clock: ``now`` is passed in.
 
 Every step records a timeline entry (actor and time), posts in the incident's thread,

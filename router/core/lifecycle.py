@@ -2,7 +2,7 @@
 
 Every paging rule (docs/design.md, "The paging lifecycle") lives here and is
 unit-tested without a network or sleeping; docs/rules.md lists the tests of each.
-The caller (``router.app.units``) loads the state, passes the time in, and commits
+The caller (``router.app.paging``) loads the state, passes the time in, and commits
 what comes back in one transaction.
 
 Events:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from router.config import IncidentConfig, VendorConfig, WorkHoursConfig
 from router.core import duties
 from router.core.incident import Flag, Handoff, Incident, IncidentStatus
 from router.core.jobs import Job, JobKind
 from router.core.policy import Outcome, Policy
+from router.core.policy_config import IncidentConfig, VendorConfig, WorkHoursConfig
 from router.core.reports import describe
 from router.core.severity import DEFAULT_RULES, Severity, suggest
 from tests.unit.test_duties import (
