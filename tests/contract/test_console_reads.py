@@ -182,6 +182,46 @@ async def test_migration_007_fills_the_console_columns(old_database: tuple[str, 
         await store.close()
 
 
+async def test_migration_007_upgrades_a_database_holding_a_nul_in_a_title(
+    old_database: tuple[str, Any],
+) -> None:
+    """A label may carry a NUL; its page's stored state keeps it as the escape \\u0000,
+    which PostgreSQL's jsonb refuses. The upgrade must still go through."""
+    url, execute = old_database
+    odd = page("DiskNul", decided_at=T0 + timedelta(minutes=1), reason="x\x00y").model_copy(
+        update={"title": "Disk\x00Full on web-1"}
+    )
+    assert "\\u0000" in odd.model_dump_json()
+    execute(
+        "INSERT INTO pages (key, group_key, status, active, opened_at, state, version)"
+        " VALUES (?, ?, 'open', 1, ?, ?, 0)",
+        (odd.key, odd.group_key, T0.timestamp(), odd.model_dump_json(exclude={"alert_name"})),
+    )
+    clean = page("DiskFull")
+    execute(
+        "INSERT INTO pages (key, group_key, status, active, opened_at, state, version)"
+        " VALUES (?, ?, 'open', 1, ?, ?, 0)",
+        (clean.key, clean.group_key, T0.timestamp(), clean.model_dump_json(exclude={"alert_name"})),
+    )
+    titled = incident(1, commander="U0OLD", severity=Severity.HIGH).model_copy(
+        update={"title": "Disk\x00Full on db-1"}
+    )
+    execute(
+        "INSERT INTO incidents (number, status, declared_at, state, version)"
+        " VALUES (1, 'active', ?, ?, 0)",
+        (T0.timestamp(), titled.model_dump_json(exclude={"confidential"})),
+    )
+    store = open_store(url)
+    await store.open()  # migration 007 runs here
+    try:
+        counts = await store.run(lambda tx: tx.page_counts(T0.timestamp(), 2e9))
+        assert ("DiskFull", "open", 1) in counts  # the clean row is filled as before
+        stored = await store.run(lambda tx: tx.incident(1))
+        assert stored is not None and stored.title == "Disk\x00Full on db-1"
+    finally:
+        await store.close()
+
+
 async def test_every_console_read_is_an_index_read_on_sqlite(tmp_path: Path) -> None:
     """No console read walks a whole table: each statement's plan uses an index."""
     store = open_store(f"sqlite:///{tmp_path}/plans.db")
