@@ -52,6 +52,7 @@ def doc_job(
         clause=incident.severity_reason,
         links=tuple(DocLink(text=text, url=url) for text, url in links),
         responders=responders(incident, group),
+        confidential=incident.confidential,
     ).job(key)
 
 

@@ -287,6 +287,9 @@ class DocJob(Payload):
     clause: str  # the policy clause the severity matched
     links: tuple[DocLink, ...] = ()
     responders: tuple[str, ...] = ()  # Slack user ids to share the doc with
+    # A confidential incident's doc goes to its responders only, whatever
+    # incident.doc.share_with_link says.
+    confidential: bool = False
     # The incident's first doc job, when this one only shares it with a new responder:
     # it runs after that one, so the two can never both copy the template.
     after: str | None = None

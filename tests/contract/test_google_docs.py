@@ -218,6 +218,15 @@ async def test_the_link_is_shared_only_when_configured(google: FakeGoogle, key_p
     assert {c.query["sendNotificationEmail"] for c in shares} == {"false"}
 
 
+async def test_a_confidential_incidents_doc_is_never_shared_by_link(
+    google: FakeGoogle, key_path: str
+) -> None:
+    secret = JOB.model_copy(update={"confidential": True})
+    await adapter(google, key_path, share_with_link=True, notify_by_email=False).make_doc(secret)
+    [copy] = google.copies()
+    assert sorted(p["type"] for p in copy.permissions.values()) == ["user", "user"]
+
+
 async def test_an_expired_token_is_renewed(google: FakeGoogle, key_path: str) -> None:
     docs = adapter(google, key_path)
     await docs.make_doc(JOB)

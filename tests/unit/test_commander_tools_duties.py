@@ -72,7 +72,11 @@ def test_the_doc_comes_with_the_tracking_issue_shared_with_the_responders_only()
     assert doc.incident == "INC-7" and doc.severity == "high"
     # commander (who declared), then the configured responder group; no on-call stranger
     assert doc.responders == (IC, COMMS, RESPONDER)
+    assert doc.confidential is False
     assert outcome.incident is not None and outcome.incident.doc_job == "incident:7:doc"
+    secret = outcome.incident.model_copy(update={"confidential": True, "doc_job": None})
+    [asked] = jobs_of(duties.open_doc(secret, IC, ctx(POLICY)), JobKind.GOOGLE_DOC)
+    assert DocJob.model_validate(asked).confidential is True  # never shared by link
     # below the threshold: neither issue nor doc until asked
     low = duties.declare(8, "A typo", IC, ctx(POLICY), _suggestion(Severity.LOW))
     assert jobs_of(low, JobKind.GOOGLE_DOC) == []

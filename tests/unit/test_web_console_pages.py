@@ -291,8 +291,9 @@ def test_mark_standouts() -> None:
 def test_quality_window_from_the_address() -> None:
     w = QualityWindow.from_query({"days": "7"}, NOW)
     assert (w.days, w.since, w.until) == (7, NOW - timedelta(days=7), NOW)
-    with pytest.raises(QueryError):
-        QualityWindow.from_query({"days": "-1"}, NOW)
+    for bad in ("-1", "5", "²", "٧", "07", "7 "):  # "²" and "٧" pass isdigit(), not int()
+        with pytest.raises(QueryError):
+            QualityWindow.from_query({"days": bad}, NOW)
 
 
 # ------------------------------------------------------------ layout, assets, metrics

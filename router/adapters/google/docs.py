@@ -376,7 +376,7 @@ class DocAdapter:
                 continue
             permission = {"type": "user", "role": "writer", "emailAddress": email}
             await self.docs.share(doc_id, permission, notify)
-        if self.docs.config.share_with_link:
+        if self.docs.config.share_with_link and not job.confidential:
             await self.docs.share(doc_id, {"type": "anyone", "role": "reader"}, False)
         log.info(
             "google doc for %s: %s %s, %d placeholders filled, shared with %d, %d unknown",

@@ -329,7 +329,8 @@ class QualityWindow:
     @classmethod
     def from_query(cls, query: Mapping[str, str], now: datetime) -> QualityWindow:
         raw = query.get("days") or "30"
-        if not raw.isdigit() or int(raw) not in WINDOWS:
+        # isdigit() takes "²" too, which int() refuses: compare with the windows' names
+        if raw not in {str(days) for days in WINDOWS}:
             raise QueryError("days", "must be one of " + ", ".join(map(str, WINDOWS)))
         days = int(raw)
         return cls(days=days, since=now - timedelta(days=days), until=now)
