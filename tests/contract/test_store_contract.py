@@ -96,6 +96,16 @@ async def test_deliveries_are_remembered(engine: Store) -> None:
     assert await engine.run(lambda tx: tx.remember_delivery("other", "w1", T0)) is True
 
 
+async def test_a_forgotten_delivery_is_new_again(engine: Store) -> None:
+    def remember_then_forget(tx: SqlTx) -> None:
+        assert tx.remember_delivery("slack-view", "V1:U1:" + "a" * 300, T0)
+        tx.forget_delivery("slack-view", "V1:U1:" + "a" * 300)  # bounded the same way
+
+    await engine.run(remember_then_forget)
+    assert await engine.run(lambda tx: tx.remember_delivery("slack-view", "V1:U1:" + "a" * 300, T0))
+    await engine.run(lambda tx: tx.forget_delivery("slack-view", "unknown"))  # no error
+
+
 async def test_a_failing_unit_commits_nothing(engine: Store) -> None:
     def unit(tx: object) -> None:
         tx.remember_delivery("s", "x", T0)  # type: ignore[attr-defined]

@@ -326,6 +326,39 @@ async def test_the_declare_form_refuses_bad_input_and_records_what_was_typed(
         assert len(await h.incidents()) == 1
 
 
+async def test_a_refused_form_corrected_and_submitted_again_goes_through(
+    tmp_path: Path,
+) -> None:
+    async with router(tmp_path, config=CHANNELS) as h:
+        await h.command("declare", STRANGER, trigger_id=h.slack.issue_trigger_id())
+        view = h.last_view()
+        asked = {"who": "commander", "title": "Checkout is down"}
+        status, refused = await h.submit(view, STRANGER, asked)
+        assert status == 200 and refused["response_action"] == "errors"
+        assert "Only responders can be Incident Commander" in refused["errors"]["who"]
+        # Slack retrying that same submission gets the same answer, not a closed form
+        assert await h.submit(view, STRANGER, asked) == (200, refused)
+
+        # the person does as told: the same form, now asking to page the on-call
+        status, answer = await h.submit(view, STRANGER, {**asked, "who": "page"})
+        assert (status, answer) == (200, None)  # the form closes
+        await h.settle()
+        assert await h.page_key(PRIMARY)  # the on-call is paged, with a Declare button
+        assert await h.incidents() == []
+
+
+async def test_an_accepted_form_retried_by_slack_is_applied_once(tmp_path: Path) -> None:
+    async with router(tmp_path, config=CHANNELS) as h:
+        await h.command("declare", RESPONDER, trigger_id=h.slack.issue_trigger_id())
+        view = h.last_view()
+        values = {"who": "commander", "title": "Checkout is down"}
+        assert await h.submit(view, RESPONDER, values) == (200, None)
+        assert await h.submit(view, RESPONDER, values) == (200, None)  # the retry closes too
+        await h.settle()
+        assert [i.title for i in await h.incidents()] == ["Checkout is down"]
+        assert len(declarations(h)) == 1
+
+
 async def test_not_an_incident_form_records_the_reason_and_the_note(tmp_path: Path) -> None:
     async with router(tmp_path, config=CHANNELS) as h:
         await h.alertmanager(am_payload())

@@ -15,11 +15,16 @@ Submission (``view_submission``): ``router.core.modals.parse_submission`` reads 
 input to correct is answered inside the form (``response_action: errors`` naming the
 field); otherwise one transaction applies it through the same units as the commands
 and buttons, and everything it changes goes through the outbox. A refusal is shown in
-the form too, under the field it is about. A submission is applied once (its view id).
+the form too, under the field it is about. A submission is applied once: its view id,
+who submitted it and what it says (a Slack retry sends the same values again, but a
+form corrected after a refusal is a new submission). A refused one is not remembered,
+so its identical retry is refused again, with the same answer, rather than closing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -138,9 +143,16 @@ async def submitted(services: Services, payload: dict[str, Any]) -> dict[str, An
     def unit(tx: Tx) -> tuple[str | None, Outcome | None]:
         # A form is opened for one person; keyed by them too, so someone else's refused
         # attempt at it (``router press --submit``) does not use it up.
-        seen = f"{parsed.view_id}:{parsed.user}"
+        seen = f"{parsed.view_id}:{parsed.user}:{_values_digest(payload)}"
         if parsed.view_id and not tx.remember_delivery("slack-view", seen, now):
             return None, None  # submitted already (a retry): nothing more to do
+        refusal, outcome = apply(tx)
+        if refusal and parsed.view_id:
+            # Nothing changed: forgotten, so a retry is answered (refused) again.
+            tx.forget_delivery("slack-view", seen)
+        return refusal, outcome
+
+    def apply(tx: Tx) -> tuple[str | None, Outcome | None]:
         if isinstance(parsed, modals.Declare):
             if parsed.commander:
                 result = incidents.declare_reported(
@@ -193,6 +205,15 @@ async def submitted(services: Services, payload: dict[str, Any]) -> dict[str, An
         return modals.Refused({_first_field(parsed): refusal}).answer()
     services.metrics.forms.labels(callback, "submitted").inc()
     return None
+
+
+def _values_digest(payload: dict[str, Any]) -> str:
+    """A short, stable name for what a submission says (its fields' values)."""
+    view = payload.get("view")
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _first_field(parsed: modals.Submission) -> str:

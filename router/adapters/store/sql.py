@@ -539,6 +539,13 @@ class SqlTx(ConsoleReads):
         )
         return row is not None
 
+    def forget_delivery(self, source: str, delivery_id: str) -> None:
+        """Undo ``remember_delivery`` in this transaction (nothing was applied)."""
+        self._rows(
+            "DELETE FROM deliveries WHERE source = ? AND delivery_id = ?",
+            (source, bounded_key(delivery_id)),
+        )
+
     # -- inbox ---------------------------------------------------------------
 
     def append_inbox(self, source: str, body: bytes, now: datetime) -> None:
