@@ -52,6 +52,7 @@ from router.core.jobs import (
 from router.core.messages import digest_part, page_message, refire_message, reminder_message
 from router.core.oncall import ENG_PRIMARY, ESCALATION_ORDER
 from router.core.page import (
+    CONFIDENTIAL_TITLE,
     ROUTER_DEDUP_PREFIX,
     Decision,
     Page,
@@ -219,12 +220,15 @@ def _open_page(
     alerts = PageAlerts.of(delivery, policy.paging.max_alerts_shown, policy.severity)
     firing = [a for a in delivery if a.status is AlertStatus.FIRING]
     group_key = firing[0].group_key
+    # A confidential report's name is its title: alert quality counts it by a placeholder.
+    confidential = any(a.labels.get("confidential") == "true" for a in firing)
     page = Page(
         key=page_key(group_key, now),
         group_key=group_key,
         source=firing[0].source.value,
         title=_title(firing),
-        alert_name=min(a.name for a in firing),
+        alert_name=CONFIDENTIAL_TITLE if confidential else min(a.name for a in firing),
+        confidential=confidential,
         opened_at=now,
         suggestion=alerts.suggestion(policy.severity, truncation),
         counts=alerts.counts,

@@ -92,6 +92,10 @@ class PageAlerts:
         return cls(len(firing), len(resolved), tuple(shown), worst[2], worst[3])
 
 
+# What lists (the console's pages, alert quality) show for a confidential page.
+CONFIDENTIAL_TITLE = "Reported (confidential)"
+
+
 class Page(BaseModel):
     key: str
     group_key: str
@@ -118,11 +122,19 @@ class Page(BaseModel):
     pagerduty_dedup_key: str | None = None
     # Alerts of the group its sender cut from the latest message (max_alerts).
     truncation: Truncation | None = None
+    # A report whose reporter ticked Confidential (its alert's label): lists show
+    # CONFIDENTIAL_TITLE, never its title. Kept in the stored state: no column needed.
+    confidential: bool = False
     version: int = 0
 
     def may_decide(self, user: str, responders: frozenset[str]) -> bool:
         """Only the people paged and the configured responders may decide."""
         return user in responders or any(p.user == user for p in self.paged)
+
+    @property
+    def listed_title(self) -> str:
+        """The title a list may show to anyone signed in."""
+        return CONFIDENTIAL_TITLE if self.confidential else self.title
 
     @property
     def paged_users(self) -> list[str]:

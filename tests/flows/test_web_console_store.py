@@ -282,6 +282,30 @@ async def test_a_confidential_incident_is_for_its_responders_only(
         assert not any("failing over" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_confidential_report_shows_no_title_in_the_lists(
+    tmp_path: Path, store_url: str
+) -> None:
+    """The declare form with "Page eng-primary" and Confidential ticked: the page it
+    makes is listed (pages, alert quality) by a placeholder, never by its title."""
+    async with running_router(tmp_path, config=config(store_url)) as h:
+        await h.command("declare", RESPONDER, trigger_id=h.slack.issue_trigger_id())
+        values = {
+            "title": "Payroll export leaks salaries",
+            "confidential": ["confidential"],
+            "who": "page",
+        }
+        status, answer = await h.submit(h.last_view(), RESPONDER, values)
+        assert (status, answer) == (200, None)
+        await h.settle()
+        assert "Payroll export" in str(await h.dm_blocks(PRIMARY))  # eng-primary is told
+        for path in ("/ui/pages", "/ui/quality"):
+            seen = await h.client.get(path, headers=as_user(STRANGER))
+            assert seen.status == 200, path
+            body = await seen.text()
+            assert "Reported (confidential)" in text_of(body), path
+            assert "Payroll" not in body and "salaries" not in body, path
+
+
 async def test_console_requests_are_counted_by_page_and_code(tmp_path: Path) -> None:
     async with running_router(tmp_path, config=config(f"sqlite:///{tmp_path}/r.db")) as h:
         await a_week(h)

@@ -276,7 +276,7 @@ class StoreSource:
                 link = self.slack.channel(label, str(dm["channel"]))
         return PageRow(
             key=page.key,
-            title=page.title,
+            title=page.listed_title,  # always, in the list: it has no access check
             source=page.source,
             status=page.status,
             opened_at=page.opened_at,
