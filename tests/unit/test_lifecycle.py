@@ -13,7 +13,7 @@ from router.core.digest import PART_SIZE, Digest, DigestLine, positions
 from router.core.jobs import JobKind
 from router.core.lifecycle import Storm
 from router.core.oncall import OncallConfig, Schedule
-from router.core.page import Decision, Page, PageAlerts, PageStatus
+from router.core.page import CONFIDENTIAL_TITLE, Decision, Page, PageAlerts, PageStatus
 from router.core.policy import Outcome, Policy
 from router.core.policy_config import PagingConfig
 from router.core.severity import DEFAULT_RULES, Severity
@@ -189,6 +189,25 @@ def test_all_alerts_resolved_before_a_decision_says_so_and_can_still_be_declared
 
 
 # -- decisions ----------------------------------------------------------------
+
+
+def test_a_confidential_report_opens_a_page_listed_by_a_placeholder() -> None:
+    secret = open_page(alert(severity="critical", confidential="true"))
+    assert secret.page is not None and secret.page.confidential
+    assert secret.page.alert_name == CONFIDENTIAL_TITLE  # alert quality never names it
+    plain = open_page(alert(severity="critical", confidential="false"))
+    assert plain.page is not None and not plain.page.confidential
+    assert plain.page.alert_name == "HighLatency"
+
+
+def test_a_report_marked_confidential_declares_a_confidential_incident() -> None:
+    page = the_page()
+    secret = view(alert(confidential="true"))
+    outcome = lifecycle.decide(page, Decision.DECLARE, PRIMARY, NOW, POLICY, secret, 42)
+    assert outcome.incident is not None and outcome.incident.confidential
+    plain = view(alert(confidential="false"))
+    other = lifecycle.decide(page, Decision.DECLARE, PRIMARY, NOW, POLICY, plain, 43)
+    assert other.incident is not None and not other.incident.confidential
 
 
 def test_declare_names_the_confirmer_commander_and_announces() -> None:
