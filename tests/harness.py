@@ -341,12 +341,13 @@ class Harness:
 
 
 async def inbox_drained(store: Any, within: float = 10.0) -> None:
-    """Wait until no accepted delivery waits in the inbox (all applied, or set aside)."""
+    """Wait until no accepted delivery waits in the inbox (all applied, or set aside)
+    and no digest waits to be rendered again."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
         stats = await store.run(lambda tx: tx.inbox_stats(T0))
-        if stats.pending == 0:
+        if stats.pending == 0 and not await store.run(lambda tx: tx.stale_digests()):
             return
         if loop.time() > deadline:
             raise AssertionError(f"the inbox did not drain: {stats}")

@@ -17,6 +17,14 @@ waits for the next turn), so deliveries of one group are applied in the order th
 were acknowledged. Deliveries racing each other into two replicas had no order to
 keep.
 
+Digests are rendered after the batch, not in each step: a batch marks the digest
+parts whose lines changed (``digest_stale``, in its transaction), and a batch
+renders the marked parts at most every ``render_seconds`` (once each, however many
+batches changed them), and always once the inbox is empty. A storm folding
+thousands of pages into a digest so renders each part a few times a second, not
+once per batch, and the on-call sees no less: edits of a message are coalesced to
+one per ``paging.edit_interval_seconds`` anyway.
+
 Webhooks first: while they keep arriving, the processor takes about ``share`` of the
 loop (a tenth), in batches of about ``slice_seconds`` of work (it pauses after each
 in proportion), so acknowledging stays fast and its latency low in a storm; the
@@ -66,6 +74,7 @@ class Batch:
     lags: list[float] = field(default_factory=list)  # received -> processed, seconds
     results: dict[str, IntakeResult] = field(default_factory=dict)  # by source
     locked: bool = False  # another processor has the inbox
+    rendered: bool = False  # the stale digest parts were rendered
 
 
 class InboxProcessor:
@@ -81,6 +90,7 @@ class InboxProcessor:
         poll_seconds: float = 1.0,
         share: float = 0.1,
         slice_seconds: float = 0.002,
+        render_seconds: float = 0.25,
         operator_channel: str | None = None,
     ) -> None:
         self._store = store
@@ -93,6 +103,8 @@ class InboxProcessor:
         self._poll = poll_seconds
         self._share = share
         self._slice = slice_seconds
+        self._render = render_seconds
+        self._rendered_at = float("-inf")  # monotonic time of the last render
         self._per_delivery = 0.0005  # seconds a delivery took, lately (a guess at first)
         self._operator_channel = operator_channel
         self._wake = asyncio.Event()
@@ -157,9 +169,11 @@ class InboxProcessor:
     async def run_once(self, limit: int | None = None) -> Batch:
         """Apply one batch of waiting deliveries (at most ``limit``); what it took."""
         now = self._clock.now()
+        # Digests were rendered a moment ago: mark, render later (or once drained).
+        defer = time.monotonic() - self._rendered_at < self._render
         limit = min(limit or self._limit, self._limit)
         try:
-            batch = await self._store.run(lambda tx: self._apply(tx, limit, now))
+            batch = await self._store.run(lambda tx: self._apply(tx, limit, now, defer))
         except StoreError:
             self._metrics.store_errors.inc()
             raise
@@ -168,6 +182,8 @@ class InboxProcessor:
             return Batch(deliveries=1)  # not idle: go on at once, one by one
         if self._suspect is not None and self._taken and max(self._taken) >= self._suspect:
             self._suspect, self._limit = None, self._batch  # past the batch that failed
+        if batch.rendered:
+            self._rendered_at = time.monotonic()
         self.processed += batch.deliveries
         for source, result in batch.results.items():
             self._intake.processed(source, result)
@@ -187,8 +203,9 @@ class InboxProcessor:
         self._metrics.inbox_oldest_age.set(stats.oldest_age_seconds)
         self._metrics.inbox_dead.set(stats.dead)
 
-    def _apply(self, tx: Tx, limit: int, now: datetime) -> Batch:
-        """One transaction: take the oldest deliveries, apply them, delete them."""
+    def _apply(self, tx: Tx, limit: int, now: datetime, defer: bool = False) -> Batch:
+        """One transaction: take the oldest deliveries, apply them, delete them; render
+        the stale digest parts unless ``defer`` (and there was something to apply)."""
         if not tx.try_lock(INBOX_LOCK):
             return Batch(locked=True)
         started = time.perf_counter()
@@ -212,7 +229,10 @@ class InboxProcessor:
             done.append(delivery.id)
             batch.lags.append(max(0.0, now.timestamp() - delivery.received_at))
         for source, deliveries in by_source.items():
-            batch.results[source] = self._intake.process(tx, deliveries, now)
+            batch.results[source] = self._intake.process(tx, deliveries, now, defer_render=True)
+        if not defer or len(taken) < limit:  # (an emptied inbox: the moment to render)
+            self._intake.render_digests(tx, now)
+            batch.rendered = True
         tx.finish_inbox(done)
         batch.busy = time.perf_counter() - started
         return batch

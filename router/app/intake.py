@@ -103,16 +103,30 @@ class Intake:
         self.on_enqueued()
 
     def process(
-        self, tx: Tx, deliveries: Sequence[tuple[str, list[Alert]]], now: datetime
+        self,
+        tx: Tx,
+        deliveries: Sequence[tuple[str, list[Alert]]],
+        now: datetime,
+        *,
+        defer_render: bool = False,
     ) -> IntakeResult:
-        """Inside a unit: triage, record and page a batch of deliveries (in order)."""
+        """Inside a unit: triage, record and page a batch of deliveries (in order).
+        ``defer_render``: digest parts are marked stale, for ``render_digests``."""
         triaged = [triage(alerts, self._triage) for _, alerts in deliveries]
-        recorded = paging.record_deliveries(tx, triaged, now, self.policy)
+        recorded = paging.record_deliveries(
+            tx, triaged, now, self.policy, defer_render=defer_render
+        )
         result = IntakeResult(received=sum(len(alerts) for alerts in triaged))
         result.changes.update(r.change for r in recorded.alerts)
         result.not_paged = sum(1 for alerts in triaged for a in alerts if not a.pageable)
         result.outcomes = recorded.outcomes
         return result
+
+    def render_digests(self, tx: Tx, now: datetime) -> int:
+        """Inside a unit: render the digest parts earlier batches marked stale."""
+        if self.policy is None:
+            return 0
+        return paging.render_stale_digests(tx, now, self.policy)
 
     def processed(self, source: str, result: IntakeResult) -> None:
         """After a batch committed: count what it changed, tell the lifecycle's observers."""

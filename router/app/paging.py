@@ -33,13 +33,21 @@ class Recorded:
 
 
 def record_deliveries(
-    tx: Tx, deliveries: Sequence[Sequence[Alert]], now: datetime, policy: Policy | None
+    tx: Tx,
+    deliveries: Sequence[Sequence[Alert]],
+    now: datetime,
+    policy: Policy | None,
+    *,
+    defer_render: bool = False,
 ) -> Recorded:
     """Record deliveries (in the order they arrived) and take the paging steps.
 
     One step serves a run of deliveries of one group (``_runs``), so a burst of
     webhooks into a group costs one step, not one each. Each step reads the group's
-    page, its counts and the alerts it shows, never the whole group."""
+    page, its counts and the alerts it shows, never the whole group.
+
+    ``defer_render``: the digest parts whose lines changed are marked stale instead of
+    rendered (``render_stale_digests`` renders them later, once for many batches)."""
     result = Recorded()
     changed: DigestParts = set()
     ranked = (lambda alert: order(alert, policy.severity)) if policy is not None else None
@@ -60,9 +68,20 @@ def record_deliveries(
             tx.move_alerts((r.id for r in pageable), outcome.page.key)
         changed |= persist(tx, outcome, now, policy)
         result.outcomes.append(outcome)
-    if policy is not None:
+    if policy is not None and defer_render:
+        tx.mark_digests_stale(changed)
+    elif policy is not None:
         refresh_digests(tx, changed, now, policy)
     return result
+
+
+def render_stale_digests(tx: Tx, now: datetime, policy: Policy) -> int:
+    """Render every digest part marked stale (one render each), then unmark them."""
+    stale = tx.stale_digests()
+    if stale:
+        refresh_digests(tx, stale, now, policy)
+        tx.clear_stale_digests(stale)
+    return len(stale)
 
 
 def _runs(deliveries: Sequence[Sequence[Alert]]) -> list[tuple[str, list[Alert]]]:

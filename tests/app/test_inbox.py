@@ -98,8 +98,8 @@ async def test_a_batch_that_fails_half_way_is_applied_once_after(
     real = inbox._intake.process
     failures = iter([True, True])  # the batch, and its run alone (SQLite's fallback)
 
-    def crashing(tx: Any, deliveries: Any, now: Any) -> Any:
-        result = real(tx, deliveries, now)  # everything written...
+    def crashing(tx: Any, deliveries: Any, now: Any, **kw: Any) -> Any:
+        result = real(tx, deliveries, now, **kw)  # everything written...
         if next(failures, False):
             raise RuntimeError("killed before the commit")  # ...and then lost
         return result
@@ -162,3 +162,73 @@ async def test_a_delivery_that_cannot_be_applied_is_set_aside_and_told(
     notices = [j for j in await engine.run(lambda tx: tx.jobs()) if j.key.startswith("inbox:")]
     assert len(notices) == 1 and notices[0].payload["channel"] == OPS
     assert "could not be processed" in notices[0].payload["text"]
+
+
+async def digest_dm_texts(store: Store) -> list[str]:
+    """The storm digest as its DM (and edits) would show it: the newest state of each
+    part, as queued in the outbox."""
+    found: list[tuple[str, str]] = await store.run(
+        lambda tx: tx._rows(
+            "SELECT key, payload FROM jobs WHERE key LIKE ? AND kind IN"
+            " ('slack.dm', 'slack.update') ORDER BY id",
+            ("digest:%",),
+        )
+    )
+    newest: dict[str, str] = {}
+    for key, payload in found:
+        document = json.loads(payload)
+        target = document.get("target", key)
+        newest[target] = json.dumps(document.get("blocks", [])) + document.get("text", "")
+    return list(newest.values())
+
+
+async def test_in_a_storm_a_digest_is_rendered_once_for_many_batches(
+    engine: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While webhooks keep arriving (batches with a limit), a digest part is rendered
+    at most every ``render_seconds``, not after each batch; the first batch after them
+    without a limit renders what they changed, once, and the digest lists every page."""
+    from router.app import paging
+
+    renders: list[int] = []
+    real = paging.refresh_digests
+
+    def counted(tx: Any, changed: Any, now: Any, policy: Any) -> None:
+        renders.append(len(changed))
+        real(tx, changed, now, policy)
+
+    monkeypatch.setattr(paging, "refresh_digests", counted)
+    inbox = processor(engine, tmp_path)
+    inbox._render = 3600.0  # the storm below lasts far less than that
+    await enqueue(inbox, *(delivery(f"storm-{i}", (f"inst-{i:03d}", "firing")) for i in range(30)))
+    for _ in range(30):
+        batch = await inbox.run_once(limit=1)  # the way the processor runs in a storm
+        assert batch.deliveries == 1
+    # The first batch rendered (nothing was folded yet); the rest only marked.
+    assert renders == []
+    stale = await engine.run(lambda tx: tx.stale_digests())
+    assert stale  # the folded pages' part waits for its render
+    assert (await inbox.run_once()).deliveries == 0  # webhooks stopped: render now
+    assert renders == [len(stale)]
+    assert await engine.run(lambda tx: tx.stale_digests()) == set()
+    [text] = await digest_dm_texts(engine)
+    for i in range(5, 30):  # storm_limit 5: the rest were folded, every one listed
+        assert f"inst-{i:03d}" in text
+
+
+async def test_a_digest_left_stale_by_a_crash_is_rendered_after_the_restart(
+    engine: Store, tmp_path: Path
+) -> None:
+    inbox = processor(engine, tmp_path)
+    inbox._render = 3600.0
+    await enqueue(inbox, *(delivery(f"storm-{i}", (f"inst-{i:03d}", "firing")) for i in range(12)))
+    for _ in range(12):
+        await inbox.run_once(limit=1)
+    assert await engine.run(lambda tx: tx.stale_digests())
+    # The process dies here; a new one starts on the same store.
+    restarted = processor(engine, tmp_path)
+    assert await drain(restarted) == 0
+    assert await engine.run(lambda tx: tx.stale_digests()) == set()
+    [text] = await digest_dm_texts(engine)
+    for i in range(5, 12):
+        assert f"inst-{i:03d}" in text

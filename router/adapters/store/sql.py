@@ -416,6 +416,26 @@ class SqlTx(ConsoleReads):
         )
         return [_line(row) for row in rows]
 
+    def mark_digests_stale(self, parts: Iterable[tuple[str, int]]) -> None:
+        """Parts to render later (``digest_stale``): once each, however many changes."""
+        rows = sorted(set(parts))
+        if rows:
+            self._many(
+                "INSERT INTO digest_stale (digest_key, part) VALUES (?, ?)"
+                " ON CONFLICT (digest_key, part) DO NOTHING",
+                rows,
+            )
+
+    def stale_digests(self) -> set[tuple[str, int]]:
+        return {
+            (str(k), int(p)) for k, p in self._rows("SELECT digest_key, part FROM digest_stale")
+        }
+
+    def clear_stale_digests(self, parts: Iterable[tuple[str, int]]) -> None:
+        rows = sorted(set(parts))
+        if rows:
+            self._many("DELETE FROM digest_stale WHERE digest_key = ? AND part = ?", rows)
+
     def waiting_digest_lines(self, digest_key: str) -> list[DigestLine]:
         """The digest's pages still waiting for a decision (for its escalation)."""
         rows = self._rows(
