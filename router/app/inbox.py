@@ -26,7 +26,7 @@ once per batch, and the on-call sees no less: edits of a message are coalesced t
 one per ``paging.edit_interval_seconds`` anyway.
 
 Webhooks first: while they keep arriving, the processor takes about ``share`` of the
-loop (a tenth), in batches of about ``slice_seconds`` of work (it pauses after each
+loop (a twentieth), in batches of about ``slice_seconds`` of work (it pauses after each
 in proportion), so acknowledging stays fast and its latency low in a storm; the
 oldest deliveries, the first pages, are still applied first and at once. When
 webhooks stop coming, it drains at full speed in big batches. Nothing waits longer
@@ -88,7 +88,7 @@ class InboxProcessor:
         batch: int = 128,
         max_batch_bytes: int = 4 * 1024 * 1024,
         poll_seconds: float = 1.0,
-        share: float = 0.1,
+        share: float = 0.05,
         slice_seconds: float = 0.002,
         render_seconds: float = 0.25,
         operator_channel: str | None = None,
