@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from router.adapters.alertmanager import webhook as alertmanager
 from router.adapters.payload import PayloadError
@@ -324,3 +324,9 @@ def test_check_body_accepts_and_refuses_exactly_what_the_model_does() -> None:
     assert total > 5000
     assert min(seen["checked"], seen["none"], seen["refused"]) > 100, seen
     assert min(seen["startsAt"], seen["endsAt"]) > 20, seen
+
+
+def test_the_check_takes_the_statuses_the_model_does() -> None:
+    # The check reads a status as one of these strings: an AlertStatus added later
+    # must be added there too (the mutations only try the statuses known now).
+    assert set(get_args(alertmanager._Status)) == {status.value for status in AlertStatus}
