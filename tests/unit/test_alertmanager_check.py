@@ -43,10 +43,10 @@ def model_check(body: bytes) -> alertmanager.Checked | None:
     if message is None:
         return None
     for index, am in enumerate(message.alerts):
-        if alertmanager._time(am.startsAt, f"alerts.{index}.startsAt") is None:
+        if alertmanager._time(am.startsAt, index, "startsAt") is None:
             raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
         if am.status is AlertStatus.RESOLVED:
-            alertmanager._time(am.endsAt, f"alerts.{index}.endsAt")
+            alertmanager._time(am.endsAt, index, "endsAt")
     return alertmanager.Checked(
         Source.ALERTMANAGER.value, tuple(am.status.value for am in message.alerts)
     )

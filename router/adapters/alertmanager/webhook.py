@@ -179,10 +179,10 @@ def check_body(body: bytes) -> Checked | None:
         return None
     alerts = message["alerts"]
     for index, am in enumerate(alerts):
-        if _time(am["startsAt"], f"alerts.{index}.startsAt") is None:
+        if _time(am["startsAt"], index, "startsAt") is None:
             raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
         if am["status"] == "resolved":
-            _time(am.get("endsAt", ""), f"alerts.{index}.endsAt")
+            _time(am.get("endsAt", ""), index, "endsAt")
     return Checked(Source.ALERTMANAGER.value, tuple(am["status"] for am in alerts))
 
 
@@ -241,11 +241,15 @@ def to_alerts(message: AlertmanagerMessage, source: Source, group_prefix: str = 
     ]
 
 
-def _time(value: str, field: str) -> datetime | None:
+def _time(value: str, index: int, name: str) -> datetime | None:
+    """``value`` as a time; a ``PayloadError`` naming ``alerts.<index>.<name>`` if it is
+    not one (the path is built only then: this runs for each alert of each delivery)."""
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise PayloadError(f"not an RFC 3339 timestamp: {value[:40]!r}", field=field) from exc
+        raise PayloadError(
+            f"not an RFC 3339 timestamp: {value[:40]!r}", field=f"alerts.{index}.{name}"
+        ) from exc
 
 
 @functools.lru_cache(maxsize=4096)
@@ -272,7 +276,7 @@ def _to_alert(
         if href.startswith(("http://", "https://")):
             links.append(link(href, key.split("_")[0].capitalize()))
     links += am.trailing_links()
-    starts_at = _time(am.startsAt, f"alerts.{index}.startsAt")
+    starts_at = _time(am.startsAt, index, "startsAt")
     if starts_at is None:
         raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
     # The fingerprint is a hash of the label set; recompute one if a sender left it out.
@@ -285,9 +289,7 @@ def _to_alert(
         fingerprint=fingerprint,
         status=am.status,
         starts_at=starts_at,
-        ends_at=_time(am.endsAt, f"alerts.{index}.endsAt")
-        if am.status is AlertStatus.RESOLVED
-        else None,
+        ends_at=_time(am.endsAt, index, "endsAt") if am.status is AlertStatus.RESOLVED else None,
         labels=am.labels,
         annotations=am.kept_annotations(),
         links=tuple(links),
