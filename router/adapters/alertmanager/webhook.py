@@ -20,7 +20,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    with_config,
 )
 from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
@@ -129,8 +128,8 @@ _Uint64 = Annotated[int, Field(ge=0, le=2**64 - 1, strict=True)]
 _LabelsOrNull = Annotated[dict[str, str] | None, _Decoded()]  # Labels: null is {}
 
 
-@with_config(ConfigDict(extra="ignore"))
 class _AlertShape(TypedDict):
+    # Unknown keys are ignored, as by the model: pydantic's default for a TypedDict.
     status: _Status
     labels: dict[str, str]
     annotations: NotRequired[_LabelsOrNull]
@@ -140,7 +139,6 @@ class _AlertShape(TypedDict):
     fingerprint: NotRequired[_NoNul]
 
 
-@with_config(ConfigDict(extra="ignore"))
 class _MessageShape(TypedDict):
     version: str
     groupKey: Annotated[_NoNul, StringConstraints(min_length=1)]
