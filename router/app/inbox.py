@@ -18,9 +18,10 @@ were acknowledged. Deliveries racing each other into two replicas had no order t
 keep.
 
 Digests are rendered after the batch, not in each step: a batch marks the digest
-parts whose lines changed (``digest_stale``, in its transaction), and a batch
-renders the marked parts at most every ``render_seconds`` (once each, however many
-batches changed them), and always once the inbox is empty. A storm folding
+parts whose lines changed (``digest_stale``, in its transaction), and the processor
+renders the marked parts, in a transaction of their own, at most every
+``render_seconds`` (once each, however many batches changed them), and always once
+the inbox is empty. A storm folding
 thousands of pages into a digest so renders each part a few times a second, not
 once per batch, and the on-call sees no less: edits of a message are coalesced to
 one per ``paging.edit_interval_seconds`` anyway.
@@ -74,7 +75,6 @@ class Batch:
     lags: list[float] = field(default_factory=list)  # received -> processed, seconds
     results: dict[str, IntakeResult] = field(default_factory=dict)  # by source
     locked: bool = False  # another processor has the inbox
-    rendered: bool = False  # the stale digest parts were rendered
 
 
 class InboxProcessor:
@@ -169,11 +169,9 @@ class InboxProcessor:
     async def run_once(self, limit: int | None = None) -> Batch:
         """Apply one batch of waiting deliveries (at most ``limit``); what it took."""
         now = self._clock.now()
-        # Digests were rendered a moment ago: mark, render later (or once drained).
-        defer = time.monotonic() - self._rendered_at < self._render
         limit = min(limit or self._limit, self._limit)
         try:
-            batch = await self._store.run(lambda tx: self._apply(tx, limit, now, defer))
+            batch = await self._store.run(lambda tx: self._apply(tx, limit, now))
         except StoreError:
             self._metrics.store_errors.inc()
             raise
@@ -182,8 +180,11 @@ class InboxProcessor:
             return Batch(deliveries=1)  # not idle: go on at once, one by one
         if self._suspect is not None and self._taken and max(self._taken) >= self._suspect:
             self._suspect, self._limit = None, self._batch  # past the batch that failed
-        if batch.rendered:
-            self._rendered_at = time.monotonic()
+        # Digests were rendered a moment ago: render later, or once the inbox is empty.
+        if not batch.locked and (
+            batch.deliveries < limit or time.monotonic() - self._rendered_at >= self._render
+        ):
+            await self._render_digests(now)
         self.processed += batch.deliveries
         for source, result in batch.results.items():
             self._intake.processed(source, result)
@@ -196,6 +197,23 @@ class InboxProcessor:
             await self.refresh_gauges()
         return batch
 
+    async def _render_digests(self, now: datetime) -> None:
+        """The stale digest parts, rendered in a transaction of their own: a part that
+        cannot be rendered (a bug) stays marked and is logged, and never holds up the
+        deliveries, which go on being applied."""
+        self._rendered_at = time.monotonic()
+
+        def render(tx: Tx) -> int:
+            return self._intake.render_digests(tx, now) if tx.try_lock(INBOX_LOCK) else 0
+
+        try:
+            await self._store.run(render)
+        except StoreError:
+            self._metrics.store_errors.inc()
+            raise
+        except Exception:
+            log.exception("inbox: a storm digest could not be rendered; its parts stay marked")
+
     async def refresh_gauges(self) -> None:
         now = self._clock.now()
         stats = await self._store.run(lambda tx: tx.inbox_stats(now))
@@ -203,9 +221,9 @@ class InboxProcessor:
         self._metrics.inbox_oldest_age.set(stats.oldest_age_seconds)
         self._metrics.inbox_dead.set(stats.dead)
 
-    def _apply(self, tx: Tx, limit: int, now: datetime, defer: bool = False) -> Batch:
-        """One transaction: take the oldest deliveries, apply them, delete them; render
-        the stale digest parts unless ``defer`` (and there was something to apply)."""
+    def _apply(self, tx: Tx, limit: int, now: datetime) -> Batch:
+        """One transaction: take the oldest deliveries, apply them, delete them (the
+        digest parts they change are marked stale, for ``_render_digests``)."""
         if not tx.try_lock(INBOX_LOCK):
             return Batch(locked=True)
         started = time.perf_counter()
@@ -230,9 +248,6 @@ class InboxProcessor:
             batch.lags.append(max(0.0, now.timestamp() - delivery.received_at))
         for source, deliveries in by_source.items():
             batch.results[source] = self._intake.process(tx, deliveries, now, defer_render=True)
-        if not defer or len(taken) < limit:  # (an emptied inbox: the moment to render)
-            self._intake.render_digests(tx, now)
-            batch.rendered = True
         tx.finish_inbox(done)
         batch.busy = time.perf_counter() - started
         return batch

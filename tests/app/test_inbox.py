@@ -232,3 +232,30 @@ async def test_a_digest_left_stale_by_a_crash_is_rendered_after_the_restart(
     [text] = await digest_dm_texts(engine)
     for i in range(5, 12):
         assert f"inst-{i:03d}" in text
+
+
+async def test_a_digest_that_cannot_be_rendered_holds_up_no_delivery(
+    engine: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in rendering a digest part: every delivery is still applied (none set
+    aside), the part stays marked, and it is rendered once the bug is gone."""
+    from router.app import paging
+
+    real = paging.refresh_digests
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug in the digest's render")
+
+    monkeypatch.setattr(paging, "refresh_digests", broken)
+    inbox = processor(engine, tmp_path)
+    await enqueue(inbox, *(delivery(f"storm-{i}", (f"inst-{i:03d}", "firing")) for i in range(9)))
+    assert await drain(inbox) == 9
+    assert await rows(engine, "SELECT count(*) FROM alerts") == [(9,)]
+    assert await rows(engine, "SELECT count(*) FROM inbox") == [(0,)]  # none set aside
+    assert await engine.run(lambda tx: tx.stale_digests())
+    monkeypatch.setattr(paging, "refresh_digests", real)
+    await inbox.run_once()
+    assert await engine.run(lambda tx: tx.stale_digests()) == set()
+    [text] = await digest_dm_texts(engine)
+    for i in range(5, 9):
+        assert f"inst-{i:03d}" in text
