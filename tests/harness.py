@@ -346,8 +346,8 @@ async def inbox_drained(store: Any, within: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        stats = await store.run(lambda tx: tx.inbox_stats(T0))
-        if stats.pending == 0 and not await store.run(lambda tx: tx.stale_digests()):
+        stats, stale = await store.run(lambda tx: (tx.inbox_stats(T0), tx.stale_digests()))
+        if stats.pending == 0 and not stale:
             return
         if loop.time() > deadline:
             raise AssertionError(f"the inbox did not drain: {stats}")

@@ -177,8 +177,7 @@ def check_body(body: bytes) -> Checked | None:
         return None
     alerts = message["alerts"]
     for index, am in enumerate(alerts):
-        if _time(am["startsAt"], index, "startsAt") is None:
-            raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
+        _starts_at(am["startsAt"], index)
         if am["status"] == "resolved":
             _time(am.get("endsAt", ""), index, "endsAt")
     return Checked(Source.ALERTMANAGER.value, tuple(am["status"] for am in alerts))
@@ -250,6 +249,14 @@ def _time(value: str, index: int, name: str) -> datetime | None:
         ) from exc
 
 
+def _starts_at(value: str, index: int) -> datetime:
+    """An alert's start: a real time (Go's zero time is refused here, not "no time")."""
+    starts_at = _time(value, index, "startsAt")
+    if starts_at is None:
+        raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
+    return starts_at
+
+
 @functools.lru_cache(maxsize=4096)
 def link(href: str, text: str) -> Link:
     # Shared: a group's alerts mostly link the same rule and runbook; Link is frozen.
@@ -274,9 +281,7 @@ def _to_alert(
         if href.startswith(("http://", "https://")):
             links.append(link(href, key.split("_")[0].capitalize()))
     links += am.trailing_links()
-    starts_at = _time(am.startsAt, index, "startsAt")
-    if starts_at is None:
-        raise PayloadError("startsAt must be a real time", field=f"alerts.{index}.startsAt")
+    starts_at = _starts_at(am.startsAt, index)
     # The fingerprint is a hash of the label set; recompute one if a sender left it out.
     fingerprint = am.fingerprint or short_hash(repr(sorted(am.labels.items())))
     return Alert.model_construct(
