@@ -180,11 +180,7 @@ class InboxProcessor:
             return Batch(deliveries=1)  # not idle: go on at once, one by one
         if self._suspect is not None and self._taken and max(self._taken) >= self._suspect:
             self._suspect, self._limit = None, self._batch  # past the batch that failed
-        # Digests were rendered a moment ago: render later, or once the inbox is empty.
-        if not batch.locked and (
-            batch.deliveries < limit or time.monotonic() - self._rendered_at >= self._render
-        ):
-            await self._render_digests(now)
+        # What the batch committed is counted and told first (the outbox wakes now).
         self.processed += batch.deliveries
         for source, result in batch.results.items():
             self._intake.processed(source, result)
@@ -192,6 +188,11 @@ class InboxProcessor:
             self._metrics.inbox_processed.inc(batch.deliveries)
             for lag in batch.lags:
                 self._metrics.inbox_lag.observe(lag)
+        # Digests were rendered a moment ago: render later, or once the inbox is empty.
+        if not batch.locked and (
+            batch.deliveries < limit or time.monotonic() - self._rendered_at >= self._render
+        ):
+            await self._render_digests(now)
         if time.monotonic() - self._gauges_at >= 1.0:
             self._gauges_at = time.monotonic()
             await self.refresh_gauges()
