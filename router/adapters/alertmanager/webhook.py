@@ -8,10 +8,12 @@ to nine fractional digits; ``groupKey`` is opaque.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
+import msgspec
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -169,18 +171,73 @@ def check_body(body: bytes) -> Checked | None:
     later. None when the body is not a valid version 4 payload (the caller decodes it
     again and calls ``parse``, for Grafana's version "1" or a precise error, as with
     ``parse_body``); a bad time raises ``PayloadError``."""
+    alerts = _fast_shape(body)
+    if alerts is None:
+        try:
+            message = _SHAPE.validate_json(body)
+        except ValidationError:
+            return None
+        if message["version"] != "4":
+            return None
+        alerts = [(a["status"], a["startsAt"], a.get("endsAt", "")) for a in message["alerts"]]
+    for index, (status, starts_at, ends_at) in enumerate(alerts):
+        _starts_at(starts_at, index)
+        if status == "resolved":
+            _time(ends_at, index, "endsAt")
+    return Checked(Source.ALERTMANAGER.value, tuple(status for status, _, _ in alerts))
+
+
+# check_body's fast path: msgspec's decoder, several times cheaper than even the
+# schema above. It is stricter than the model on purpose, and only ever says "valid":
+# a body it refuses, or any body holding what it does not judge the way the model
+# does (a field Alertmanager does not send, a NUL or surrogate escape, a BOM, a
+# negative or too-big truncatedAlerts, another version), goes to the schema, which
+# decides. So what it accepts the model accepts (tests/unit/test_alertmanager_check.py),
+# and every real Alertmanager delivery takes it.
+class _FastAlert(msgspec.Struct, forbid_unknown_fields=True):
+    status: _Status
+    labels: dict[str, str]
+    startsAt: str
+    annotations: dict[str, str] | None = None
+    endsAt: str = ""
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class _FastMessage(msgspec.Struct, forbid_unknown_fields=True):
+    version: str
+    groupKey: str
+    status: _Status
+    alerts: list[_FastAlert]
+    truncatedAlerts: int = 0
+    receiver: str = ""
+    groupLabels: dict[str, str] | None = None
+    commonLabels: dict[str, str] | None = None
+    commonAnnotations: dict[str, str] | None = None
+    externalURL: str = ""
+
+
+_FAST = msgspec.json.Decoder(_FastMessage)
+# Escapes of a NUL or a UTF-16 surrogate, and a byte order mark: the schema's call.
+# (Searched only in a body holding a \u escape: the search costs more than the decode.)
+_FOR_THE_SCHEMA = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _fast_shape(body: bytes) -> list[tuple[str, str, str]] | None:
+    """Each alert's (status, startsAt, endsAt) when the body is surely valid; None
+    when the schema must decide."""
+    if body.startswith(_BOM) or (b"\\u" in body and _FOR_THE_SCHEMA.search(body)):
+        return None
     try:
-        message = _SHAPE.validate_json(body)
-    except ValidationError:
+        message = _FAST.decode(body)
+    except msgspec.MsgspecError:
         return None
-    if message["version"] != "4":
+    if message.version != "4" or not message.groupKey:
         return None
-    alerts = message["alerts"]
-    for index, am in enumerate(alerts):
-        _starts_at(am["startsAt"], index)
-        if am["status"] == "resolved":
-            _time(am.get("endsAt", ""), index, "endsAt")
-    return Checked(Source.ALERTMANAGER.value, tuple(am["status"] for am in alerts))
+    if not 0 <= message.truncatedAlerts <= 2**64 - 1:
+        return None
+    return [(a.status, a.startsAt, a.endsAt) for a in message.alerts]
 
 
 def parse_raw(body: bytes) -> list[Alert]:
