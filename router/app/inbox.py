@@ -29,7 +29,10 @@ one per ``paging.edit_interval_seconds`` anyway.
 Webhooks first: while they keep arriving, the processor takes about ``share`` of the
 loop (a twentieth), in batches of about ``slice_seconds`` of work (it pauses after each
 in proportion), so acknowledging stays fast and its latency low in a storm; the
-oldest deliveries, the first pages, are still applied first and at once. When
+oldest deliveries, the first pages, are still applied first and at once. Once the
+oldest delivery of a batch has waited ``catch_up_seconds`` (10), the processor takes
+``catch_up_share`` (half) until it catches up: a long flow of new groups must not
+make pages wait longer and longer. When
 webhooks stop coming, it drains at full speed in big batches. Nothing waits longer
 than a sustained overload makes it (the inbox lag is a metric with an alert rule).
 A delivery that cannot be processed (a bug) is set aside (``dead``), logged, counted
@@ -91,6 +94,8 @@ class InboxProcessor:
         share: float = 0.05,
         slice_seconds: float = 0.002,
         render_seconds: float = 0.25,
+        catch_up_seconds: float = 10.0,
+        catch_up_share: float = 0.5,
         operator_channel: str | None = None,
     ) -> None:
         self._store = store
@@ -104,6 +109,8 @@ class InboxProcessor:
         self._share = share
         self._slice = slice_seconds
         self._render = render_seconds
+        self._catch_up_after = catch_up_seconds
+        self._catch_up_share = catch_up_share
         self._rendered_at = float("-inf")  # monotonic time of the last render
         self._per_delivery = 0.0005  # seconds a delivery took, lately (a guess at first)
         self._operator_channel = operator_channel
@@ -149,9 +156,21 @@ class InboxProcessor:
                 pass
             elif busy and self._share < 1:
                 # Webhooks are arriving: leave them most of the loop.
-                await asyncio.sleep(batch.busy * (1 - self._share) / self._share)
+                await asyncio.sleep(self.pause_after(batch))
             else:
                 await asyncio.sleep(0)
+
+    def pause_after(self, batch: Batch) -> float:
+        """Seconds to leave the loop to the webhooks after ``batch``: ``share`` of it for
+        the processor, or ``catch_up_share`` once the batch's oldest delivery waited
+        ``catch_up_seconds``. The share alone caps how fast deliveries are applied
+        while any arrive (about ``share`` of the full rate): under a long flow of new
+        groups the wait would grow without end, and a page that waits is worse than a
+        webhook answered a few milliseconds later."""
+        share = self._share
+        if batch.lags and max(batch.lags) >= self._catch_up_after:
+            share = max(share, self._catch_up_share)
+        return batch.busy * (1 - share) / share
 
     def _slice_limit(self) -> int:
         """Deliveries in about ``slice_seconds`` of work (at least one)."""

@@ -259,3 +259,18 @@ async def test_a_digest_that_cannot_be_rendered_holds_up_no_delivery(
     [text] = await digest_dm_texts(engine)
     for i in range(5, 9):
         assert f"inst-{i:03d}" in text
+
+
+async def test_webhooks_get_most_of_the_loop_until_deliveries_wait_too_long(
+    engine: Store, tmp_path: Path
+) -> None:
+    """The pause after a batch while webhooks arrive: nineteen times the batch's work
+    (a twentieth of the loop for the processor), down to as long as the work once the
+    oldest delivery of the batch waited ten seconds (half the loop: it catches up)."""
+    from router.app.inbox import Batch
+
+    inbox = processor(engine, tmp_path)
+    fresh = Batch(deliveries=3, busy=0.002, lags=[0.5, 2.0, 9.9])
+    assert inbox.pause_after(fresh) == pytest.approx(0.038)
+    late = Batch(deliveries=3, busy=0.002, lags=[0.5, 10.0, 3.0])
+    assert inbox.pause_after(late) == pytest.approx(0.002)
