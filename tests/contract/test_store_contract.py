@@ -394,6 +394,29 @@ async def test_inbox_hands_out_deliveries_in_order_within_a_byte_budget(engine: 
     ]  # fmt: skip
 
 
+async def test_inbox_counts_what_waits_with_dead_deliveries_among_it(engine: Store) -> None:
+    """The count of waiting deliveries stays exact however the dead ones (set aside,
+    kept for people) sit among them, and as deliveries come and go."""
+
+    async def stats() -> tuple[int, int]:
+        found = await engine.run(lambda tx: tx.inbox_stats(T0))
+        return found.pending, found.dead
+
+    assert await stats() == (0, 0)
+    for n in range(8):
+        await engine.run(lambda tx, n=n: tx.append_inbox("alertmanager", b"%d" % n, T0))
+    ids = [d.id for d in await engine.run(lambda tx: tx.inbox_batch(10, 10**6))]
+    for dead in (ids[0], ids[3], ids[4]):
+        await engine.run(lambda tx, dead=dead: tx.bury_inbox(dead, "failed: KeyError"))
+    assert await stats() == (5, 3)
+    await engine.run(lambda tx: tx.finish_inbox([ids[1], ids[2]]))
+    assert await stats() == (3, 3)
+    await engine.run(lambda tx: tx.finish_inbox(ids[5:]))
+    assert await stats() == (0, 3)
+    await engine.run(lambda tx: tx.append_inbox("alertmanager", b"late", T0))
+    assert await stats() == (1, 3)
+
+
 async def test_one_unit_at_a_time_holds_the_inbox(engine: Store) -> None:
     seen: dict[str, bool] = {}
 

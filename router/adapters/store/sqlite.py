@@ -56,6 +56,7 @@ from router.adapters.store import StoreError
 from router.adapters.store.migrations import migrations
 from router.adapters.store.sql import SqlTx, epoch
 from router.adapters.store.threaded import GroupCommit, _Item, _Outcome, _settle_all
+from router.app.ports import InboxStats
 from router.core.jobs import StoredJob
 
 T = TypeVar("T")
@@ -76,6 +77,27 @@ class SqliteTx(SqlTx):
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
+
+    def inbox_stats(self, now: datetime) -> InboxStats:
+        """Pending deliveries counted from the range of their ids, not row by row (the
+        inbox has no index on status: each webhook would pay for it). SQLite gives a
+        new row the next id, and deliveries leave the inbox oldest first, applied or
+        set aside (dead, kept): so the pending ones are that range less the dead in it."""
+        first = self._one(
+            "SELECT id, received_at FROM inbox WHERE status = 'pending' ORDER BY id LIMIT 1"
+        )
+        [(dead,)] = self._rows("SELECT count(*) FROM inbox WHERE status = 'dead'")
+        if first is None:
+            return InboxStats(0, 0.0, int(dead))
+        [(last,)] = self._rows(
+            "SELECT id FROM inbox WHERE status = 'pending' ORDER BY id DESC LIMIT 1"
+        )
+        [(dead_within,)] = self._rows(
+            "SELECT count(*) FROM inbox WHERE status = 'dead' AND id BETWEEN ? AND ?",
+            (first[0], last),
+        )
+        pending = int(last) - int(first[0]) + 1 - int(dead_within)
+        return InboxStats(pending, max(0.0, epoch(now) - first[1]), int(dead))
 
     def claim_jobs(
         self, worker: str, now: datetime, limit: int, lease_seconds: float
