@@ -17,9 +17,11 @@ subprocesses on loopback, measured in the same run, in turns:
     lag (acceptance -> applied) and the server's CPU per request, load and drain.
 (b) growing groups: wrk, one-alert webhooks into 10 groups until each holds
     ``--per-group`` alerts (5,000), in phases of 500 alerts a group, bare then
-    router each phase; the router drains after each phase. Per phase: p99, and the
-    CPU per delivery (accepting and applying): flat if a delivery's cost does not
-    grow with its group.
+    router each phase; the router drains after each phase. ``--sets`` (3) sets of
+    10 groups grow side by side, and each phase's p99 is the median over the sets:
+    one set's phase is a few tenths of a second. Per phase: p99, and the CPU per
+    delivery (accepting and applying): flat if a delivery's cost does not grow with
+    its group.
 (c) fifty alerts per request, distinct groups (wrk, one round).
 (d) in-process generator: it knows which request got which answer, so the store is
     checked row by row (every acknowledged alert stored once, after the drain).
@@ -536,6 +538,7 @@ def distinct_groups(
 @dataclass
 class Phase:
     number: int
+    group_set: int  # which set of groups (each set grows on its own)
     per_group: int  # alerts each group holds at the end of the phase (about)
     bare: Measured
     router: Measured
@@ -545,8 +548,13 @@ class Phase:
 
 
 def growing_groups(
-    home: Path, standins: StandIns, per_group: int, concurrency: int, groups: int = 10
-) -> tuple[list[Phase], Efficiency | None, dict[str, int]]:
+    home: Path, standins: StandIns, per_group: int, concurrency: int, sets: int,
+    groups: int = 10,
+) -> tuple[list[Phase], Efficiency | None, dict[str, int]]:  # fmt: skip
+    """``sets`` sets of ``groups`` groups grow side by side, phase by phase: each phase
+    of one set is a few tenths of a second of wrk, so its p99 is the 50th-worst
+    answer, which one checkpoint landing in the phase or not can double. Each phase's
+    p99 is the median over the sets."""
     step = 500
     phases: list[Phase] = []
     db_path = home / "growing.db"
@@ -557,21 +565,23 @@ def growing_groups(
         for server in (bare, router):
             server.start()
             stack.callback(server.stop)
-        template = wrk_template(home, "grow", 1)
+        templates = [wrk_template(home, f"grow{n}", 1) for n in range(sets)]
         for number, done in enumerate(range(step, per_group + 1, step), start=1):
             offset = number * 10_000_000  # ids of each phase apart from the others'
-            url = bare.url + WEBHOOK
-            measured_bare = run_wrk(url, template, 300, concurrency, groups=groups,
-                                    requests=step * groups, offset=offset)  # fmt: skip
-            edits = standins.call(lambda: len(standins.slack.calls_to("chat.update")))
-            cpu = router.cpu_seconds()
-            measured = run_wrk(router.url + WEBHOOK, template, 300, concurrency, groups=groups,
-                               requests=step * groups, offset=offset)  # fmt: skip
-            drained = drain(router, db_path)
-            answered += measured.requests
-            edits = standins.call(lambda: len(standins.slack.calls_to("chat.update"))) - edits
-            phases.append(Phase(number, done, measured_bare, measured, drained,
-                                router.cpu_seconds() - cpu, edits))  # fmt: skip
+            for group_set, template in enumerate(templates):
+                url = bare.url + WEBHOOK
+                measured_bare = run_wrk(url, template, 300, concurrency, groups=groups,
+                                        requests=step * groups, offset=offset)  # fmt: skip
+                edits = standins.call(lambda: len(standins.slack.calls_to("chat.update")))
+                cpu = router.cpu_seconds()
+                url = router.url + WEBHOOK
+                measured = run_wrk(url, template, 300, concurrency, groups=groups,
+                                   requests=step * groups, offset=offset)  # fmt: skip
+                drained = drain(router, db_path)
+                answered += measured.requests
+                edits = standins.call(lambda: len(standins.slack.calls_to("chat.update"))) - edits
+                phases.append(Phase(number, group_set, done, measured_bare, measured, drained,
+                                    router.cpu_seconds() - cpu, edits))  # fmt: skip
         sizes = dict(query(db_path, "SELECT group_key, count(*) FROM alerts GROUP BY group_key"))
     return phases, efficiency("growing groups, 1 alert/request", router, answered), sizes
 
@@ -779,26 +789,40 @@ def print_ratios(rows: list[Row], what: str, target: float) -> list[str]:
 
 
 def print_growing(phases: list[Phase], sizes: dict[str, int], concurrency: int) -> list[str]:
-    print(f"\n(b) growing groups: one-alert webhooks into {len(sizes)} groups, phases of 500"
-          f" alerts a group ({concurrency} connections, wrk)")  # fmt: skip
+    sets = max(p.group_set for p in phases) + 1
+    print(f"\n(b) growing groups: one-alert webhooks into {len(sizes)} groups ({sets} sets of"
+          f" {len(sizes) // sets}, side by side), phases of 500 alerts a group"
+          f" ({concurrency} connections, wrk); p50 and p99: the median over the sets")  # fmt: skip
     header = (
         f"{'phase':>6}{'alerts/group':>13}{'bare req/s':>11}{'bare p99':>9}{'router req/s':>13}"
-        f"{'p50 ms':>8}{'p99 ms':>8}{'drain s':>9}{'CPU ms/delivery':>16}{'chat.update':>12}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'p99 of each set':>20}{'drain s':>9}"
+        f"{'CPU ms/delivery':>16}{'chat.update':>12}"
     )
     print(header)
     print("-" * len(header))
+    by_phase: dict[int, list[Phase]] = {}
     for p in phases:
-        per = max(p.router.requests, 1)
+        by_phase.setdefault(p.number, []).append(p)
+    p99: dict[int, float] = {}
+    for number, each in by_phase.items():
+        p99[number] = statistics.median(p.router.p99 for p in each)
+        bare_rate = sum(p.bare.ok for p in each) / sum(p.bare.elapsed for p in each)
+        rate = sum(p.router.ok for p in each) / sum(p.router.elapsed for p in each)
+        per = max(sum(p.router.requests for p in each), 1)
         print(
-            f"{p.number:>6}{p.per_group:>13}{p.bare.rate:>11.0f}{_ms(p.bare.p99):>9}"
-            f"{p.router.rate:>13.0f}{_ms(p.router.p50):>8}{_ms(p.router.p99):>8}"
-            f"{p.drain:>9.1f}{p.router_cpu / per * 1000:>16.3f}{p.edits:>12}"
+            f"{number:>6}{each[0].per_group:>13}{bare_rate:>11.0f}"
+            f"{_ms(statistics.median(p.bare.p99 for p in each)):>9}{rate:>13.0f}"
+            f"{_ms(statistics.median(p.router.p50 for p in each)):>8}{_ms(p99[number]):>8}"
+            f"{'/'.join(f'{p.router.p99 * 1000:.1f}' for p in each):>20}"
+            f"{sum(p.drain for p in each):>9.1f}"
+            f"{sum(p.router_cpu for p in each) / per * 1000:>16.3f}"
+            f"{sum(p.edits for p in each):>12}"
         )
     bare_rate = sum(p.bare.ok for p in phases) / sum(p.bare.elapsed for p in phases)
     router_rate = sum(p.router.ok for p in phases) / sum(p.router.elapsed for p in phases)
     ratio = router_rate / bare_rate if bare_rate else float("nan")
-    worst = max(p.router.p99 for p in phases)
-    first, last = phases[0].router.p99, phases[-1].router.p99
+    worst = max(p99.values())
+    first, last = p99[min(p99)], p99[max(p99)]
     print(f"ratio router/bare req/s, growing groups (wrk): {ratio:.2f}; router p99 worst phase"
           f" {worst * 1000:.1f} ms; p99 of the last 500 alerts a group / the first 500:"
           f" {last / first:.2f} ({last * 1000:.1f} / {first * 1000:.1f} ms)")  # fmt: skip
@@ -859,6 +883,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds of each wrk run (5; 2 quick)")
     parser.add_argument("--rounds", type=int, help="wrk rounds (3; 1 with --quick)")
     parser.add_argument("--per-group", type=int, help="(b): alerts a group (5000; 1000 quick)")
+    parser.add_argument("--sets", type=int, help="(b): sets of 10 groups (3; 1 quick)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
     parser.add_argument("--requests", type=int, help="(d): requests at 1 alert (3000; 300)")
     parser.add_argument("--crash-requests", type=int, help="(f): requests (2000; 500 quick)")
@@ -872,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup_small, warmup_large = (30, 10) if args.quick else (300, 50)
     crash_requests = args.crash_requests or (500 if args.quick else 2000)
     concurrency = max(1, args.concurrency)
+    sets = max(1, args.sets or (1 if args.quick else 3))
     wrk = shutil.which("wrk")
 
     print(
@@ -901,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
                 missed += print_ratios(rows, "distinct groups, 1 alert/request", 0.6)
                 found += [eff] if eff else []
                 standins.reset()
-                phases, eff, sizes = growing_groups(home, standins, per_group, concurrency)
+                phases, eff, sizes = growing_groups(home, standins, per_group, concurrency, sets)
                 missed += print_growing(phases, sizes, concurrency)
                 found += [eff] if eff else []
                 standins.reset()
