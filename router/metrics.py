@@ -6,7 +6,8 @@ severity. Never a fingerprint, group key, user or incident id.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import bisect
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -21,12 +22,67 @@ _INCIDENT_BUCKETS = (300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 _DECISION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 
 
+class _LoopValue:
+    """A metric's value that only the event loop's thread writes, so without a lock.
+
+    prometheus_client's values lock each increment for threads: on the webhook path
+    (two counters, two histograms a request) the locks were a few per cent of a
+    request's time. Exposition reads ``get`` as before."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, *_: Any) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float) -> None:
+        self.value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self.value = value
+
+    def get(self) -> float:
+        return self.value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        pass  # the router sets no exemplars
+
+    def get_exemplar(self) -> None:
+        return None
+
+
+class LoopCounter(Counter):
+    """A Counter for the hot path, written only on the event loop (``_LoopValue``)."""
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._value = _LoopValue()
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self._value.value += amount
+
+
+class LoopHistogram(Histogram):
+    """A Histogram for the hot path, written only on the event loop (``_LoopValue``)."""
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._sum = _LoopValue()
+        self._buckets = [_LoopValue() for _ in self._upper_bounds]
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        self._sum.value += amount
+        # The last bound is +Inf: every amount finds its bucket.
+        self._buckets[bisect.bisect_left(self._upper_bounds, amount)].value += 1
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         # -- intake
-        self.alerts_received = Counter(
+        self.alerts_received = LoopCounter(
             "router_alerts_received",
             "Alerts received, by source and status (repeats of a group included).",
             ["source", "status"],
@@ -44,13 +100,13 @@ class Metrics:
             ["source"],
             registry=r,
         )
-        self.webhook_requests = Counter(
+        self.webhook_requests = LoopCounter(
             "router_http_requests",
             "HTTP requests by endpoint (route, not URL) and status code.",
             ["endpoint", "code"],
             registry=r,
         )
-        self.webhook_latency = Histogram(
+        self.webhook_latency = LoopHistogram(
             "router_http_request_duration_seconds",
             "Time to answer an HTTP request, by endpoint.",
             ["endpoint"],
@@ -70,7 +126,7 @@ class Metrics:
             ["endpoint", "reason"],
             registry=r,
         )
-        self.store_latency = Histogram(
+        self.store_latency = LoopHistogram(
             "router_store_transaction_duration_seconds",
             "Time from submitting a unit of work to its commit.",
             buckets=_LATENCY_BUCKETS,
