@@ -180,11 +180,16 @@ def check_body(body: bytes) -> Checked | None:
         if message["version"] != "4":
             return None
         alerts = [(a["status"], a["startsAt"], a.get("endsAt", "")) for a in message["alerts"]]
+    statuses = []
     for index, (status, starts_at, ends_at) in enumerate(alerts):
         _starts_at(starts_at, index)
         if status == "resolved":
             _time(ends_at, index, "endsAt")
-    return Checked(Source.ALERTMANAGER.value, tuple(status for status, _, _ in alerts))
+        statuses.append(status)
+    return Checked(_ALERTMANAGER, tuple(statuses))
+
+
+_ALERTMANAGER = Source.ALERTMANAGER.value  # read once: an enum's value is a property
 
 
 # check_body's fast path: msgspec's decoder, several times cheaper than even the
@@ -219,7 +224,8 @@ class _FastMessage(msgspec.Struct, forbid_unknown_fields=True):
 
 _FAST = msgspec.json.Decoder(_FastMessage)
 # Escapes of a NUL or a UTF-16 surrogate, and a byte order mark: the schema's call.
-# (Searched only in a body holding a \u escape: the search costs more than the decode.)
+# (Searched only in a body holding a backslash, which memchr finds at once: looking
+# for the two bytes "\u" took longer than the decode itself.)
 _FOR_THE_SCHEMA = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _BOM = b"\xef\xbb\xbf"
 
@@ -227,7 +233,7 @@ _BOM = b"\xef\xbb\xbf"
 def _fast_shape(body: bytes) -> list[tuple[str, str, str]] | None:
     """Each alert's (status, startsAt, endsAt) when the body is surely valid; None
     when the schema must decide."""
-    if body.startswith(_BOM) or (b"\\u" in body and _FOR_THE_SCHEMA.search(body)):
+    if body.startswith(_BOM) or (b"\\" in body and _FOR_THE_SCHEMA.search(body)):
         return None
     try:
         message = _FAST.decode(body)

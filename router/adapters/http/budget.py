@@ -24,6 +24,16 @@ class BodyBudget:
         self.held = 0
         self._waiters: list[asyncio.Future[None]] = []
 
+    def take_now(self, size: int) -> int | None:
+        """``take`` without waiting: what it holds, or None if the bytes are spent (the
+        caller then awaits ``take``). On every webhook, where a coroutine costs more
+        than the check."""
+        size = max(0, min(size, self.limit))
+        if self.held + size > self.limit:
+            return None
+        self.held += size
+        return size
+
     async def take(self, size: int) -> int:
         """Hold ``size`` bytes (capped at the whole budget: one body alone always fits)
         until ``give_back``; waits while they are spent, then ``BudgetSpent``. Returns
