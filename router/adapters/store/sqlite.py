@@ -26,11 +26,13 @@ Durability is that of ``synchronous=FULL``:
   fsync proves nothing.
 
 Checkpoints copy the WAL into the database file and fsync it. SQLite's automatic
-checkpoint is off, since it would run inside a commit, on the loop. Instead the sync
-thread runs one after an fsync, at most every ``checkpoint_seconds``, with a
-connection of its own. Commits wait while it runs (a few milliseconds), so it copies
-every frame and the WAL starts over from its beginning: the file stays small under
-any load.
+checkpoint is off, since it would run inside a commit, on the loop. Instead a
+checkpoint thread runs one after an fsync, at most every ``checkpoint_seconds``, with
+a connection of its own, in two passes. The first copies the WAL while commits and
+fsyncs go on (under load, megabytes and an fsync of the database file: tens of
+milliseconds). The second copies what came meanwhile with commits held (a few
+milliseconds), so that every frame is copied and the WAL starts over from its
+beginning: the file stays small under any load.
 
 A second writer on the same file (another store, a ``sqlite3`` shell) must not block
 the loop. So BEGIN does not wait for the lock (``busy_timeout=0``); the batch is
@@ -139,10 +141,12 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self._durable_writes = 0  # ... of which a finished fsync covered this many
         self._flush_scheduled = False
         self._syncing = False
-        self._checkpointing = False  # commits wait: the checkpoint must copy every frame
+        self._copying = False  # a checkpoint's first pass runs; commits go on
+        self._checkpointing = False  # its second pass runs: commits wait (every frame copied)
         self._busy_since: float | None = None
         self._failed: str | None = None
         self._sync_pool: ThreadPoolExecutor | None = None
+        self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._last_checkpoint = 0.0
         self._wal_path = ""
@@ -234,6 +238,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         except Exception as exc:
             raise StoreError(f"cannot open the {self.name} store: {exc}") from exc
         self._sync_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-sync")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         self._last_checkpoint = time.monotonic()
 
     def _connect_and_migrate(self) -> sqlite3.Connection:
@@ -258,6 +263,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             self._pending
             or self._committed
             or self._syncing
+            or self._copying
             or self._checkpointing
             or self._flush_scheduled
         ):
@@ -270,8 +276,9 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         committed, self._committed = self._committed, []  # never synced: not answered yes
         _settle_all([(future, None, closed) for _, future in pending])
         _settle_all([(future, None, closed) for future, _, _ in committed])
-        if self._sync_pool is not None:
-            await asyncio.to_thread(self._sync_pool.shutdown, True)
+        for pool in (self._sync_pool, self._checkpoint_pool):
+            if pool is not None:
+                await asyncio.to_thread(pool.shutdown, True)
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
             self._checkpoint_conn = None
@@ -395,10 +402,10 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self.syncs += 1
         self._durable_writes = max(self._durable_writes, self._in_sync_writes)
         _settle_all(outcomes)
-        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+        due = time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+        if due and not self._copying:
             self._start_checkpoint()
-        else:
-            self._start_sync()
+        self._start_sync()
 
     def _sync_failed(self, outcomes: list[_Outcome], error: BaseException) -> None:
         # After a failed fsync the kernel may have dropped the dirty pages; a later
@@ -415,22 +422,36 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         _settle_all([(future, None, failure) for _, future in pending])
 
     def _start_checkpoint(self) -> None:
-        """Copy the WAL into the database file, with commits held meanwhile.
+        """Copy the WAL into the database file, in two passes, on a thread of its own.
 
-        Held, so that the checkpoint copies every frame and the next commit starts
-        the WAL over from its beginning: the file stops growing. Units committed
-        during the fsync just finished wait for the checkpoint, then for their own
-        fsync. (At that first commit SQLite itself syncs the new WAL header, on the
-        loop: one short sync per checkpoint, at most one a second.)"""
+        The first pass copies what the WAL holds while commits and fsyncs go on: under
+        load that is megabytes, and the database file's fsync, tens of milliseconds.
+        The second copies what was committed meanwhile, little, with commits held: so
+        that it copies every frame and the next commit starts the WAL over from its
+        beginning, and the file stops growing. Held for the first pass too, every
+        webhook would wait out the whole copy once a second. Units committed during
+        the second pass wait for it, then for their fsync. (At the first commit after
+        it SQLite itself syncs the new WAL header, on the loop: one short sync per
+        checkpoint, at most one a second.)"""
         assert self._loop is not None
-        self._checkpointing = True
+        self._copying = True
         self._last_checkpoint = time.monotonic()  # a failing checkpoint waits its turn too
-        done = self._loop.run_in_executor(self._sync_pool, self._checkpoint)
-        done.add_done_callback(self._checkpointed)
+        done = self._loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
+        done.add_done_callback(self._copied)
+
+    def _copied(self, done: asyncio.Future[None]) -> None:
+        error = done.exception()
+        if error is not None or self._loop is None:
+            self._copying = False
+            log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
+            return
+        self._checkpointing = True  # the second pass: commits wait
+        finish = self._loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
+        finish.add_done_callback(self._checkpointed)
 
     def _checkpoint(self) -> None:
-        """On the sync thread: a PASSIVE checkpoint (``synchronous=NORMAL`` makes it
-        fsync the WAL before copying and the database file after)."""
+        """On the checkpoint thread: a PASSIVE checkpoint (``synchronous=NORMAL`` makes
+        it fsync the WAL before copying and the database file after)."""
         if self._checkpoint_conn is None:
             self._checkpoint_conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False
@@ -439,13 +460,12 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpointing = False
+        self._checkpointing = self._copying = False
         error = done.exception()
         if error is None:
             self.checkpoints += 1
         else:
             log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
-        self._start_sync()
         if self._pending:
             self._schedule()
 
