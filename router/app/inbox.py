@@ -28,7 +28,8 @@ one per ``paging.edit_interval_seconds`` anyway.
 
 Webhooks first: while they keep arriving, the processor takes about ``share`` of the
 loop (a twentieth), in batches of about ``slice_seconds`` of work (it pauses after each
-in proportion), so acknowledging stays fast and its latency low in a storm; the
+in proportion, a digest render after it counted as its work), so acknowledging stays
+fast and its latency low in a storm; the
 oldest deliveries, the first pages, are still applied first and at once. Once the
 oldest delivery of a batch has waited ``catch_up_seconds`` (10), the processor takes
 ``catch_up_share`` (half) until it catches up: a long flow of new groups must not
@@ -75,6 +76,7 @@ PARSERS: dict[str, Callable[[bytes], list[Alert]]] = {
 class Batch:
     deliveries: int = 0  # taken from the inbox (processed or set aside)
     busy: float = 0.0  # seconds of work inside the transaction
+    rendering: float = 0.0  # seconds of digest rendering after it (its own transaction)
     lags: list[float] = field(default_factory=list)  # received -> processed, seconds
     results: dict[str, IntakeResult] = field(default_factory=dict)  # by source
     locked: bool = False  # another processor has the inbox
@@ -170,7 +172,9 @@ class InboxProcessor:
         share = self._share
         if batch.lags and max(batch.lags) >= self._catch_up_after:
             share = max(share, self._catch_up_share)
-        return batch.busy * (1 - share) / share
+        # The render after the batch is the processor's work too: a digest part is a
+        # hundred lines, and uncounted it took the loop from the webhooks unpaced.
+        return (batch.busy + batch.rendering) * (1 - share) / share
 
     def _slice_limit(self) -> int:
         """Deliveries in about ``slice_seconds`` of work (at least one)."""
@@ -211,20 +215,26 @@ class InboxProcessor:
         if not batch.locked and (
             batch.deliveries < limit or time.monotonic() - self._rendered_at >= self._render
         ):
-            await self._render_digests(now)
+            batch.rendering = await self._render_digests(now)
         if time.monotonic() - self._gauges_at >= 1.0:
             self._gauges_at = time.monotonic()
             await self.refresh_gauges()
         return batch
 
-    async def _render_digests(self, now: datetime) -> None:
+    async def _render_digests(self, now: datetime) -> float:
         """The stale digest parts, rendered in a transaction of their own: a part that
         cannot be rendered (a bug) stays marked and is logged, and never holds up the
-        deliveries, which go on being applied."""
+        deliveries, which go on being applied. Returns the seconds of work it took."""
         self._rendered_at = time.monotonic()
+        took = 0.0
 
         def render(tx: Tx) -> int:
-            return self._intake.render_digests(tx, now) if tx.try_lock(INBOX_LOCK) else 0
+            nonlocal took
+            started = time.perf_counter()
+            try:
+                return self._intake.render_digests(tx, now) if tx.try_lock(INBOX_LOCK) else 0
+            finally:
+                took = time.perf_counter() - started
 
         try:
             await self._store.run(render)
@@ -233,6 +243,7 @@ class InboxProcessor:
             raise
         except Exception:
             log.exception("inbox: a storm digest could not be rendered; its parts stay marked")
+        return took
 
     async def refresh_gauges(self) -> None:
         now = self._clock.now()

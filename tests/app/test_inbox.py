@@ -264,9 +264,10 @@ async def test_a_digest_that_cannot_be_rendered_holds_up_no_delivery(
 async def test_webhooks_get_most_of_the_loop_until_deliveries_wait_too_long(
     engine: Store, tmp_path: Path
 ) -> None:
-    """The pause after a batch while webhooks arrive: nineteen times the batch's work
-    (a twentieth of the loop for the processor), down to as long as the work once the
-    oldest delivery of the batch waited ten seconds (half the loop: it catches up)."""
+    """The pause after a batch while webhooks arrive: nineteen times the batch's work,
+    its digest render included (a twentieth of the loop for the processor), down to as
+    long as the work once the oldest delivery of the batch waited ten seconds (half the
+    loop: it catches up)."""
     from router.app.inbox import Batch
 
     inbox = processor(engine, tmp_path)
@@ -274,3 +275,6 @@ async def test_webhooks_get_most_of_the_loop_until_deliveries_wait_too_long(
     assert inbox.pause_after(fresh) == pytest.approx(0.038)
     late = Batch(deliveries=3, busy=0.002, lags=[0.5, 10.0, 3.0])
     assert inbox.pause_after(late) == pytest.approx(0.002)
+    # A digest rendered after the batch is counted with its work.
+    rendered = Batch(deliveries=3, busy=0.002, rendering=0.001, lags=[0.5])
+    assert inbox.pause_after(rendered) == pytest.approx(0.057)
