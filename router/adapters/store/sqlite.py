@@ -46,10 +46,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,8 +146,8 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self._checkpointing = False  # its second pass runs: commits wait (every frame copied)
         self._busy_since: float | None = None
         self._failed: str | None = None
-        self._sync_pool: ThreadPoolExecutor | None = None
-        self._checkpoint_pool: ThreadPoolExecutor | None = None
+        self._sync_thread: _Worker | None = None
+        self._checkpoint_thread: _Worker | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._last_checkpoint = 0.0
         self._wal_path = ""
@@ -237,8 +238,8 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             self._conn = self._connect_and_migrate()
         except Exception as exc:
             raise StoreError(f"cannot open the {self.name} store: {exc}") from exc
-        self._sync_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-sync")
-        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._sync_thread = _Worker("sqlite-sync", self._loop)
+        self._checkpoint_thread = _Worker("sqlite-checkpoint", self._loop)
         self._last_checkpoint = time.monotonic()
 
     def _connect_and_migrate(self) -> sqlite3.Connection:
@@ -276,9 +277,9 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         committed, self._committed = self._committed, []  # never synced: not answered yes
         _settle_all([(future, None, closed) for _, future in pending])
         _settle_all([(future, None, closed) for future, _, _ in committed])
-        for pool in (self._sync_pool, self._checkpoint_pool):
-            if pool is not None:
-                await asyncio.to_thread(pool.shutdown, True)
+        for worker in (self._sync_thread, self._checkpoint_thread):
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
             self._checkpoint_conn = None
@@ -361,8 +362,8 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         outcomes, self._committed = self._committed, []
         self._in_sync, self._in_sync_writes = outcomes, self._writes
         self._syncing = True
-        done = self._loop.run_in_executor(self._sync_pool, self._fsync_wal)
-        done.add_done_callback(self._synced)
+        assert self._sync_thread is not None
+        self._sync_thread.submit(self._fsync_wal, self._synced)
 
     def _begin_failed(self, exc: sqlite3.Error) -> None:
         now = time.monotonic()
@@ -392,10 +393,9 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             self._wal_fd = os.open(wal, os.O_RDONLY)
         self.fsync(self._wal_fd)
 
-    def _synced(self, done: asyncio.Future[None]) -> None:
+    def _synced(self, error: BaseException | None) -> None:
         self._syncing = False
         outcomes, self._in_sync = self._in_sync, []  # reads may have joined the list
-        error = done.exception()
         if error is not None:
             self._sync_failed(outcomes, error)
             return
@@ -436,18 +436,16 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         assert self._loop is not None
         self._copying = True
         self._last_checkpoint = time.monotonic()  # a failing checkpoint waits its turn too
-        done = self._loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
-        done.add_done_callback(self._copied)
+        assert self._checkpoint_thread is not None
+        self._checkpoint_thread.submit(self._checkpoint, self._copied)
 
-    def _copied(self, done: asyncio.Future[None]) -> None:
-        error = done.exception()
-        if error is not None or self._loop is None:
+    def _copied(self, error: BaseException | None) -> None:
+        if error is not None or self._checkpoint_thread is None:
             self._copying = False
             log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
             return
         self._checkpointing = True  # the second pass: commits wait
-        finish = self._loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
-        finish.add_done_callback(self._checkpointed)
+        self._checkpoint_thread.submit(self._checkpoint, self._checkpointed)
 
     def _checkpoint(self) -> None:
         """On the checkpoint thread: a PASSIVE checkpoint (``synchronous=NORMAL`` makes
@@ -459,15 +457,50 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             self._checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
         self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+    def _checkpointed(self, error: BaseException | None) -> None:
         self._checkpointing = self._copying = False
-        error = done.exception()
         if error is None:
             self.checkpoints += 1
         else:
             log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
         if self._pending:
             self._schedule()
+
+
+class _Worker:
+    """A thread of its own that runs jobs in order and tells the loop of each end.
+
+    In place of ``run_in_executor``, whose futures, chained across the threads, cost
+    the loop more than the fsync's own hand-off at an fsync every few webhooks."""
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None], done: Callable[[BaseException | None], None]) -> None:
+        """Run ``job`` on the thread, then ``done`` on the loop with its error (or None)."""
+        self._jobs.put((job, done))
+
+    def stop(self) -> None:
+        """After the jobs already submitted (blocks: call it from a thread)."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, done = item
+            error: BaseException | None = None
+            try:
+                job()
+            except BaseException as exc:  # reported to the loop, which decides
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(done, error)
+
+
+_Job = tuple[Callable[[], None], Callable[[BaseException | None], None]]
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
