@@ -108,22 +108,23 @@ def _endpoint(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def check_json_request(request: web.Request, max_bytes: int) -> None:
-    """Before reading the body: it must be JSON (415) and, by its length, fit (413)."""
+def check_json_request(request: web.Request, max_bytes: int) -> int | None:
+    """Before reading the body: it must be JSON (415) and, by its length, fit (413).
+    Returns the length it declares (None: chunked)."""
     if request.content_type != "application/json":
         raise Problem(
             415,
             "unsupported_media_type",
             f"Content-Type must be application/json, got {request.content_type or 'none'}",
         )
-    _check_length(request, max_bytes)
+    return _check_length(request, max_bytes)
 
 
-def _check_length(request: web.Request, max_bytes: int) -> None:
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise Problem(
-            413, "body_too_large", f"body is {request.content_length} bytes; limit {max_bytes}"
-        )
+def _check_length(request: web.Request, max_bytes: int) -> int | None:
+    length = request.content_length  # parsed from the header at each access
+    if length is not None and length > max_bytes:
+        raise Problem(413, "body_too_large", f"body is {length} bytes; limit {max_bytes}")
+    return length
 
 
 def json_ok(body: Any, status: int = 200) -> web.Response:
@@ -131,8 +132,11 @@ def json_ok(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=to_json(body), status=status, content_type="application/json")
 
 
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    _check_length(request, max_bytes)
+async def read_body(request: web.Request, max_bytes: int, *, checked: bool = False) -> bytes:
+    """The body, refused with a 413 over ``max_bytes`` (``checked``: its declared length
+    was already, by ``check_json_request``)."""
+    if not checked:
+        _check_length(request, max_bytes)
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:

@@ -99,9 +99,9 @@ async def _alerting_webhook(request: web.Request, path: str) -> web.Response:
     services = request.app[SERVICES]
     _check_alertmanager_auth(request, services)
     limit = services.config.server.max_body_bytes
-    check_json_request(request, limit)
+    length = check_json_request(request, limit)
     budget = services.body_budget
-    wanted = request.content_length or limit
+    wanted = length or limit
     held = budget.take_now(wanted)
     if held is None:
         try:
@@ -112,7 +112,7 @@ async def _alerting_webhook(request: web.Request, path: str) -> web.Response:
                 headers={"Retry-After": "1"},
             ) from exc  # fmt: skip
     try:
-        body = await read_body(request, limit)
+        body = await read_body(request, limit, checked=True)
         try:
             checked = _check_alerting(body, path)
         except PayloadError as exc:
