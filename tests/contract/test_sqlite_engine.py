@@ -79,6 +79,23 @@ def count(tx: SqlTx) -> int:
     return int(row[0])
 
 
+async def test_a_slow_fsync_is_logged(
+    store: SqliteStore, held: HeldFsync, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    from router.adapters.store import sqlite
+
+    monkeypatch.setattr(sqlite, "SLOW_SECONDS", 0.05)
+    write = asyncio.create_task(store.run(insert("a")))
+    await held.wait_started()
+    await asyncio.sleep(0.1)
+    held.release()
+    await asyncio.wait_for(write, 5)
+    [record] = [r for r in caplog.records if "fsync of the WAL took" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "1 units waited" in record.getMessage()
+
+
 async def a_moment() -> None:
     """Only before asserting that something has *not* happened (an answer held back):
     give the loop and the store's threads a chance to do what they must not. An effect

@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 _MAX_BATCH = 256
 _BUSY_RETRY_SECONDS = 0.005
 _FALLBACK_BUSY_SECONDS = 0.05
+# An fsync, or a checkpoint's held pass, this long made webhooks wait as long: logged,
+# since from the outside it looks like a router that stopped answering.
+SLOW_SECONDS = 1.0
 
 
 class SqliteTx(SqlTx):
@@ -150,6 +153,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         self._checkpoint_thread: _Worker | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._last_checkpoint = 0.0
+        self._sync_began = self._held_since = 0.0  # monotonic times: the slow-disk log
         self._wal_path = ""
         self._closing = False
 
@@ -362,6 +366,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
         outcomes, self._committed = self._committed, []
         self._in_sync, self._in_sync_writes = outcomes, self._writes
         self._syncing = True
+        self._sync_began = time.monotonic()
         assert self._sync_thread is not None
         self._sync_thread.submit(self._fsync_wal, self._synced)
 
@@ -396,6 +401,10 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
     def _synced(self, error: BaseException | None) -> None:
         self._syncing = False
         outcomes, self._in_sync = self._in_sync, []  # reads may have joined the list
+        took = time.monotonic() - self._sync_began
+        if took >= SLOW_SECONDS:
+            log.warning("%s: an fsync of the WAL took %.1fs; %d units waited for it"
+                        " (a slow or overloaded disk)", self.name, took, len(outcomes))  # fmt: skip
         if error is not None:
             self._sync_failed(outcomes, error)
             return
@@ -445,6 +454,7 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
             log.warning("%s: checkpoint failed, the next one will retry: %s", self.name, error)
             return
         self._checkpointing = True  # the second pass: commits wait
+        self._held_since = time.monotonic()
         self._checkpoint_thread.submit(self._checkpoint, self._checkpointed)
 
     def _checkpoint(self) -> None:
@@ -459,6 +469,10 @@ class SqliteStore(GroupCommit[sqlite3.Connection]):
 
     def _checkpointed(self, error: BaseException | None) -> None:
         self._checkpointing = self._copying = False
+        held = time.monotonic() - self._held_since
+        if held >= SLOW_SECONDS:
+            log.warning("%s: commits waited %.1fs for a checkpoint's last pass"
+                        " (a slow or overloaded disk)", self.name, held)  # fmt: skip
         if error is None:
             self.checkpoints += 1
         else:
