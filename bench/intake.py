@@ -10,11 +10,12 @@ bare server is plain aiohttp on asyncio and only decodes the JSON. Both run as
 subprocesses on loopback, measured in the same run, in turns:
 
 (a) distinct groups: wrk, one alert per request, every request a new group (so the
-    first five page eng-primary, the rest fold into the storm digest); rounds of
-    bare, router. Acceptance (req/s, p99 of the 200) and processing: after each
-    router run the benchmark waits until the inbox is empty and the outbox idle
-    ("drain"), and prints alerts applied per second over load and drain, the inbox
-    lag (acceptance -> applied) and the server's CPU per request, load and drain.
+    first five page eng-primary, the rest fold into the storm digest); five rounds
+    of bare, router, and the median round. Acceptance (req/s, p99 of the 200) and
+    processing: after each router run the benchmark waits until the inbox is empty
+    and the outbox idle ("drain"), and prints alerts applied per second over load and
+    drain, the inbox lag (acceptance -> applied) and the server's CPU per request,
+    load and drain.
 (b) growing groups: wrk, one-alert webhooks into 10 groups until each holds
     ``--per-group`` alerts (5,000), in phases of 500 alerts a group, bare then
     router each phase; the router drains after each phase. ``--sets`` (3) sets of
@@ -881,7 +882,7 @@ def print_crash(crash: CrashCheck, concurrency: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__)
     parser.add_argument("--seconds", type=float, help="seconds of each wrk run (5; 2 quick)")
-    parser.add_argument("--rounds", type=int, help="wrk rounds (3; 1 with --quick)")
+    parser.add_argument("--rounds", type=int, help="(a): wrk rounds (5; 1 with --quick)")
     parser.add_argument("--per-group", type=int, help="(b): alerts a group (5000; 1000 quick)")
     parser.add_argument("--sets", type=int, help="(b): sets of 10 groups (3; 1 quick)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
@@ -891,7 +892,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     seconds = args.seconds or (2.0 if args.quick else 5.0)
-    rounds = max(1, args.rounds or (1 if args.quick else 3))
+    # Five: on a shared machine one round's bare server can run a third slower than the
+    # next; the median of five is steadier than that of three.
+    rounds = max(1, args.rounds or (1 if args.quick else 5))
     per_group = max(500, args.per_group or (1000 if args.quick else 5000))
     small = args.requests or (300 if args.quick else 3000)
     warmup_small, warmup_large = (30, 10) if args.quick else (300, 50)
