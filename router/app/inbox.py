@@ -34,10 +34,11 @@ oldest deliveries, the first pages, are still applied first and at once. Once th
 oldest delivery of a batch has waited ``catch_up_seconds`` (10), the processor takes
 ``catch_up_share`` (half) until it catches up: a long flow of new groups must not
 make pages wait longer and longer. When
-webhooks stop coming, it drains at full speed in big batches. Nothing waits longer
-than a sustained overload makes it (the inbox lag is a metric with an alert rule).
-A delivery that cannot be processed (a bug) is set aside (``dead``), logged, counted
-and reported to the operator channel, and the rest go on.
+webhooks stop coming, it drains at full speed, in batches of up to
+``drain_slice_seconds`` of work (50 ms: a webhook arriving then waits no longer).
+Nothing waits longer than a sustained overload makes it (the inbox lag is a metric
+with an alert rule). A delivery that cannot be processed (a bug) is set aside
+(``dead``), logged, counted and reported to the operator channel, and the rest go on.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class InboxProcessor:
         poll_seconds: float = 1.0,
         share: float = 0.05,
         slice_seconds: float = 0.002,
+        drain_slice_seconds: float = 0.05,
         render_seconds: float = 0.25,
         catch_up_seconds: float = 10.0,
         catch_up_share: float = 0.5,
@@ -110,6 +112,7 @@ class InboxProcessor:
         self._poll = poll_seconds
         self._share = share
         self._slice = slice_seconds
+        self._drain_slice = drain_slice_seconds
         self._render = render_seconds
         self._catch_up_after = catch_up_seconds
         self._catch_up_share = catch_up_share
@@ -136,7 +139,7 @@ class InboxProcessor:
         while not self._stopping:
             arriving = self._intake.enqueued
             try:
-                batch = await self.run_once(self._slice_limit() if busy else None)
+                batch = await self.run_once(self._slice_limit(busy))
             except StoreError as exc:
                 log.error("inbox: store unavailable, retrying: %s", exc)
                 batch = Batch()
@@ -176,9 +179,12 @@ class InboxProcessor:
         # hundred lines, and uncounted it took the loop from the webhooks unpaced.
         return (batch.busy + batch.rendering) * (1 - share) / share
 
-    def _slice_limit(self) -> int:
-        """Deliveries in about ``slice_seconds`` of work (at least one)."""
-        return max(1, min(self._batch, int(self._slice / max(self._per_delivery, 1e-6))))
+    def _slice_limit(self, busy: bool) -> int:
+        """Deliveries in about ``slice_seconds`` of work while webhooks arrive, else
+        ``drain_slice_seconds`` (at least one): a batch of big deliveries (fifty alerts
+        each, a new group each) must not hold the loop for half a second."""
+        seconds = self._slice if busy else self._drain_slice
+        return max(1, min(self._batch, int(seconds / max(self._per_delivery, 1e-6))))
 
     async def drain(self) -> int:
         """Apply batches until nothing waits (at shutdown, within its grace)."""

@@ -278,3 +278,16 @@ async def test_webhooks_get_most_of_the_loop_until_deliveries_wait_too_long(
     # A digest rendered after the batch is counted with its work.
     rendered = Batch(deliveries=3, busy=0.002, rendering=0.001, lags=[0.5])
     assert inbox.pause_after(rendered) == pytest.approx(0.057)
+
+
+async def test_batches_are_cut_to_a_slice_of_work(engine: Store, tmp_path: Path) -> None:
+    """While webhooks arrive, a batch is about 2 ms of work; when they stop, about 50 ms,
+    so that a backlog of big deliveries (fifty alerts each) never holds the loop for
+    long; always at least one delivery, at most the batch size (8 here)."""
+    inbox = processor(engine, tmp_path)
+    inbox._per_delivery = 0.01  # 10 ms a delivery, lately
+    assert (inbox._slice_limit(True), inbox._slice_limit(False)) == (1, 5)
+    inbox._per_delivery = 0.0002
+    assert (inbox._slice_limit(True), inbox._slice_limit(False)) == (8, 8)
+    inbox._per_delivery = 0.001
+    assert (inbox._slice_limit(True), inbox._slice_limit(False)) == (2, 8)
