@@ -314,6 +314,16 @@ async def test_close_answers_work_still_waiting(tmp_path: Path) -> None:
         await engine.run(count)
 
 
+async def test_each_fsync_reaches_the_wal_sqlite_writes(store: SqliteStore) -> None:
+    synced: list[int] = []
+    store.fsync = lambda fd: synced.append(os.fstat(fd).st_ino)
+    for value in ("a", "b", "c"):
+        await store.run(insert(value))
+    wal = await asyncio.to_thread(os.stat, store.path + "-wal")
+    assert len(synced) == 3  # one a write, each answered after its own
+    assert set(synced) == {wal.st_ino}
+
+
 async def test_open_makes_what_an_earlier_run_left_durable(tmp_path: Path) -> None:
     # A run that crashed while waiting for its fsync leaves committed, unsynced frames
     # in the WAL. Reads must not be answered from them before they are made durable.
