@@ -796,16 +796,19 @@ def print_growing(phases: list[Phase], sizes: dict[str, int], concurrency: int) 
     print(f"\n(b) growing groups: one-alert webhooks into {len(sizes)} groups ({sets} sets of"
           f" {len(sizes) // sets}, side by side), phases of 500 alerts a group"
           f" ({concurrency} connections, wrk); p50 and p99: the median over the sets")  # fmt: skip
+    by_phase: dict[int, list[Phase]] = {}
+    for p in phases:
+        by_phase.setdefault(p.number, []).append(p)
+    each_set = {n: "/".join(f"{p.router.p99 * 1000:.1f}" for p in each)
+                for n, each in by_phase.items()}  # fmt: skip
+    width = max(len("p99 of each set"), *map(len, each_set.values())) + 2
     header = (
         f"{'phase':>6}{'alerts/group':>13}{'bare req/s':>11}{'bare p99':>9}{'router req/s':>13}"
-        f"{'p50 ms':>8}{'p99 ms':>8}{'p99 of each set':>20}{'drain s':>9}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'p99 of each set':>{width}}{'drain s':>9}"
         f"{'CPU ms/delivery':>16}{'chat.update':>12}"
     )
     print(header)
     print("-" * len(header))
-    by_phase: dict[int, list[Phase]] = {}
-    for p in phases:
-        by_phase.setdefault(p.number, []).append(p)
     p99: dict[int, float] = {}
     for number, each in by_phase.items():
         p99[number] = statistics.median(p.router.p99 for p in each)
@@ -816,7 +819,7 @@ def print_growing(phases: list[Phase], sizes: dict[str, int], concurrency: int) 
             f"{number:>6}{each[0].per_group:>13}{bare_rate:>11.0f}"
             f"{_ms(statistics.median(p.bare.p99 for p in each)):>9}{rate:>13.0f}"
             f"{_ms(statistics.median(p.router.p50 for p in each)):>8}{_ms(p99[number]):>8}"
-            f"{'/'.join(f'{p.router.p99 * 1000:.1f}' for p in each):>20}"
+            f"{each_set[number]:>{width}}"
             f"{sum(p.drain for p in each):>9.1f}"
             f"{sum(p.router_cpu for p in each) / per * 1000:>16.3f}"
             f"{sum(p.edits for p in each):>12}"
