@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from router.adapters.alertmanager import webhook as alertmanager
+from router.adapters.grafana import webhook as grafana
 from router.adapters.http import health, webhooks
 from router.adapters.http.budget import BodyBudget
 from router.adapters.http.context import SERVICES, Services
@@ -34,6 +36,7 @@ from router.app.effects import Adapter, PermanentFailure, RetryLater
 from router.app.inbox import InboxProcessor
 from router.app.intake import Intake
 from router.app.outbox import OutboxWorker
+from router.app.ports import BodyParser
 from router.config import RouterConfig, Secrets
 from router.core.oncall import Schedule
 from router.core.oncall_snapshot import CurrentOncall, OnCallSchedule, RefreshingOncall
@@ -51,6 +54,11 @@ SOCKET = web.AppKey("socket_mode", SocketModeReceiver)
 INBOX = web.AppKey("inbox", InboxProcessor)
 ONCALL = web.AppKey("oncall", RefreshingOncall)
 FIRST_ONCALL_WAIT = 15.0  # seconds the start waits for the on-call provider's answer
+# How the inbox processor reads each webhook's stored bodies (checked when received).
+INBOX_PARSERS: dict[str, BodyParser] = {
+    "alertmanager": alertmanager.parse_raw,  # Grafana's version "1" too, sent there
+    "grafana": grafana.parse_raw,
+}
 
 
 def build_policy(
@@ -236,7 +244,7 @@ def create_app(
     )
     services.kick = worker.kick
     inbox = InboxProcessor(
-        store, intake, metrics, clock, poll_seconds=poll_seconds,
+        store, intake, metrics, clock, parsers=INBOX_PARSERS, poll_seconds=poll_seconds,
         operator_channel=config.slack.operator_channel,
     )  # fmt: skip
     intake.on_enqueued = inbox.kick

@@ -22,16 +22,15 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import from_json
 
+from router.app.ports import UnreadableBody
 from router.core.alerts import bounded_key
 
 
-class PayloadError(ValueError):
+class PayloadError(UnreadableBody):
     """The payload is well-formed JSON but not what the source promises."""
 
     def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
         self.status = status
 
 

@@ -47,16 +47,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from router.adapters.alertmanager import webhook as alertmanager
-from router.adapters.grafana import webhook as grafana
-from router.adapters.payload import PayloadError
 from router.app.clock import Clock
 from router.app.intake import Intake, IntakeResult
-from router.app.ports import Store, StoreError, Tx
+from router.app.ports import BodyParser, Store, StoreError, Tx, UnreadableBody
 from router.core import keys, messages
 from router.core.alerts import Alert
 from router.core.jobs import SlackPost
@@ -65,12 +62,6 @@ from router.metrics import Metrics
 log = logging.getLogger(__name__)
 
 INBOX_LOCK = "inbox"  # the advisory lock one processor at a time holds (PostgreSQL)
-
-# How each source's stored bodies become alerts (the webhook already checked them).
-PARSERS: dict[str, Callable[[bytes], list[Alert]]] = {
-    "alertmanager": alertmanager.parse_raw,  # Grafana's version "1" too, sent there
-    "grafana": grafana.parse_raw,
-}
 
 
 @dataclass
@@ -91,6 +82,7 @@ class InboxProcessor:
         metrics: Metrics,
         clock: Clock,
         *,
+        parsers: Mapping[str, BodyParser],
         batch: int = 128,
         max_batch_bytes: int = 4 * 1024 * 1024,
         poll_seconds: float = 1.0,
@@ -106,6 +98,7 @@ class InboxProcessor:
         self._intake = intake
         self._metrics = metrics
         self._clock = clock
+        self._parsers = parsers  # by the webhook a delivery came to (the wiring's)
         self._batch = batch
         self._limit = batch
         self._max_bytes = max_batch_bytes
@@ -270,12 +263,12 @@ class InboxProcessor:
         by_source: dict[str, list[tuple[str, list[Alert]]]] = {}
         done = []
         for delivery in taken:
-            parse = PARSERS.get(delivery.source)
+            parse = self._parsers.get(delivery.source)
             try:
                 if parse is None:
-                    raise PayloadError(f"no parser for source {delivery.source!r}")
+                    raise UnreadableBody(f"no parser for source {delivery.source!r}")
                 alerts = parse(delivery.body)
-            except PayloadError as exc:
+            except UnreadableBody as exc:
                 # The webhook checked it, so this is a bug (or a stored body changed).
                 self._bury(tx, delivery.id, f"unreadable: {exc.field or ''} {exc.message}", now)
                 continue

@@ -28,6 +28,22 @@ class StoreError(Exception):
     """The store could not commit; callers answer 503 so senders retry."""
 
 
+class UnreadableBody(ValueError):
+    """A body that is not what its source promises, naming the field where it is not
+    (the adapters raise ``PayloadError``, a subclass, which also carries the HTTP status
+    to refuse it with)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# How a source's stored bodies become alerts: an adapter's parser, handed to the inbox
+# processor by the wiring. It raises ``UnreadableBody`` for a body it cannot read.
+BodyParser = Callable[[bytes], list[Alert]]
+
+
 @dataclass(frozen=True)
 class RecordedAlert:
     id: int

@@ -19,7 +19,7 @@ from router.adapters.store.postgres import PostgresStore
 from router.app.clock import FrozenClock
 from router.app.inbox import InboxProcessor
 from router.app.intake import Intake
-from router.bootstrap import build_policy
+from router.bootstrap import INBOX_PARSERS, build_policy
 from router.config import Secrets
 from router.metrics import Metrics
 from tests.conftest import T0, am_alert, am_payload
@@ -39,8 +39,8 @@ def processor(store: Store, tmp_path: Path, metrics: Metrics | None = None) -> I
     policy = build_policy(config, Secrets())
     metrics = metrics or Metrics()
     intake = Intake(store, metrics, FrozenClock(T0), config.triage, policy)
-    return InboxProcessor(store, intake, metrics, FrozenClock(T0), batch=8,
-                          operator_channel=OPS)  # fmt: skip
+    return InboxProcessor(store, intake, metrics, FrozenClock(T0), parsers=INBOX_PARSERS,
+                          batch=8, operator_channel=OPS)  # fmt: skip
 
 
 async def enqueue(inbox: InboxProcessor, *bodies: bytes) -> None:

@@ -35,11 +35,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 # (importing module, imported module prefix): why it is still allowed.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("router.app.inbox", "router.adapters.payload"): "re-parses stored bodies",
-    ("router.app.inbox", "router.adapters.alertmanager"): "re-parses stored bodies",
-    ("router.app.inbox", "router.adapters.grafana"): "re-parses stored bodies",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
