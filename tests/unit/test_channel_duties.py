@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.core import duties, lifecycle
+from router.core import duties, lifecycle, messages
 from router.core.channel_jobs import CHANNEL_PLACEHOLDER, channel_key
 from router.core.commands import HELP, VERB, Command, UsageError, parse
 from router.core.duties import Context
@@ -63,6 +63,28 @@ def test_a_declaration_makes_the_channel_then_its_people_topic_summary_and_decla
     assert declaration["channel"] == "C0INC" and declaration["replace_from"] == create.key
     assert f"<#{CHANNEL_PLACEHOLDER}>" in str(declaration["blocks"])
     assert "Checkout errors" in declaration["text"]
+
+
+def test_the_channel_summary_is_the_announcement_with_the_controls_and_console_link() -> None:
+    policy = dataclasses.replace(channel_policy(), console_url="https://router.example")
+    outcome = declare(policy, description="Checkout returns 502", confidential=True)
+    incident = outcome.incident
+    assert incident is not None
+    [summary] = [j for j in jobs_of(outcome, JobKind.SLACK_POST) if j.key == incident.announce_job]
+    text, blocks = messages.announcement(
+        incident, PageAlerts(), policy.paging.max_alerts_shown, policy.console_url,
+        in_channel=True,
+    )  # fmt: skip
+    assert (summary.payload["text"], summary.payload["blocks"]) == (text, blocks)
+    assert "https://router.example" in str(blocks)
+    # the channel's own jobs come first, then what acts on it
+    assert [j.kind for j in outcome.jobs][:2] == [JobKind.SLACK_CHANNEL, JobKind.SLACK_INVITE]
+    [entry] = outcome.timeline
+    assert entry.kind == "declared"
+    assert entry.data["confidential"] == "true"
+    assert entry.data["description"] == "Checkout returns 502"
+    plain = declare(policy).timeline[0]
+    assert "confidential" not in plain.data and "description" not in plain.data
 
 
 def test_thread_mode_asks_for_no_channel() -> None:
@@ -124,9 +146,20 @@ def test_invite_adds_one_person_and_needs_a_channel() -> None:
     incident = declare(policy).incident
     assert incident is not None
     outcome = duties.invite(incident, IC, RESPONDER, Context(NOW, policy))
+    after = outcome.incident
+    assert after is not None and after.version == incident.version + 1
     [invite] = jobs_of(outcome, JobKind.SLACK_INVITE)
     assert invite.payload["users"] == [RESPONDER]
-    assert outcome.timeline[0].kind == "invited"
+    assert invite.key == f"incident:7:invite:invite:v{after.version}"
+    [entry] = outcome.timeline
+    assert (entry.actor, entry.kind, entry.data) == (IC, "invited", {"user": RESPONDER})
+    [said] = [j for j in outcome.jobs if j.key.startswith("incident:7:thread:")]
+    assert said.payload["text"] == f"<@{IC}> invited <@{RESPONDER}>."
+    assert said.key == f"incident:7:thread:invite:v{after.version}"
+    assert outcome.reply == f"Inviting <@{RESPONDER}> to INC-7's channel."
+    assert [type(e).__name__ for e in outcome.events] == ["Invited"]
+    closed = incident.model_copy(update={"status": IncidentStatus.CLOSED})
+    assert duties.invite(closed, IC, RESPONDER, Context(NOW, policy)).refusal == "INC-7 is closed."
     threaded = declare(make_policy(github=False)).incident
     assert threaded is not None
     refused = duties.invite(threaded, IC, RESPONDER, Context(NOW, make_policy(github=False)))
@@ -145,6 +178,10 @@ def test_the_channel_is_archived_after_the_configured_days_and_never_with_zero()
     fired = duties.reminder_due(closed.incident, "archive", Context(NOW, policy))
     [archive] = jobs_of(fired, JobKind.SLACK_ARCHIVE)
     assert archive.payload == {"channel_of": channel_key(7)}
+    assert fired.incident is not None and fired.incident.version == closed.incident.version + 1
+    [entry] = fired.timeline
+    assert (entry.at, entry.actor, entry.kind) == (NOW, "router", "channel_archived")
+    assert [type(e).__name__ for e in fired.events] == ["ChannelArchived"]
 
 
 def test_an_archive_timer_of_a_reopened_incident_does_nothing() -> None:

@@ -14,8 +14,18 @@ from router.core.incident import Incident, IncidentStatus
 from router.core.jobs import JobKind
 from router.core.policy import Outcome, Policy
 from router.core.public_notice import CANCEL, CONFIRM, NoticeJob, PublicPage
+from router.core.reports import describe
 from router.core.severity import DEFAULT_RULES, Severity, Suggestion, suggest
-from tests.unit.test_duties import COMMS, IC, RESPONDER, STRANGER, ctx, declared, make_policy
+from tests.unit.test_duties import (
+    COMMS,
+    IC,
+    NOW,
+    RESPONDER,
+    STRANGER,
+    ctx,
+    declared,
+    make_policy,
+)  # fmt: skip
 
 POLICY = dataclasses.replace(
     make_policy(),
@@ -197,6 +207,186 @@ def test_a_confidential_incident_refuses_every_public_step() -> None:
     )
     resolved = duties.resolve(published, IC, "fixed", ctx(POLICY))
     assert jobs_of(resolved, JobKind.SLACK_DM) == []
+
+
+def test_confirm_tells_the_thread_who_published_what_and_records_it() -> None:
+    incident = _drafted(declared(Severity.CRITICAL, POLICY), "We are on it.")
+    assert incident.public_draft is not None
+    confirmed = duties.confirm_public_notice(incident, IC, incident.public_draft.id, ctx(POLICY))
+    after = confirmed.incident
+    assert after is not None and after.public_status == "investigating"
+    assert confirmed.reply == "Publishing on the status page; the link follows in the thread."
+    [post] = [j for j in confirmed.jobs if j.kind is JobKind.SLACK_POST and "Public" in
+              str(j.payload["text"])]  # fmt: skip
+    assert post.payload["text"] == (
+        f":loudspeaker: Public notice (investigating) confirmed by <@{IC}>: We are on it."
+    )
+    assert post.key == f"incident:7:thread:public:v{after.version}"
+    [entry] = confirmed.timeline
+    assert (entry.actor, entry.kind, entry.at) == (IC, "public_notice", NOW)
+    assert entry.data == {"status": "investigating", "text": "We are on it."}
+    # no post-mortem issue yet: nothing to mirror
+    assert not [j for j in confirmed.jobs if "postmortem-comment" in j.key]
+
+
+def test_cancel_drops_the_draft_and_publishes_nothing() -> None:
+    incident = _drafted(declared(Severity.CRITICAL, POLICY), "We are on it.")
+    draft = incident.public_draft
+    assert draft is not None
+    stale = duties.cancel_public_notice(incident, IC, "not-it", ctx(POLICY))
+    assert stale.refusal == "That preview is no longer current: nothing was published."
+    assert stale.incident is None
+    nobody = duties.cancel_public_notice(incident, RESPONDER, draft.id, ctx(POLICY))
+    assert nobody.refusal == "Only the commander or the comms lead of INC-7 can do that."
+    assert nobody.events == ["unauthorized"] and nobody.incident is None
+    cancelled = duties.cancel_public_notice(incident, IC, draft.id, ctx(POLICY))
+    assert cancelled.reply == "Cancelled: nothing was published."
+    assert cancelled.incident is not None and cancelled.incident.public_draft is None
+    assert cancelled.incident.version == incident.version + 1
+    assert cancelled.jobs == [] and cancelled.timeline == [] and cancelled.refusal is None
+    # the comms lead may cancel too; a draft gone is stale for everyone
+    lead = duties.appoint_comms_lead(incident, IC, STRANGER, ctx(POLICY)).incident
+    assert lead is not None and lead.public_draft is not None
+    by_lead = duties.cancel_public_notice(lead, STRANGER, lead.public_draft.id, ctx(POLICY))
+    assert by_lead.reply == "Cancelled: nothing was published."
+    gone = cancelled.incident
+    again = duties.cancel_public_notice(gone, IC, draft.id, ctx(POLICY))
+    assert again.refusal == "That preview is no longer current: nothing was published."
+
+
+def test_the_status_page_link_is_posted_and_recorded_once() -> None:
+    incident = _published(_with_doc())  # declared at high: it has a tracking issue
+    assert incident.tracking_issue_job is not None
+    link = "https://stspg.io/abc"
+    assert duties.public_published(incident, {"id": "p1"}, ctx(POLICY)) == Outcome()
+    shown = duties.public_published(incident, {"id": "p1", "shortlink": link}, ctx(POLICY))
+    after = shown.incident
+    assert after is not None and after.public_url == link
+    assert after.version == incident.version + 1
+    [post] = [j for j in shown.jobs if j.key.startswith("incident:7:thread:")]
+    assert post.payload["text"] == f":globe_with_meridians: On the status page: {link}"
+    assert post.key == f"incident:7:thread:public-link:v{after.version}"
+    [entry] = shown.timeline
+    assert (entry.actor, entry.kind, entry.data) == ("router", "public_incident", {"url": link})
+    # the tracking issue hears it, as every timeline entry
+    [comment] = jobs_of(shown, JobKind.GITHUB_COMMENT)
+    assert comment["issue"] == incident.tracking_issue_job
+    assert link in str(comment["body"])
+    # the announcement shows the incident as it now is
+    assert any(j.kind is JobKind.SLACK_UPDATE for j in shown.jobs)
+    same = duties.public_published(after, {"shortlink": link}, ctx(POLICY))
+    assert same.jobs == [] and same.timeline == [] and same.incident is None
+
+
+def test_the_public_resolution_waits_for_the_commanders_confirm_and_reaches_the_postmortem(
+) -> None:  # fmt: skip
+    opened = _published(declared(Severity.CRITICAL, POLICY))
+    resolved = duties.resolve(opened, IC, "fixed", ctx(POLICY), postmortem_owed=True)
+    after = resolved.incident
+    assert after is not None and after.postmortem_job is not None
+    draft = after.public_draft
+    assert draft is not None
+    assert (draft.status, draft.text, draft.by, draft.at) == (
+        "resolved", "This incident has been resolved.", "router", NOW
+    )  # fmt: skip
+    assert draft.id == str(after.version)
+    [dm] = [j for j in resolved.jobs if j.kind is JobKind.SLACK_DM]
+    assert dm.key == f"incident:7:public-resolution:v{after.version}"
+    assert dm.payload["user"] == IC and dm.payload["blocks"]
+    [nudge] = [j for j in resolved.jobs if j.key.startswith("incident:7:thread:public-resolution")]
+    assert nudge.payload["text"] == (
+        f"<@{IC}>: the public incident is still open. The resolution notice waits for your"
+        " Confirm (a preview was sent to you; or write your own with"
+        " `/incident public INC-7 <text>`)."
+    )
+    # Confirmed after the post-mortem issue was written: the issue gets it as a comment.
+    done = duties.confirm_public_notice(after, IC, draft.id, ctx(POLICY))
+    assert done.incident is not None and done.incident.public_status == "resolved"
+    [mirror] = [j for j in done.jobs if "postmortem-comment" in j.key]
+    assert mirror.key == f"incident:7:postmortem-comment:public:v{done.incident.version}"
+    assert mirror.payload["issue"] == after.postmortem_job
+    assert mirror.payload["body"] == describe(done.timeline[-1])
+    assert "This incident has been resolved." in str(mirror.payload["body"])
+    assert str(mirror.payload["marker"]).startswith(f"incident-router:{mirror.key}:")
+    # once publicly resolved, resolving again (reopened) drafts no second resolution
+    quiet = done.incident.model_copy(update={"status": IncidentStatus.ACTIVE})
+    again = duties.resolve(quiet, IC, "fixed again", ctx(POLICY))
+    assert again.incident is not None and again.incident.public_draft is None
+    assert not [j for j in again.jobs if "public-resolution" in j.key]
+
+
+def test_the_doc_names_who_it_could_not_be_shared_with_and_reaches_the_postmortem() -> None:
+    made = duties.doc_made(
+        _with_doc(), {"url": "https://docs/D1", "not_shared": [STRANGER]}, ctx(POLICY)
+    )
+    after = made.incident
+    assert after is not None
+    [post] = [j for j in made.jobs if j.key.startswith("incident:7:thread:")]
+    assert post.key == f"incident:7:thread:doc:v{after.version}"
+    assert post.payload["text"] == (
+        ":page_facing_up: Collaborative doc (shared with the responders only): https://docs/D1"
+        f"\nNot shared with <@{STRANGER}>: Slack shows no e-mail address for them."
+    )
+    [entry] = made.timeline
+    assert (entry.actor, entry.kind, entry.data) == ("router", "doc", {"url": "https://docs/D1"})
+    assert duties.doc_made(after, {"doc_id": "D1"}, ctx(POLICY)) == Outcome()  # no link yet
+    # made after the post-mortem issue was written: the issue gets the link as a comment
+    owing = _with_doc().model_copy(update={"postmortem_job": "incident:7:postmortem"})
+    late = duties.doc_made(owing, {"url": "https://docs/D2"}, ctx(POLICY))
+    assert late.incident is not None
+    [mirror] = [j for j in late.jobs if "postmortem-comment" in j.key]
+    assert mirror.key == f"incident:7:postmortem-comment:doc:v{late.incident.version}"
+    assert mirror.payload["issue"] == "incident:7:postmortem"
+    assert mirror.payload["body"] == describe(late.timeline[-1])
+
+
+def test_doc_on_request_is_recorded_and_refused_once_it_exists_or_the_incident_closed() -> None:
+    low = duties.declare(8, "A typo", IC, ctx(POLICY), _suggestion(Severity.LOW)).incident
+    assert low is not None and low.doc_job is None
+    asked = duties.open_doc(low, IC, ctx(POLICY))
+    assert asked.reply == "Making the collaborative doc; its link will be posted in the thread."
+    assert [(e.actor, e.kind) for e in asked.timeline] == [(IC, "doc_requested")]
+    assert len(jobs_of(asked, JobKind.GOOGLE_DOC)) == 1
+    linked = low.model_copy(update={"doc_url": "https://docs/D8"})
+    assert duties.open_doc(linked, IC, ctx(POLICY)).refusal == (
+        "INC-8 already has its doc: https://docs/D8"
+    )
+    closed = low.model_copy(update={"status": IncidentStatus.CLOSED})
+    assert duties.open_doc(closed, IC, ctx(POLICY)).refusal == "INC-8 is closed."
+
+
+def test_public_steps_without_a_status_page_say_what_to_configure() -> None:
+    plain = declared(Severity.CRITICAL)  # the policy without statuspage
+    refused = duties.draft_public_notice(plain, IC, "We are on it.", ctx())
+    assert refused.refusal == (
+        "The public status page is not configured (statuspage and STATUSPAGE_API_KEY)."
+    )
+    nobody = duties.draft_public_notice(declared(Severity.CRITICAL, POLICY), RESPONDER, "x",
+                                        ctx(POLICY))  # fmt: skip
+    assert nobody.refusal == (
+        "Only the commander or the communications lead of INC-7 can publish on the status page."
+    )
+
+
+def test_the_resolution_tells_the_customer_impact_and_records_what_was_decided() -> None:
+    incident = declared(Severity.HIGH, POLICY)
+    resolved = duties.resolve(incident, IC, " fixed the pool ", ctx(POLICY),
+                              impact=" 3% of checkouts failed ", postmortem_owed=True)  # fmt: skip
+    after = resolved.incident
+    assert after is not None and after.customer_impact == "3% of checkouts failed"
+    [thread] = [j for j in resolved.jobs if j.key.startswith("incident:7:thread:resolved")]
+    assert thread.payload["text"] == (
+        f":white_check_mark: *INC-7 resolved* (Checkout errors), by <@{IC}>: fixed the pool"
+        "\nCustomer impact: 3% of checkouts failed"
+    )
+    [entry] = [e for e in resolved.timeline if e.kind == "resolved"]
+    assert entry.data == {
+        "summary": "fixed the pool", "impact": "3% of checkouts failed", "postmortem_owed": "true"
+    }  # fmt: skip
+    blank = duties.resolve(incident, IC, "fixed", ctx(POLICY), impact="  ")
+    assert blank.incident is not None and blank.incident.customer_impact is None
+    [entry] = [e for e in blank.timeline if e.kind == "resolved"]
+    assert entry.data == {"summary": "fixed"}
 
 
 # -- helpers ----------------------------------------------------------------------
