@@ -38,11 +38,13 @@ class BodyBudget:
         """Hold ``size`` bytes (capped at the whole budget: one body alone always fits)
         until ``give_back``; waits while they are spent, then ``BudgetSpent``. Returns
         what it holds. Plain calls, not a context manager: this is on every webhook."""
-        size = max(0, min(size, self.limit))
-        if self.held + size > self.limit:
+        held = self.take_now(size)
+        if held is None:
+            size = max(0, min(size, self.limit))
             await self._wait_for(size)
-        self.held += size
-        return size
+            held = self.take_now(size)  # fits: nothing ran since the wait ended
+            assert held is not None
+        return held
 
     def give_back(self, size: int) -> None:
         self.held -= size
